@@ -1,0 +1,38 @@
+"""Errors raised by custval. Every message names what was wrong and where, so a user can fix the input."""
+
+from __future__ import annotations
+
+
+class CustvalError(Exception):
+    """Base class: the CLI turns any CustvalError into its message and exit status 2."""
+
+
+class ConfigError(CustvalError):
+    """A configuration value is missing, of the wrong kind or out of range."""
+
+
+class SchemaError(CustvalError):
+    """A table does not have the shape of its contract: a missing column or a column of the wrong type."""
+
+    def __init__(self, table: str, column: str, rule: str, example: object = None):
+        self.table, self.column, self.rule, self.example = table, column, rule, example
+        msg = f"{table}.{column}: {rule}"
+        if example is not None:
+            msg += f" (e.g. {example!r})"
+        super().__init__(msg)
+
+
+class DataError(SchemaError):
+    """Values break a rule of the contract (NaN ids, unparseable dates, duplicates, an empty table, ...)."""
+
+
+class NotFittedError(CustvalError, AttributeError):
+    """An estimator was used before `fit`. Also an AttributeError, as scikit-learn's own is."""
+
+
+class ConvergenceError(CustvalError):
+    """A maximum-likelihood fit did not converge to a usable optimum."""
+
+
+class ModelError(CustvalError):
+    """A fitted model cannot give the requested quantity (e.g. Gamma-Gamma CLV with q <= 1)."""

@@ -1,0 +1,1 @@
+"""Models: CLV (BG/NBD, Gamma-Gamma, value), classifiers, uplift, tuning."""

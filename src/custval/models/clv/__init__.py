@@ -1,0 +1,1 @@
+"""CLV models: BG/NBD purchases, Gamma-Gamma spend, and their combination into discounted CLV."""
