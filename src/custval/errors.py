@@ -36,3 +36,7 @@ class ConvergenceError(CustvalError):
 
 class ModelError(CustvalError):
     """A fitted model cannot give the requested quantity (e.g. Gamma-Gamma CLV with q <= 1)."""
+
+
+class CustvalWarning(UserWarning):
+    """Something the user should know that does not stop the run (e.g. correlated frequency and spend)."""

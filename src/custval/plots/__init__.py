@@ -1,0 +1,1 @@
+"""Plotting functions: plot_*(..., ax=None) -> Axes. matplotlib is imported lazily inside each function."""
