@@ -1,0 +1,1 @@
+"""MLflow at the side of the pipeline: runs, logging, the registry with aliases, and pyfunc wrappers."""

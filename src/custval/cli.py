@@ -1,0 +1,133 @@
+"""`custval` command line: parses arguments, calls a job, prints the result. A CustvalError becomes its message
+on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from custval.errors import CustvalError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Customer value modelling, tracked in MLflow.")
+train_app = typer.Typer(no_args_is_help=True, help="Train a pipeline from a config (pipelines/*.yaml).")
+app.add_typer(train_app, name="train")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="pipeline YAML; defaults built in")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="override a config key: key=value (repeatable)")]
+TrackingOption = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow store (default sqlite:///mlflow.db)")]
+
+
+def _custval_errors(func):
+    """Turn CustvalError into a one-line message and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except CustvalError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+@train_app.command("clv")
+@_custval_errors
+def train_clv_command(config: ConfigOption = None, set_: SetOption = None, tracking_uri: TrackingOption = None):
+    """BG/NBD + Gamma-Gamma CLV: fit, check on the holdout, log to MLflow, register as custval-clv."""
+    from custval.jobs.train_clv import load_config, train_clv
+
+    result = train_clv(load_config(config, set_ or []), tracking_uri=tracking_uri)
+    _print_clv_result(result)
+
+
+@app.command()
+@_custval_errors
+def demo(tracking_uri: TrackingOption = None):
+    """The main job on built-in defaults: CLV on the CDNOW log shipped with lifetimes, tracked in SQLite."""
+    from custval.jobs.train_clv import CLVConfig, train_clv
+
+    console.rule("custval demo: CLV on CDNOW (23,570 customers, Jan 1997 - Jun 1998)")
+    _print_clv_result(train_clv(CLVConfig(), tracking_uri=tracking_uri))
+
+
+@app.command()
+@_custval_errors
+def simulate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="transactions file to write (.csv or .parquet)")],
+    customers: Annotated[int, typer.Option(help="number of customers")] = 10_000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    truth: Annotated[Path | None, typer.Option(help="also write the ground truth table here")] = None,
+):
+    """Simulate a BG/NBD + Gamma-Gamma customer base and write its transaction log (and ground truth)."""
+    from custval.data.io import write_table
+    from custval.data.simulate import simulate_bgnbd
+
+    sim = simulate_bgnbd(customers, r=0.25, alpha=4.0, a=0.8, b=2.5, spend_p=6.0, spend_q=4.0, spend_gamma=15.0,
+                         seed=seed)
+    write_table(sim.transactions, out, metadata={"custval.simulation": str(sim.params), "custval.seed": str(seed)})
+    console.print(f"wrote {len(sim.transactions):,} transactions of {customers:,} customers to {out}")
+    if truth is not None:
+        write_table(sim.truth.reset_index(), truth)
+        console.print(f"wrote the ground truth to {truth}")
+
+
+def _print_clv_result(result) -> None:
+    params = Table(title="Fitted parameters (whole window)", show_lines=False)
+    for column in ("model", "parameter", "estimate", "std. error"):
+        params.add_column(column, justify="right" if column in ("estimate", "std. error") else "left")
+    for key, value in result.params.items():
+        if key.endswith("_se") or key.endswith("log_likelihood"):
+            continue
+        model, name = key.split("_", 1)
+        params.add_row("BG/NBD" if model == "bgnbd" else "Gamma-Gamma", name, f"{value:.4f}",
+                       f"{result.params[key + '_se']:.4f}")
+    console.print(params)
+
+    top = Table(title=f"Top {len(result.top_customers)} customers by CLV (as of {result.observation_end.date()})")
+    for column in ("customer_id", "frequency", "recency", "T", "monetary_value", "expected_purchases", "p_alive",
+                   "expected_spend", "clv"):
+        top.add_column(column, justify="right")
+    for customer_id, row in result.top_customers.iterrows():
+        top.add_row(str(customer_id), f"{row.frequency:.0f}", f"{row.recency:.1f}", f"{row['T']:.1f}",
+                    f"{row.monetary_value:.2f}", f"{row.expected_purchases:.2f}", f"{row.p_alive:.3f}",
+                    f"{row.expected_spend:.2f}", f"{row.clv:.2f}")
+    console.print(top)
+
+    check = Table(title=f"Holdout check: repeat purchases {result.calibration_end.date()} -> "
+                        f"{result.observation_end.date()} (model fitted on the calibration period)")
+    for column in ("purchases in calibration", "customers", "actual (mean)", "predicted (mean)"):
+        check.add_column(column, justify="right")
+    for label, row in result.by_frequency.iterrows():
+        check.add_row(str(label), f"{row.customers:,.0f}", f"{row.actual:.3f}", f"{row.predicted:.3f}")
+    console.print(check)
+    m = result.metrics
+    console.print(
+        f"holdout total: actual {m['holdout_actual_total']:,.0f}, predicted {m['holdout_predicted_total']:,.1f} "
+        f"({m['holdout_total_rel_error']:+.2%}); per customer MAE {m['holdout_mae']:.3f}, RMSE {m['holdout_rmse']:.3f}"
+    )
+    if result.promotion is not None:
+        p = result.promotion
+        status = "champion" if p.promoted else "challenger (champion kept)"
+        console.print(f"registered model: {p.name} v{p.version} -> {status}; {p.reason}")
+    console.print(f"MLflow run {result.run_id} (experiment id {result.experiment_id}) in {result.tracking_uri}")
+    console.print(f"artifacts and plots: {result.artifact_uri}/plots/ ({', '.join(Path(p).name for p in result.plots)})")
+    if result.output is not None:
+        console.print(f"scores for {len(result.scores):,} customers: {result.output}")
+    console.print(f"browse: mlflow ui --backend-store-uri {result.tracking_uri}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

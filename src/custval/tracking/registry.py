@@ -1,0 +1,64 @@
+"""Model registry: every new version is the `challenger`; it takes `champion` when its holdout metric is at
+least as good as the current champion's. The comparison is logged as tags on the run and the version."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    name: str
+    version: str
+    metric: str
+    value: float
+    champion_version: str | None
+    champion_value: float | None
+    promoted: bool
+    reason: str
+
+    def as_tags(self) -> dict[str, str]:
+        return {f"custval.registry.{k}": "" if v is None else str(v) for k, v in asdict(self).items()}
+
+
+def register_and_promote(model_uri: str, name: str, *, run_id: str, metric: str, value: float,
+                         higher_is_better: bool) -> Promotion:
+    """Register `model_uri` as a new version of `name`, alias it `challenger`, promote it by the rule."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    version = mlflow.register_model(model_uri, name).version
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    champion_version, champion_value = _current_champion(client, name, metric)
+    if champion_version is None:
+        promoted, reason = True, "no champion yet"
+    elif champion_value is None or not math.isfinite(champion_value):
+        promoted, reason = True, f"champion v{champion_version} has no finite {metric}"
+    else:
+        better_or_equal = value >= champion_value if higher_is_better else value <= champion_value
+        promoted = bool(better_or_equal)
+        direction = "higher" if higher_is_better else "lower"
+        reason = (f"{metric} {value:.6g} vs champion v{champion_version} {champion_value:.6g} "
+                  f"({direction} is better): {'promoted' if promoted else 'kept champion'}")
+    if promoted:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    result = Promotion(name, str(version), metric, float(value), champion_version, champion_value, promoted, reason)
+    for key, tag_value in result.as_tags().items():
+        client.set_tag(run_id, key, tag_value)
+        client.set_model_version_tag(name, version, key, tag_value)
+    return result
+
+
+def _current_champion(client, name: str, metric: str) -> tuple[str | None, float | None]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None, None
+    metrics = client.get_run(champion.run_id).data.metrics if champion.run_id else {}
+    return str(champion.version), metrics.get(metric)

@@ -1,0 +1,141 @@
+"""The CLV pipeline end to end against a real SQLite MLflow store, cross-checked with lifetimes."""
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from lifetimes import BetaGeoFitter
+
+from custval.errors import ConfigError, CustvalError, DataError
+from custval.jobs.train_clv import CLVConfig, load_config, train_clv
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clv_job")
+    return root, f"sqlite:///{root}/mlflow.db"
+
+
+@pytest.fixture(scope="module")
+def first_run(store):
+    root, uri = store
+    config = load_config(overrides=["data.source=cdnow-sample", f"output={root}/scores.parquet"])
+    yield train_clv(config, tracking_uri=uri)
+    mlflow.set_tracking_uri(None)
+
+
+def test_repository_config_is_the_builtin_default():
+    assert load_config(REPO / "pipelines" / "clv.yaml") == CLVConfig()
+
+
+def test_calibration_fit_reproduces_the_published_cdnow_parameters(first_run):
+    params = first_run.calibration_params
+    assert [round(params[f"bgnbd_{k}"], 3) for k in ("r", "alpha", "a", "b")] == [0.243, 4.414, 0.793, 2.426]
+    assert round(params["bgnbd_log_likelihood"], 1) == -9582.4
+
+
+def test_holdout_metrics_agree_with_lifetimes(first_run):
+    from custval.data.datasets import cdnow
+    from lifetimes.utils import calibration_and_holdout_data
+
+    tx = cdnow("sample")
+    split = calibration_and_holdout_data(tx, "customer_id", "timestamp", calibration_period_end="1997-09-30",
+                                         observation_period_end="1998-06-30", freq="D", freq_multiplier=7)
+    bgf = BetaGeoFitter().fit(split["frequency_cal"], split["recency_cal"], split["T_cal"])
+    predicted = bgf.conditional_expected_number_of_purchases_up_to_time(
+        split["duration_holdout"], split["frequency_cal"], split["recency_cal"], split["T_cal"])
+    assert first_run.metrics["holdout_actual_total"] == split["frequency_holdout"].sum()
+    assert first_run.metrics["holdout_predicted_total"] == pytest.approx(predicted.sum(), rel=1e-4)
+    assert first_run.metrics["holdout_mae"] == pytest.approx(
+        np.mean(np.abs(predicted - split["frequency_holdout"])), rel=1e-4)
+
+
+def test_run_logs_params_metrics_plots_provenance_and_a_signed_model(first_run):
+    run = mlflow.get_run(first_run.run_id)
+    assert mlflow.get_experiment(run.info.experiment_id).name == "custval-clv"
+    assert run.data.params["period"] == "W" and run.data.params["data.source"] == "cdnow-sample"
+    for metric in ("bgnbd_r", "bgnbd_r_se", "gg_p", "gg_q", "gg_gamma", "holdout_mae", "holdout_rmse",
+                   "holdout_total_rel_error", "total_clv"):
+        assert np.isfinite(run.data.metrics[metric]), metric
+    tags = run.data.tags
+    assert len(tags["custval.data_fingerprint"]) == 64
+    assert tags["custval.units"].startswith("1W = 7 days")
+    assert "custval.version.lifetimes" in tags and tags["custval.git_commit"]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(first_run.run_id, "plots")}
+    assert {"plots/tracking_cumulative.png", "plots/calibration_holdout.png"} <= artifacts
+    info = mlflow.models.get_model_info(first_run.model_uri)
+    assert [c["name"] for c in info.signature.inputs.to_dict()] == ["frequency", "recency", "T", "monetary_value"]
+    assert [c["name"] for c in info.signature.outputs.to_dict()] == ["expected_purchases", "p_alive",
+                                                                     "expected_spend", "clv"]
+    assert "python_model.pkl" not in str(mlflow.artifacts.list_artifacts(first_run.model_uri))
+
+
+def test_champion_model_reproduces_the_run_scores(first_run):
+    assert first_run.promotion.promoted
+    model = mlflow.pyfunc.load_model("models:/custval-clv@champion")
+    rows = first_run.scores.head(200)
+    served = model.predict(rows[["frequency", "recency", "T", "monetary_value"]])
+    for column in ("expected_purchases", "p_alive", "expected_spend", "clv"):
+        np.testing.assert_allclose(served[column].to_numpy(), rows[column].to_numpy(), rtol=1e-12)
+
+
+def test_scores_file_is_complete_and_carries_its_provenance(first_run):
+    table = pq.read_table(first_run.output)
+    frame = table.to_pandas()
+    assert len(frame) == 2357 and frame["customer_id"].is_unique
+    assert set(frame.columns) >= {"customer_id", "as_of", "p_alive", "expected_purchases", "expected_spend", "clv"}
+    meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
+    assert meta["custval.run_id"] == first_run.run_id and meta["custval.model_version"] == first_run.registered_version
+    assert (frame["p_alive"].between(0, 1)).all() and (frame["clv"] >= 0).all()
+
+
+def test_a_worse_challenger_does_not_take_champion_and_a_failed_run_keeps_earlier_outputs(first_run, store):
+    root, uri = store
+    before = Path(first_run.output).read_bytes()
+    heavy = load_config(overrides=["data.source=cdnow-sample", "penalizer=1.0", f"output={root}/scores.parquet"])
+    worse = train_clv(heavy, tracking_uri=uri)
+    assert worse.metrics["holdout_mae"] > first_run.metrics["holdout_mae"]
+    assert not worse.promotion.promoted
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias("custval-clv", "champion").version) == first_run.registered_version
+    assert str(client.get_model_version_by_alias("custval-clv", "challenger").version) == worse.registered_version
+    written = Path(worse.output).read_bytes()
+    assert written != before
+    with pytest.raises(DataError):
+        train_clv(load_config(overrides=["data.source=cdnow-sample", "calibration_end=1990-01-01",
+                                         f"output={root}/scores.parquet"]), tracking_uri=uri)
+    assert Path(worse.output).read_bytes() == written
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("period=Q", "period must be one of"),
+    ("horizon=12", "horizon"),
+    ("annual_discount_rate=-2", "annual_discount_rate"),
+    ("typo_key=1", "unknown keys"),
+    ("calibration_end=not-a-date", "calibration_end"),
+])
+def test_bad_config_is_a_config_error(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
+
+
+def test_calibration_end_after_observation_end_is_rejected(store):
+    _, uri = store
+    config = load_config(overrides=["data.source=cdnow-sample", "calibration_end=1998-07-01", "output=null"])
+    with pytest.raises(CustvalError, match="calibration_end"):
+        train_clv(config, tracking_uri=uri)
+
+
+def test_holdout_duration_replaces_calibration_end(store):
+    config = load_config(overrides=["calibration_end=null", "holdout=39W", "observation_end=1998-06-30"])
+    from custval.jobs.train_clv import _window
+
+    tx = pd.DataFrame({"customer_id": [1, 2], "timestamp": pd.to_datetime(["1997-01-01", "1998-06-30"]),
+                       "amount": [1.0, 2.0]})
+    calibration_end, observation_end = _window(config, tx)
+    assert observation_end - calibration_end == pd.Timedelta(days=273)

@@ -1,0 +1,48 @@
+"""The CLI: success prints the tables; bad input exits with status 2 and a message naming the problem."""
+
+import mlflow
+import pytest
+from typer.testing import CliRunner
+
+from custval.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    yield
+    mlflow.set_tracking_uri(None)
+
+
+def test_train_clv_prints_top_customers_holdout_and_run(tmp_path):
+    result = runner.invoke(app, ["train", "clv", "--set", "data.source=cdnow-sample"])
+    assert result.exit_code == 0, result.output
+    assert "Top 10 customers by CLV" in result.output
+    assert "Holdout check" in result.output and "MLflow run" in result.output
+    assert "custval-clv v1 -> champion" in result.output
+    assert (tmp_path / "outputs" / "clv_scores.parquet").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "clv", "--set", "period=Q"], "period must be one of"),
+    (["train", "clv", "--set", "data.source=missing.csv"], "missing.csv"),
+    (["train", "clv", "--config", "nope.yaml"], "config file not found"),
+    (["train", "clv", "--set", "data.source=cdnow-sample", "--set", "calibration_end=1990-01-01"],
+     "calibration_end"),
+])
+def test_bad_input_exits_2_with_a_message(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_transactions_file_names_the_column(tmp_path):
+    bad = tmp_path / "tx.csv"
+    bad.write_text("customer_id,timestamp,amount\n1,2024-01-01,10.0\n2,2024-01-02,abc\n")
+    result = runner.invoke(app, ["train", "clv", "--set", f"data.source={bad}"])
+    assert result.exit_code == 2
+    assert "amount" in result.output and "abc" in result.output

@@ -1,0 +1,78 @@
+"""The champion rule against a real SQLite MLflow store."""
+
+import mlflow
+import pandas as pd
+import pytest
+
+from custval.tracking import runs
+from custval.tracking.registry import register_and_promote
+
+
+class Doubler(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input * 2
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = runs.configure(f"sqlite:///{tmp_path}/mlflow.db")
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+def _logged(metric_value):
+    with runs.tracked_run("custval-test", config={"a": {"b": 1}}, data_fingerprint="f" * 64) as run:
+        mlflow.log_metric("holdout_mae", metric_value)
+        info = mlflow.pyfunc.log_model(name="model", python_model=Doubler(), input_example=pd.DataFrame({"x": [1.0]}))
+    return run.info.run_id, info.model_uri
+
+
+def test_first_version_becomes_champion_then_only_better_or_equal_ones(store):
+    client = mlflow.MlflowClient()
+    run1, uri1 = _logged(0.50)
+    first = register_and_promote(uri1, "custval-test", run_id=run1, metric="holdout_mae", value=0.50,
+                                 higher_is_better=False)
+    assert first.promoted and first.reason == "no champion yet"
+    assert str(client.get_model_version_by_alias("custval-test", "champion").version) == first.version
+
+    run2, uri2 = _logged(0.60)  # worse: stays challenger
+    second = register_and_promote(uri2, "custval-test", run_id=run2, metric="holdout_mae", value=0.60,
+                                  higher_is_better=False)
+    assert not second.promoted and second.champion_value == 0.50
+    assert str(client.get_model_version_by_alias("custval-test", "champion").version) == first.version
+    assert str(client.get_model_version_by_alias("custval-test", "challenger").version) == second.version
+
+    run3, uri3 = _logged(0.50)  # equal counts as "at least as good"
+    third = register_and_promote(uri3, "custval-test", run_id=run3, metric="holdout_mae", value=0.50,
+                                 higher_is_better=False)
+    assert third.promoted
+    assert str(client.get_model_version_by_alias("custval-test", "champion").version) == third.version
+    # the comparison is recorded on the run and on the version
+    tags = client.get_run(run2).data.tags
+    assert tags["custval.registry.promoted"] == "False" and "kept champion" in tags["custval.registry.reason"]
+    assert client.get_model_version("custval-test", second.version).tags["custval.registry.champion_version"] == "1"
+
+
+def test_tracked_run_records_config_fingerprint_versions_and_commit(store):
+    with runs.tracked_run("custval-test", config={"data": {"source": "x.csv"}, "period": "W"},
+                          data_fingerprint="abc123") as run:
+        pass
+    data = mlflow.get_run(run.info.run_id).data
+    assert data.params == {"data.source": "x.csv", "period": "W"}
+    assert data.tags["custval.data_fingerprint"] == "abc123"
+    assert data.tags["custval.version.mlflow"] == mlflow.__version__
+    assert data.tags["custval.git_commit"] != ""
+    config_text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config.yaml")
+    assert "source: x.csv" in config_text
+    # artifacts go beside the SQLite store, under mlartifacts/
+    assert "/mlartifacts/custval-test/" in run.info.artifact_uri
+
+
+def test_frame_fingerprint_changes_with_any_value():
+    frame = pd.DataFrame({"customer_id": [1, 2], "amount": [1.0, 2.0]})
+    changed = frame.copy()
+    changed.loc[1, "amount"] = 2.01
+    assert runs.frame_fingerprint(frame) == runs.frame_fingerprint(frame.copy())
+    assert runs.frame_fingerprint(frame) != runs.frame_fingerprint(changed)
+    assert len(runs.frame_fingerprint(frame)) == 64
