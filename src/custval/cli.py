@@ -4,6 +4,8 @@ on stderr and exit status 2."""
 from __future__ import annotations
 
 import functools
+import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +19,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Customer val
 train_app = typer.Typer(no_args_is_help=True, help="Train a pipeline from a config (pipelines/*.yaml).")
 app.add_typer(train_app, name="train")
 
-console = Console()
+# Tables need room: when output is not a terminal (make, CI, a pipe) rich would fold them at 80 columns.
+console = Console() if Console().is_terminal else Console(width=150)
 err_console = Console(stderr=True)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="pipeline YAML; defaults built in")]
@@ -25,11 +28,21 @@ SetOption = Annotated[list[str] | None, typer.Option("--set", help="override a c
 TrackingOption = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow store (default sqlite:///mlflow.db)")]
 
 
+def _quiet_mlflow() -> None:
+    """MLflow's INFO lines and download progress bars drown the results a user ran the command for."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _custval_errors(func):
     """Turn CustvalError into a one-line message and exit status 2."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        _quiet_mlflow()
         try:
             return func(*args, **kwargs)
         except CustvalError as exc:

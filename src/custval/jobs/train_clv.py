@@ -42,7 +42,8 @@ class CLVConfig:
     period: str = "W"
     horizon: str = "12M"
     annual_discount_rate: float = 0.10
-    penalizer: float = 0.0
+    penalizer: float = 0.0  # BG/NBD L2 penalizer (lifetimes' convention)
+    spend_penalizer: float = 0.0  # Gamma-Gamma L2 penalizer
     refit_full: bool = True
     output: str | None = "outputs/clv_scores.parquet"
     top_n: int = 10
@@ -70,8 +71,10 @@ class CLVConfig:
             units.parse_horizon(self.holdout)
         if not isinstance(self.annual_discount_rate, int | float) or not -1 < self.annual_discount_rate < 10:
             raise ConfigError(f"annual_discount_rate must be a number in (-1, 10), got {self.annual_discount_rate!r}")
-        if not isinstance(self.penalizer, int | float) or self.penalizer < 0:
-            raise ConfigError(f"penalizer must be >= 0, got {self.penalizer!r}")
+        for name in ("penalizer", "spend_penalizer"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
         if self.calibration_end is None and self.holdout is None:
             raise ConfigError("give calibration_end (a date) or holdout (a duration such as '39W')")
         for name in ("calibration_end", "observation_end"):
@@ -161,7 +164,7 @@ def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLV
     split = calibration_holdout_split(transactions, calibration_end, observation_end, period=period)
     calibration = split[["frequency_cal", "recency_cal", "T_cal", "monetary_value_cal"]].set_axis(RFM_COLUMNS, axis=1)
     model_kwargs = dict(period=period, horizon=config.horizon, annual_discount_rate=config.annual_discount_rate,
-                        penalizer=config.penalizer)
+                        penalizer=config.penalizer, spend_penalizer=config.spend_penalizer)
     calibration_model = CustomerValue(**model_kwargs).fit(calibration)
     predicted = calibration_model.purchase_model_.expected_purchases(calibration, split["duration_holdout"].to_numpy())
     actual = split["frequency_holdout"].to_numpy()

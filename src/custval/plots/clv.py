@@ -16,6 +16,11 @@ def plot_tracking(curve: pd.DataFrame, *, calibration_end=None, cumulative: bool
     ax.plot(curve["date"], curve[f"expected{suffix}"], label="model", color="tab:blue", linestyle="--")
     if calibration_end is not None:
         ax.axvline(pd.Timestamp(calibration_end), color="grey", linestyle=":", label="end of calibration")
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_xlabel("date")
     ax.set_ylabel(("cumulative " if cumulative else "") + "repeat purchases")
     ax.set_title("Tracking: actual vs expected repeat purchases")

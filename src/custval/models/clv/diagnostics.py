@@ -21,10 +21,12 @@ def tracking_curve(purchase_model, transactions: pd.DataFrame, end, period: str 
     keep = days <= end_day
     purchases = pd.DataFrame({"customer_id": transactions["customer_id"].to_numpy()[keep], "day": days[keep]})
     purchases = purchases.drop_duplicates().sort_values(["customer_id", "day"], kind="stable")
-    first = purchases.groupby("customer_id", sort=False)["day"].transform("min").to_numpy()
-    repeat_days = purchases["day"].to_numpy()[purchases["day"].to_numpy() > first]
-    births, birth_counts = np.unique(purchases.groupby("customer_id", sort=False)["day"].min().to_numpy(),
-                                     return_counts=True)
+    # pandas keeps datetime64[D] at second resolution: back to days explicitly
+    purchase_days = purchases["day"].to_numpy().astype("datetime64[D]")
+    first = purchases.groupby("customer_id", sort=False)["day"].transform("min").to_numpy().astype("datetime64[D]")
+    repeat_days = purchase_days[purchase_days > first]
+    customer_births = purchases.groupby("customer_id", sort=False)["day"].min().to_numpy().astype("datetime64[D]")
+    births, birth_counts = np.unique(customer_births, return_counts=True)
 
     start = births.min()
     span = (end_day - start).astype(int)

@@ -1,0 +1,279 @@
+"""All file I/O of custval: CSV/Parquet tables, JSON and text, every write atomic.
+
+An atomic write goes to a temporary file in the target's directory, is flushed and fsync'ed, then
+`os.replace`d onto the target: a reader sees the old file or the new one, never half a file, and a failed
+write leaves the earlier file intact and no temporary file behind.
+
+Table metadata (e.g. model names/versions of a scoring file) is a JSON-able dict: Parquet keeps it in the
+Arrow schema metadata under the key ``custval``; CSV keeps it in a sidecar ``<path>.meta.json``.
+Read it back with `read_table_metadata`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from custval.data.schemas import validate_transactions
+from custval.errors import ConfigError, DataError
+
+__all__ = [
+    "DATASET_NAMES",
+    "METADATA_KEY",
+    "atomic_path",
+    "load_transactions",
+    "read_json",
+    "read_table",
+    "read_table_metadata",
+    "write_json",
+    "write_table",
+    "write_text",
+]
+
+METADATA_KEY = b"custval"
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".csv.bz2", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+DATASET_NAMES = ("cdnow", "cdnow-master", "cdnow-sample")
+
+
+def _format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise ConfigError(
+        f"unknown table format for {str(path)!r}: the file name must end with one of "
+        f"{list(CSV_SUFFIXES + PARQUET_SUFFIXES)}"
+    )
+
+
+def _default_sep(path: Path) -> str:
+    name = path.name.lower()
+    if ".tsv" in name:
+        return "\t"
+    if ".txt" in name:
+        return r"\s+"
+    return ","
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """Where the metadata of a CSV table lives: ``<path>.meta.json``."""
+    path = Path(path)
+    return path.with_name(path.name + ".meta.json")
+
+
+# ------------------------------------------------------------------------------------------------ atomic
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on a clean exit fsync it and `os.replace` it onto `path`.
+
+    On an exception the temporary file is removed and `path` keeps its earlier content. The temporary
+    name ends with the target's name, so writers that infer a format or compression from the suffix work.
+    Parent directories are created.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{target.name}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise ConfigError(f"atomic write to {str(target)!r}: the writer produced no file")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_text(text: str, path: str | os.PathLike, *, encoding: str = "utf-8") -> Path:
+    """Write `text` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding=encoding)
+    return Path(path)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (pd.Timestamp, pd.Timedelta)):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=True)
+
+
+def write_json(obj, path: str | os.PathLike) -> Path:
+    """Write `obj` as indented JSON, atomically (numpy scalars/arrays and timestamps are converted)."""
+    return write_text(_dumps(obj) + "\n", path)
+
+
+def read_json(path: str | os.PathLike):
+    """Read a JSON file; ConfigError if missing, DataError if it is not valid JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"file not found: {str(path)!r}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(path.name, "*", f"not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def read_table(path: str | os.PathLike, **kw) -> pd.DataFrame:
+    """Read a CSV (``.csv``, ``.tsv``, whitespace-separated ``.txt``, optionally compressed) or Parquet
+    (``.parquet``, ``.pq``) file, chosen by suffix. Keyword arguments go to `pandas.read_csv` /
+    `pandas.read_parquet`. Missing file or unknown suffix -> ConfigError; unreadable content -> DataError.
+    """
+    path = Path(path)
+    fmt = _format(path)
+    if not path.is_file():
+        raise ConfigError(f"file not found: {str(path)!r}")
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(path, **kw)
+        if kw.get("sep") is None and kw.get("delimiter") is None:
+            kw["sep"] = _default_sep(path)
+            kw.pop("delimiter", None)
+        return pd.read_csv(path, **kw)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):  # pragma: no cover - raced with a delete
+            raise ConfigError(f"file not found: {str(path)!r}") from exc
+        raise DataError(path.name, "*", f"could not be read as {fmt} ({type(exc).__name__}: {exc})") from exc
+
+
+def _is_default_index(index: pd.Index) -> bool:
+    return isinstance(index, pd.RangeIndex) and index.name is None and index.start == 0 and index.step == 1
+
+
+def write_table(
+    df: pd.DataFrame, path: str | os.PathLike, *, metadata: Mapping | None = None, **kw
+) -> Path:
+    """Write `df` atomically as CSV or Parquet (by suffix), with optional JSON-able `metadata`.
+
+    A non-default index (e.g. ``customer_id``) is written as a column (CSV) or kept (Parquet). For CSV the
+    metadata goes to the sidecar ``<path>.meta.json``; a stale sidecar is removed when `metadata` is None.
+    Extra keyword arguments go to `DataFrame.to_csv` / `pyarrow.parquet.write_table`.
+    """
+    path = Path(path)
+    fmt = _format(path)
+    if not isinstance(df, pd.DataFrame):
+        raise ConfigError(f"write_table expects a pandas DataFrame, got {type(df).__name__}")
+    meta_text = None if metadata is None else _dumps(dict(metadata))
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(df, preserve_index=None if _is_default_index(df.index) else True)
+        if meta_text is not None:
+            merged = dict(table.schema.metadata or {})
+            merged[METADATA_KEY] = meta_text.encode("utf-8")
+            table = table.replace_schema_metadata(merged)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, **kw)
+        return path
+    kw.setdefault("index", not _is_default_index(df.index))
+    if ".tsv" in path.name.lower():
+        kw.setdefault("sep", "\t")
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, **kw)
+    side = sidecar_path(path)
+    if meta_text is not None:
+        write_text(meta_text + "\n", side)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            side.unlink()
+    return path
+
+
+def read_table_metadata(path: str | os.PathLike) -> dict:
+    """The metadata written by `write_table` ({} when there is none)."""
+    path = Path(path)
+    fmt = _format(path)
+    if not path.is_file():
+        raise ConfigError(f"file not found: {str(path)!r}")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(path).metadata or {}
+        raw = meta.get(METADATA_KEY)
+        return {} if raw is None else json.loads(raw.decode("utf-8"))
+    side = sidecar_path(path)
+    return read_json(side) if side.is_file() else {}
+
+
+# ------------------------------------------------------------------------------------------ transactions
+def load_transactions(
+    source,
+    *,
+    columns: Mapping[str, str] | None = None,
+    returns: str = "exclude",
+    duplicates: str | None = None,
+    sep: str | None = None,
+    timestamp_format: str | None = None,
+) -> pd.DataFrame:
+    """Validated transactions from a CSV/Parquet path, a built-in dataset name or a DataFrame.
+
+    Dataset names: ``"cdnow"`` (= ``"cdnow-master"``, 69,659 rows) and ``"cdnow-sample"`` (6,919 rows),
+    shipped with the lifetimes package. `duplicates` defaults to ``"error"`` for files and frames and to
+    ``"keep"`` for the CDNOW datasets (their log legitimately repeats rows). `sep` overrides the CSV
+    separator (default by suffix: ``,``, tab for .tsv, whitespace for .txt). See
+    `custval.data.schemas.validate_transactions` for `columns`, `returns` and the timestamp rule.
+    """
+    if isinstance(source, pd.DataFrame):
+        raw = source
+    elif isinstance(source, str) and source.strip().lower() in DATASET_NAMES:
+        from custval.data import datasets
+
+        name = source.strip().lower()
+        kind = "sample" if name == "cdnow-sample" else "master"
+        if columns:
+            raise ConfigError(f"dataset {name!r} is already in the transactions contract; drop `columns`")
+        return datasets.cdnow(kind, returns=returns, duplicates=duplicates or "keep")
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.suffix and not path.exists():
+            raise ConfigError(
+                f"unknown transactions source {str(source)!r}: give a .csv/.parquet path or one of the "
+                f"dataset names {list(DATASET_NAMES)}"
+            )
+        raw = read_table(path, **({"sep": sep} if sep is not None else {}))
+    else:
+        raise ConfigError(f"transactions source must be a path, a dataset name or a DataFrame, got {source!r}")
+    return validate_transactions(
+        raw,
+        columns=columns,
+        returns=returns,
+        duplicates=duplicates or "error",
+        timestamp_format=timestamp_format,
+    )

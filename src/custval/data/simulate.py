@@ -1,0 +1,268 @@
+"""Synthetic customer bases with known ground truth, for estimator recovery tests and benchmarks.
+
+`simulate_bgnbd` draws a population from the BG/NBD purchase model (Fader, Hardie & Lee 2005) with
+optional Gamma-Gamma spend (Fader, Hardie & Lee 2005b) and returns the transaction log together with each
+customer's latent truth and the exact continuous-time RFM summary the models should recover.
+
+Model, per customer (rates are per model period; `period` is D, W or M):
+  lambda ~ Gamma(shape r, rate alpha), p ~ Beta(a, b)              (purchase rate, dropout probability)
+  birth  ~ Uniform[start, end)  (or all at `start` with acquisition="cohort"); the first purchase is at birth
+  repeat purchases follow a Poisson(lambda) process on (birth, end); after each REPEAT purchase the customer
+  drops out with probability p (the first purchase never triggers dropout: P(alive after x repeats) = (1-p)^x).
+  nu ~ Gamma(shape spend_q, rate spend_gamma); every transaction value z ~ Gamma(shape spend_p, rate nu).
+
+Everything is vectorised. With N ~ Poisson(lambda T) potential repeat events in the window and J ~ Geometric(p)
+on {1, 2, ...} the repeat purchase at which the customer drops out, the customer makes n = min(J, N) repeat
+purchases and is alive at the end iff J > N. Given N, event times are the order statistics of N uniforms on
+(0, T); the first n of them come from exponential spacings, U_(k) = S_k / S_{N+1} with S_k = E_1 + ... + E_k and
+S_{N+1} = S_n + Gamma(N + 1 - n, 1), so only n exponentials are drawn per customer.
+
+Customers are processed in chunks to bound memory. Each random quantity has its own stream (spawned from
+`seed`) consumed sequentially, and per-customer sums are computed within each customer, so the output for a
+seed is identical whatever the `chunk_size`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from custval.errors import ConfigError
+from custval.units import check_period, period_days
+
+NS_PER_DAY = 86_400 * 10**9
+NS_PER_SECOND = 10**9
+ACQUISITIONS = ("uniform", "cohort")
+
+# One independent random stream per quantity (order matters: it defines what a seed produces).
+_STREAMS = ("lambda", "p", "birth", "nu", "n_events", "dropout", "gaps", "rest", "amount")
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A simulated customer base.
+
+    transactions: customer_id (int64), timestamp (datetime64[ns], floored to whole seconds), amount (float64),
+        sorted by customer then time; each customer's first row is the birth purchase.
+    truth: one row per customer (index customer_id): lambda, p (dropout probability), nu (when spend was
+        simulated), alive_at_end, birth (first purchase time), n_repeat.
+    summary: the exact continuous-time RFM summary (index customer_id): frequency, recency, T in model periods
+        and monetary_value (mean of the repeat purchases' amounts; 0 without repeats), from the simulated times
+        before they were floored to timestamps.
+    params: the true parameters: r, alpha, a, b and, with spend, spend_p, spend_q, spend_gamma.
+    observation_end: `end`, the instant the window closes (no purchase at or after it). Passed to rfm_summary
+        or lifetimes (which treat it as the last day), T is the whole days from the birth day to that day.
+    """
+
+    transactions: pd.DataFrame
+    truth: pd.DataFrame
+    summary: pd.DataFrame
+    params: dict[str, float]
+    observation_end: pd.Timestamp
+    period: str = "D"
+    start: pd.Timestamp | None = None
+    spend: bool = field(default=False)
+
+    @property
+    def bgnbd_params(self) -> dict[str, float]:
+        """True BG/NBD parameters under the names the BetaGeo model uses (r, alpha, a, b)."""
+        return {k: self.params[k] for k in ("r", "alpha", "a", "b")}
+
+    @property
+    def gamma_gamma_params(self) -> dict[str, float] | None:
+        """True Gamma-Gamma parameters under the names the GammaGamma model uses (p, q, gamma), or None."""
+        if not self.spend:
+            return None
+        return {"p": self.params["spend_p"], "q": self.params["spend_q"], "gamma": self.params["spend_gamma"]}
+
+
+def simulate_bgnbd(
+    n_customers: int,
+    *,
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    spend_p: float | None = None,
+    spend_q: float | None = None,
+    spend_gamma: float | None = None,
+    start: str | pd.Timestamp = "2024-01-01",
+    end: str | pd.Timestamp = "2025-12-31",
+    period: str = "D",
+    acquisition: str = "uniform",
+    seed: int = 0,
+    chunk_size: int = 500_000,
+) -> Simulation:
+    """Simulate `n_customers` from BG/NBD (+ Gamma-Gamma spend when spend_p, spend_q, spend_gamma are given).
+
+    r, alpha: Gamma heterogeneity of the purchase rate (alpha is a rate per model `period`); a, b: Beta
+    heterogeneity of the dropout probability. Observation runs over [start, end): `end` is the observation end.
+    Without spend parameters every amount is 1.0 (one unit per purchase) and truth has no `nu` column.
+    Same seed -> identical output, independent of `chunk_size` (which only bounds memory).
+    """
+    n_customers = _check_count("n_customers", n_customers)
+    chunk_size = _check_count("chunk_size", chunk_size)
+    params = {name: _check_positive(name, value) for name, value in (("r", r), ("alpha", alpha), ("a", a), ("b", b))}
+    spend_given = [v is not None for v in (spend_p, spend_q, spend_gamma)]
+    if any(spend_given) and not all(spend_given):
+        raise ConfigError("spend_p, spend_q and spend_gamma must be given together (or none of them)")
+    spend = all(spend_given)
+    if spend:
+        for name, value in (("spend_p", spend_p), ("spend_q", spend_q), ("spend_gamma", spend_gamma)):
+            params[name] = _check_positive(name, value)
+    period = check_period(period)
+    if acquisition not in ACQUISITIONS:
+        raise ConfigError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    start_ts, end_ts = _check_window(start, end)
+
+    start_ns, end_ns = (int(np.datetime64(ts, "ns").astype(np.int64)) for ts in (start_ts, end_ts))
+    span_seconds = (end_ns - start_ns) // NS_PER_SECOND
+    ns_per_period = period_days(period) * NS_PER_DAY
+    rngs = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STREAMS))),
+                    strict=True))
+
+    # ---- pass 1: customer-level latent quantities (chunked, written into preallocated arrays) ----
+    lam = np.empty(n_customers)
+    drop_p = np.empty(n_customers)
+    nu = np.empty(n_customers) if spend else None
+    birth_ns = np.empty(n_customers, dtype=np.int64)
+    n_events = np.empty(n_customers, dtype=np.int64)  # N: potential repeat events in (birth, end)
+    n_repeat = np.empty(n_customers, dtype=np.int64)  # n = min(J, N): observed repeat purchases
+    alive = np.empty(n_customers, dtype=bool)
+    for lo, hi in _chunks(n_customers, chunk_size):
+        m = hi - lo
+        lam[lo:hi] = rngs["lambda"].standard_gamma(params["r"], m) / params["alpha"]
+        drop_p[lo:hi] = rngs["p"].beta(params["a"], params["b"], m)
+        if acquisition == "uniform":
+            offset_s = np.floor(rngs["birth"].random(m) * span_seconds).astype(np.int64)
+            birth_ns[lo:hi] = start_ns + offset_s * NS_PER_SECOND
+        else:
+            birth_ns[lo:hi] = start_ns
+        if spend:
+            nu[lo:hi] = rngs["nu"].standard_gamma(params["spend_q"], m) / params["spend_gamma"]
+        t_cap = (end_ns - birth_ns[lo:hi]) / ns_per_period
+        try:
+            n_ev = rngs["n_events"].poisson(lam[lo:hi] * t_cap)
+        except ValueError as exc:  # lambda * T beyond what a Poisson draw can represent
+            raise ConfigError(f"purchase rates too large for the window (r/alpha={r / alpha:g}): {exc}") from exc
+        # J ~ Geometric(p) on {1, 2, ...} by inversion, in floats so p -> 0 gives J = inf, not an overflow
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dropout_at = np.ceil(rngs["dropout"].standard_exponential(m) / -np.log1p(-drop_p[lo:hi]))
+        dropout_at = np.where(np.isnan(dropout_at), np.inf, np.maximum(dropout_at, 1.0))
+        n_events[lo:hi] = n_ev
+        n_repeat[lo:hi] = np.minimum(dropout_at, n_ev).astype(np.int64)
+        alive[lo:hi] = dropout_at > n_ev
+
+    # ---- pass 2: purchase times and amounts, written into preallocated transaction arrays ----
+    rows_per_customer = n_repeat + 1
+    row_end = np.cumsum(rows_per_customer)
+    n_rows = int(row_end[-1])
+    tx_customer = np.empty(n_rows, dtype=np.int64)
+    tx_time_ns = np.empty(n_rows, dtype=np.int64)
+    tx_amount = np.empty(n_rows)
+    recency = np.zeros(n_customers)
+    monetary = np.zeros(n_customers)
+    customer_ids = np.arange(1, n_customers + 1, dtype=np.int64)
+    for lo, hi in _chunks(n_customers, chunk_size):
+        m = hi - lo
+        row_lo, row_hi = int(row_end[lo] - rows_per_customer[lo]), int(row_end[hi - 1])
+        n_c = n_repeat[lo:hi]
+        births = birth_ns[lo:hi]
+        t_cap = (end_ns - births) / ns_per_period
+        local = np.repeat(np.arange(m), n_c + 1)
+        first_row = np.zeros(row_hi - row_lo, dtype=bool)
+        first_row[(np.cumsum(n_c + 1) - (n_c + 1))] = True
+        repeat_owner = local[~first_row]  # local customer index of each repeat purchase, in time order
+
+        times = np.empty(0)
+        buyers = np.flatnonzero(n_c > 0)
+        if buyers.size:
+            n_b = n_c[buyers]
+            gaps = rngs["gaps"].standard_exponential(int(n_b.sum()))
+            owner = np.repeat(np.arange(buyers.size), n_b)
+            partial = pd.Series(gaps).groupby(owner, sort=False).cumsum().to_numpy()  # S_k within customer
+            last = np.cumsum(n_b) - 1
+            total = partial[last] + rngs["rest"].standard_gamma((n_events[lo:hi][buyers] - n_b + 1).astype(float))
+            times = partial / np.repeat(total, n_b) * np.repeat(t_cap[buyers], n_b)  # in model periods
+            recency[lo + buyers] = times[last]
+
+        ts = np.empty(row_hi - row_lo, dtype=np.int64)
+        ts[first_row] = births
+        repeat_seconds = np.floor(times * (ns_per_period / NS_PER_SECOND)).astype(np.int64)
+        ts[~first_row] = np.minimum(births[repeat_owner] + repeat_seconds * NS_PER_SECOND, end_ns - 1)
+        tx_time_ns[row_lo:row_hi] = ts
+        tx_customer[row_lo:row_hi] = customer_ids[lo:hi][local]
+
+        if spend:
+            amounts = rngs["amount"].standard_gamma(params["spend_p"], row_hi - row_lo) / nu[lo:hi][local]
+        else:
+            amounts = np.ones(row_hi - row_lo)
+        tx_amount[row_lo:row_hi] = amounts
+        sums = np.bincount(repeat_owner, weights=amounts[~first_row], minlength=m)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            monetary[lo:hi] = np.where(n_c > 0, sums / np.maximum(n_c, 1), 0.0)
+
+    index = pd.Index(customer_ids, name="customer_id")
+    transactions = pd.DataFrame(
+        {"customer_id": tx_customer, "timestamp": tx_time_ns.view("datetime64[ns]"), "amount": tx_amount},
+        copy=False,
+    )
+    truth_cols: dict[str, np.ndarray] = {"lambda": lam, "p": drop_p}
+    if spend:
+        truth_cols["nu"] = nu
+    truth_cols.update(alive_at_end=alive, birth=birth_ns.view("datetime64[ns]"), n_repeat=n_repeat)
+    truth = pd.DataFrame(truth_cols, index=index, copy=False)
+    summary = pd.DataFrame(
+        {"frequency": n_repeat.astype(float), "recency": recency, "T": (end_ns - birth_ns) / ns_per_period,
+         "monetary_value": monetary},
+        index=index, copy=False,
+    )
+    return Simulation(transactions=transactions, truth=truth, summary=summary, params=params,
+                      observation_end=end_ts, period=period, start=start_ts, spend=spend)
+
+
+def _chunks(n: int, size: int):
+    for lo in range(0, n, size):
+        yield lo, min(lo + size, n)
+
+
+def _check_count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _check_positive(name: str, value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+    return number
+
+
+def _check_window(start: object, end: object) -> tuple[pd.Timestamp, pd.Timestamp]:
+    stamps = []
+    for name, value in (("start", start), ("end", end)):
+        try:
+            stamp = pd.Timestamp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a date or datetime, got {value!r}") from None
+        if stamp is pd.NaT or pd.isna(stamp):
+            raise ConfigError(f"{name} must be a date or datetime, got {value!r}")
+        if stamp.tzinfo is not None:
+            raise ConfigError(f"{name} must be a timezone-naive datetime, got {value!r}")
+        try:
+            stamps.append(stamp.as_unit("ns"))
+        except (OverflowError, ValueError):
+            raise ConfigError(f"{name} must lie within 1677-09-22..2262-04-11, got {value!r}") from None
+    if stamps[1] <= stamps[0]:
+        raise ConfigError(f"end must be after start, got start={stamps[0]} end={stamps[1]}")
+    return stamps[0], stamps[1]

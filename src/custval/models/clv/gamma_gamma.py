@@ -1,0 +1,265 @@
+"""Gamma-Gamma model of average transaction value (Fader, Hardie & Lee 2005; Hardie's note 025).
+
+Each transaction value of a customer is Gamma(p, rate nu); nu varies across customers as Gamma(q, rate gamma).
+Only repeat buyers (frequency > 0) inform the fit: `monetary_value` is the mean of their repeat purchases.
+The model assumes spend is independent of purchase frequency; a strong correlation between the two among
+repeat buyers is reported with a CustvalWarning. Parameters follow the papers: p, q, gamma (lifetimes calls
+gamma `v`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.special import digamma, gammaln
+from sklearn.base import BaseEstimator
+
+from custval.errors import ConfigError, CustvalWarning, DataError, ModelError, NotFittedError, SchemaError
+from custval.models.clv._mle import MLEResult, compress_rows, fit_mle
+
+PARAM_NAMES = ("p", "q", "gamma")
+MIN_REPEAT_BUYERS = 10
+TABLE = "rfm"
+
+
+def gamma_gamma_nll_and_grad(
+    params: np.ndarray, frequency: np.ndarray, monetary_value: np.ndarray, weights: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Weighted total negative log-likelihood of the Gamma-Gamma model and its gradient in (p, q, gamma).
+
+    Per customer with x > 0 repeat purchases of mean value m (Hardie note 025, eq. 1a):
+    ll = lnG(px+q) - lnG(px) - lnG(q) + q ln(gamma) + (px-1) ln(m) + px ln(x) - (px+q) ln(x m + gamma).
+    """
+    p, q, g = (float(v) for v in params)
+    x, m, w = frequency, monetary_value, weights
+    px = p * x
+    log_xm_g = np.log(x * m + g)
+    ll = (
+        gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g)
+        + (px - 1.0) * np.log(m) + px * np.log(x) - (px + q) * log_xm_g
+    )
+    psi_pxq = digamma(px + q)
+    d_p = x * (psi_pxq - digamma(px) + np.log(m) + np.log(x) - log_xm_g)
+    d_q = psi_pxq - digamma(q) + np.log(g) - log_xm_g
+    d_g = q / g - (px + q) / (x * m + g)
+    grad = -np.array([w @ d_p, w @ d_q, w @ d_g])
+    return -float(w @ ll), grad
+
+
+def _require_columns(X: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    if not isinstance(X, pd.DataFrame):
+        raise SchemaError(TABLE, columns[0], f"expected a pandas DataFrame with columns {list(columns)}",
+                          type(X).__name__)
+    for column in columns:
+        if column not in X.columns:
+            raise SchemaError(TABLE, column, "required column is missing", f"columns present: {list(X.columns)}")
+        if not pd.api.types.is_numeric_dtype(X[column]) or pd.api.types.is_bool_dtype(X[column]):
+            raise SchemaError(TABLE, column, "must be numeric", str(X[column].dtype))
+
+
+def _finite_column(X: pd.DataFrame, column: str) -> np.ndarray:
+    """The column as float64, refusing NaN/inf with the index of an offending row."""
+    values = X[column].to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(TABLE, column, f"must be finite (no NaN/inf); {int(bad.sum())} rows are not",
+                        f"{values[first]} at index {X.index[first]!r}")
+    return values
+
+
+def spend_arrays(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(frequency, monetary_value) as float arrays after the checks shared by fit and prediction."""
+    _require_columns(X, ("frequency", "monetary_value"))
+    frequency = _finite_column(X, "frequency")
+    monetary_value = _finite_column(X, "monetary_value")
+    if (frequency < 0).any():
+        raise DataError(TABLE, "frequency", "must be >= 0 (number of repeat purchases)",
+                        float(frequency[frequency < 0][0]))
+    return frequency, monetary_value
+
+
+class GammaGamma(BaseEstimator):
+    """Gamma-Gamma spend model, fitted by maximum likelihood on repeat buyers.
+
+    penalizer: L2 penalty on (p, q, gamma) added to the mean negative log-likelihood (as lifetimes does).
+    tol: gradient tolerance of the optimiser (in log-parameters).
+    correlation_threshold: warn when |Pearson corr(frequency, monetary_value)| among repeat buyers exceeds it.
+    """
+
+    def __init__(self, penalizer: float = 0.0, tol: float = 1e-10, correlation_threshold: float = 0.3):
+        self.penalizer = penalizer
+        self.tol = tol
+        self.correlation_threshold = correlation_threshold
+
+    # ------------------------------------------------------------------ fitting
+    def _check_hyper_params(self) -> None:
+        if not (np.isfinite(self.penalizer) and self.penalizer >= 0):
+            raise ConfigError(f"GammaGamma penalizer must be a finite number >= 0, got {self.penalizer!r}")
+        if not (np.isfinite(self.tol) and self.tol > 0):
+            raise ConfigError(f"GammaGamma tol must be a positive number, got {self.tol!r}")
+        if not (0 <= self.correlation_threshold <= 1):
+            raise ConfigError(
+                f"GammaGamma correlation_threshold must be in [0, 1], got {self.correlation_threshold!r}"
+            )
+
+    def fit(self, X: pd.DataFrame, y: None = None) -> GammaGamma:
+        """Fit on the rows of X with frequency > 0 (columns `frequency`, `monetary_value`)."""
+        self._check_hyper_params()
+        frequency, monetary_value = spend_arrays(X)
+        repeat = frequency > 0
+        x, m = frequency[repeat], monetary_value[repeat]
+        nonpositive = m <= 0
+        if nonpositive.any():
+            raise DataError(
+                TABLE, "monetary_value",
+                f"must be > 0 for repeat buyers (frequency > 0); {int(nonpositive.sum())} of {x.size} repeat "
+                "buyers have monetary_value <= 0: exclude them before fitting (Gamma-Gamma models positive spend)",
+                float(m[nonpositive][0]),
+            )
+        if x.size < MIN_REPEAT_BUYERS:
+            raise DataError(
+                TABLE, "frequency",
+                f"Gamma-Gamma needs at least {MIN_REPEAT_BUYERS} repeat buyers (frequency > 0) to fit, got {x.size}",
+                int(x.size),
+            )
+
+        correlation = float(np.corrcoef(x, m)[0, 1]) if x.std() > 0 and m.std() > 0 else float("nan")
+        self.frequency_monetary_correlation_ = correlation
+        if np.isfinite(correlation) and abs(correlation) > self.correlation_threshold:
+            warnings.warn(
+                f"Pearson correlation between frequency and monetary_value among repeat buyers is "
+                f"{correlation:.3f} (|r| > {self.correlation_threshold}); the Gamma-Gamma model assumes they "
+                "are independent, so its spend predictions may be biased.",
+                CustvalWarning,
+                stacklevel=2,
+            )
+
+        (ux, um), weights, _ = compress_rows(x, m)
+
+        def nll_and_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
+            return gamma_gamma_nll_and_grad(params, ux, um, weights)
+
+        # Scale invariance: multiplying spend by c multiplies gamma by c, so start gamma at the scale of m
+        # (population mean p*gamma/(q-1) equal to the sample mean at p=1, q=2).
+        x0 = np.array([1.0, 2.0, float(np.mean(m))])
+        result = fit_mle(nll_and_grad, x0, PARAM_NAMES, total_weight=float(weights.sum()),
+                         penalizer=float(self.penalizer), tol=float(self.tol), model="GammaGamma")
+        self._set_result(result, n_customers=int(x.size))
+        if self.params_["q"] <= 1:
+            warnings.warn(
+                f"Gamma-Gamma fit gave q = {self.params_['q']:.4g} <= 1: the population mean spend is infinite, "
+                "so expected_spend and CLV cannot be computed (spend is too heavy-tailed for this model).",
+                CustvalWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _set_result(self, result: MLEResult, n_customers: int) -> None:
+        names = list(result.names)
+        self.result_ = result
+        self.params_ = result.as_dict()
+        self.standard_errors_ = dict(zip(names, map(float, result.standard_errors), strict=True))
+        self.covariance_ = np.asarray(result.covariance, dtype=float)  # rows/columns in PARAM_NAMES order
+        self.log_likelihood_ = float(result.log_likelihood)
+        self.converged_ = bool(result.converged)
+        self.n_iter_ = int(result.n_iter)
+        self.n_customers_ = int(n_customers)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise NotFittedError("This GammaGamma is not fitted yet: call fit(X) first.")
+
+    def summary(self) -> pd.DataFrame:
+        """Parameters with standard errors and 95% Wald intervals."""
+        self._check_fitted()
+        return self.result_.summary()
+
+    # --------------------------------------------------------------- prediction
+    def population_mean_spend(self) -> float:
+        """Mean transaction value of a new customer, p * gamma / (q - 1); infinite (ModelError) if q <= 1."""
+        self._check_fitted()
+        p, q, g = (self.params_[k] for k in PARAM_NAMES)
+        if q <= 1:
+            raise ModelError(
+                f"Gamma-Gamma q = {q:.6g} <= 1: the population mean spend p*gamma/(q-1) is infinite, so expected "
+                "spend and CLV are undefined. The spend distribution is too heavy-tailed for this model; "
+                "try a penalizer > 0, trimming extreme monetary values, or another spend model."
+            )
+        return p * g / (q - 1.0)
+
+    def expected_spend(self, X: pd.DataFrame) -> np.ndarray:
+        """E[mean transaction value | frequency, monetary_value] (Hardie note 025, eq. 5).
+
+        Equals p (gamma + x m) / (p x + q - 1): a weighted average of the customer's observed mean m and the
+        population mean p*gamma/(q-1), which it is for frequency 0. monetary_value must be >= 0 for repeat
+        buyers (0 gives the population mean shrunk by the frequency weight). Raises ModelError if q <= 1.
+        """
+        self._check_fitted()
+        frequency, monetary_value = spend_arrays(X)
+        negative = (frequency > 0) & (monetary_value < 0)
+        if negative.any():
+            raise DataError(TABLE, "monetary_value", f"must be >= 0 for repeat buyers; {int(negative.sum())} "
+                            "rows are negative", float(monetary_value[negative][0]))
+        self.population_mean_spend()  # raises ModelError when q <= 1
+        p, q, g = (self.params_[k] for k in PARAM_NAMES)
+        x = frequency
+        m = np.where(x > 0, monetary_value, 0.0)
+        return p * (g + x * m) / (p * x + q - 1.0)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Same as expected_spend."""
+        return self.expected_spend(X)
+
+    # ------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict:
+        """JSON-able description: hyper-parameters and, if fitted, the fitted state (no pickle)."""
+        out: dict = {"model": "GammaGamma", "hyper_params": self.get_params(deep=False)}
+        if hasattr(self, "params_"):
+            r = self.result_
+            out["fitted"] = {
+                "names": list(r.names),
+                "params": [float(v) for v in r.params],
+                "standard_errors": [float(v) for v in r.standard_errors],
+                "covariance": np.asarray(r.covariance, dtype=float).tolist(),
+                "log_likelihood": float(r.log_likelihood),
+                "converged": bool(r.converged),
+                "n_iter": int(r.n_iter),
+                "message": str(r.message),
+                "gradient_norm": float(r.gradient_norm),
+                "n_customers": int(self.n_customers_),
+                # NaN (constant column) is stored as None to keep the output strict JSON
+                "frequency_monetary_correlation": (
+                    float(self.frequency_monetary_correlation_)
+                    if np.isfinite(self.frequency_monetary_correlation_) else None
+                ),
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GammaGamma:
+        """Rebuild a GammaGamma from `to_dict()` output."""
+        if data.get("model") != "GammaGamma":
+            raise ConfigError(f"not a GammaGamma description: model={data.get('model')!r}")
+        model = cls(**data.get("hyper_params", {}))
+        fitted = data.get("fitted")
+        if fitted is not None:
+            if tuple(fitted["names"]) != PARAM_NAMES:
+                raise ConfigError(f"GammaGamma parameters must be {PARAM_NAMES}, got {fitted['names']}")
+            result = MLEResult(
+                names=PARAM_NAMES,
+                params=np.asarray(fitted["params"], dtype=float),
+                standard_errors=np.asarray(fitted["standard_errors"], dtype=float),
+                covariance=np.asarray(fitted["covariance"], dtype=float),
+                log_likelihood=float(fitted["log_likelihood"]),
+                converged=bool(fitted["converged"]),
+                n_iter=int(fitted["n_iter"]),
+                message=str(fitted["message"]),
+                gradient_norm=float(fitted["gradient_norm"]),
+            )
+            model._set_result(result, n_customers=int(fitted["n_customers"]))
+            correlation = fitted.get("frequency_monetary_correlation")
+            model.frequency_monetary_correlation_ = float("nan") if correlation is None else float(correlation)
+        return model
