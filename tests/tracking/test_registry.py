@@ -21,8 +21,8 @@ def store(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
-def _logged(metric_value):
-    with runs.tracked_run("custval-test", config={"a": {"b": 1}}, data_fingerprint="f" * 64) as run:
+def _logged(metric_value, fingerprint="f" * 64):
+    with runs.tracked_run("custval-test", config={"a": {"b": 1}}, data_fingerprint=fingerprint) as run:
         mlflow.log_metric("holdout_mae", metric_value)
         info = mlflow.pyfunc.log_model(name="model", python_model=Doubler(), input_example=pd.DataFrame({"x": [1.0]}))
     return run.info.run_id, info.model_uri
@@ -33,13 +33,13 @@ def test_first_version_becomes_champion_then_only_better_or_equal_ones(store):
     run1, uri1 = _logged(0.50)
     first = register_and_promote(uri1, "custval-test", run_id=run1, metric="holdout_mae", value=0.50,
                                  higher_is_better=False)
-    assert first.promoted and first.reason == "no champion yet"
+    assert first.promoted and first.reason == "no champion yet" and first.same_data is None
     assert str(client.get_model_version_by_alias("custval-test", "champion").version) == first.version
 
     run2, uri2 = _logged(0.60)  # worse: stays challenger
     second = register_and_promote(uri2, "custval-test", run_id=run2, metric="holdout_mae", value=0.60,
                                   higher_is_better=False)
-    assert not second.promoted and second.champion_value == 0.50
+    assert not second.promoted and second.champion_value == 0.50 and second.same_data
     assert str(client.get_model_version_by_alias("custval-test", "champion").version) == first.version
     assert str(client.get_model_version_by_alias("custval-test", "challenger").version) == second.version
 
@@ -52,6 +52,17 @@ def test_first_version_becomes_champion_then_only_better_or_equal_ones(store):
     tags = client.get_run(run2).data.tags
     assert tags["custval.registry.promoted"] == "False" and "kept champion" in tags["custval.registry.reason"]
     assert client.get_model_version("custval-test", second.version).tags["custval.registry.champion_version"] == "1"
+
+
+def test_a_comparison_across_different_data_is_flagged(store):
+    run1, uri1 = _logged(0.50, fingerprint="a" * 64)
+    register_and_promote(uri1, "custval-test", run_id=run1, metric="holdout_mae", value=0.50, higher_is_better=False)
+    run2, uri2 = _logged(0.40, fingerprint="b" * 64)
+    other = register_and_promote(uri2, "custval-test", run_id=run2, metric="holdout_mae", value=0.40,
+                                 higher_is_better=False)
+    assert other.promoted and other.same_data is False
+    assert "not a like-for-like comparison" in other.reason
+    assert mlflow.MlflowClient().get_run(run2).data.tags["custval.registry.same_data"] == "False"
 
 
 def test_tracked_run_records_config_fingerprint_versions_and_commit(store):

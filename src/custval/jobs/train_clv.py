@@ -11,13 +11,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
 
 from custval import units
 from custval.config import load_yaml, parse_overrides, set_dotted
+from custval.data.io import load_transactions, write_table
+from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError
+from custval.features.rfm import calibration_holdout_split, rfm_summary
 from custval.metrics.clv import holdout_by_frequency, holdout_metrics
+from custval.models.clv.diagnostics import tracking_curve
+from custval.models.clv.value import CustomerValue
+from custval.plots.clv import plot_calibration_holdout, plot_clv_distribution, plot_tracking
 from custval.tracking import runs
+from custval.tracking.pyfunc import log_clv_model
+from custval.tracking.registry import register_and_promote
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 CHAMPION_METRIC = "holdout_mae"  # per-customer MAE of holdout repeat purchases: lower is better
@@ -128,8 +137,6 @@ class TrainCLVResult:
 
 
 def _window(config: CLVConfig, transactions: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
-    from custval.data.schemas import check_cutoff
-
     last_day = transactions["timestamp"].max().normalize()
     observation_end = pd.Timestamp(config.observation_end) if config.observation_end else last_day
     if config.calibration_end is not None:
@@ -145,16 +152,6 @@ def _window(config: CLVConfig, transactions: pd.DataFrame) -> tuple[pd.Timestamp
 
 def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLVResult:
     """Run the whole CLV pipeline once; every step's result is logged to one MLflow run."""
-    import mlflow
-
-    from custval.data.io import load_transactions, write_table
-    from custval.features.rfm import calibration_holdout_split, rfm_summary
-    from custval.models.clv.diagnostics import tracking_curve
-    from custval.models.clv.value import CustomerValue
-    from custval.plots.clv import plot_calibration_holdout, plot_clv_distribution, plot_tracking
-    from custval.tracking.pyfunc import log_clv_model
-    from custval.tracking.registry import register_and_promote
-
     config.validate()
     transactions = load_transactions(config.data.source, columns=config.data.columns or None,
                                      returns=config.data.returns, duplicates=config.data.duplicates)

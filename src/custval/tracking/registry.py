@@ -20,6 +20,7 @@ class Promotion:
     champion_value: float | None
     promoted: bool
     reason: str
+    same_data: bool | None = None  # None when there is no champion to compare with
 
     def as_tags(self) -> dict[str, str]:
         return {f"custval.registry.{k}": "" if v is None else str(v) for k, v in asdict(self).items()}
@@ -27,13 +28,19 @@ class Promotion:
 
 def register_and_promote(model_uri: str, name: str, *, run_id: str, metric: str, value: float,
                          higher_is_better: bool) -> Promotion:
-    """Register `model_uri` as a new version of `name`, alias it `challenger`, promote it by the rule."""
+    """Register `model_uri` as a new version of `name`, alias it `challenger`, promote it by the rule.
+
+    The rule (DESIGN.md) compares holdout metrics even when the two runs saw different data; `same_data`
+    (from the runs' data fingerprints) and the reason say when the comparison is not like-for-like.
+    """
     import mlflow
 
     client = mlflow.MlflowClient()
     version = mlflow.register_model(model_uri, name).version
     client.set_registered_model_alias(name, CHALLENGER, version)
-    champion_version, champion_value = _current_champion(client, name, metric)
+    champion_version, champion_value, champion_fingerprint = _current_champion(client, name, metric)
+    fingerprint = client.get_run(run_id).data.tags.get("custval.data_fingerprint")
+    same_data = None if champion_version is None else (fingerprint is not None and fingerprint == champion_fingerprint)
     if champion_version is None:
         promoted, reason = True, "no champion yet"
     elif champion_value is None or not math.isfinite(champion_value):
@@ -44,21 +51,27 @@ def register_and_promote(model_uri: str, name: str, *, run_id: str, metric: str,
         direction = "higher" if higher_is_better else "lower"
         reason = (f"{metric} {value:.6g} vs champion v{champion_version} {champion_value:.6g} "
                   f"({direction} is better): {'promoted' if promoted else 'kept champion'}")
+        if not same_data:
+            reason += " (the champion was trained on different data: not a like-for-like comparison)"
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
-    result = Promotion(name, str(version), metric, float(value), champion_version, champion_value, promoted, reason)
+    result = Promotion(name, str(version), metric, float(value), champion_version, champion_value, promoted, reason,
+                       same_data)
     for key, tag_value in result.as_tags().items():
         client.set_tag(run_id, key, tag_value)
         client.set_model_version_tag(name, version, key, tag_value)
     return result
 
 
-def _current_champion(client, name: str, metric: str) -> tuple[str | None, float | None]:
+def _current_champion(client, name: str, metric: str) -> tuple[str | None, float | None, str | None]:
+    """Version, holdout metric and data fingerprint of the current champion (Nones when there is none)."""
     from mlflow.exceptions import MlflowException
 
     try:
         champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
-        return None, None
-    metrics = client.get_run(champion.run_id).data.metrics if champion.run_id else {}
-    return str(champion.version), metrics.get(metric)
+        return None, None, None
+    if not champion.run_id:
+        return str(champion.version), None, None
+    data = client.get_run(champion.run_id).data
+    return str(champion.version), data.metrics.get(metric), data.tags.get("custval.data_fingerprint")
