@@ -46,3 +46,17 @@ def test_bad_transactions_file_names_the_column(tmp_path):
     result = runner.invoke(app, ["train", "clv", "--set", f"data.source={bad}"])
     assert result.exit_code == 2
     assert "amount" in result.output and "abc" in result.output
+
+
+def test_simulate_writes_a_valid_log_and_its_ground_truth(tmp_path):
+    from custval.data.io import load_transactions, read_table
+
+    out, truth = tmp_path / "sim.parquet", tmp_path / "truth.csv"
+    result = runner.invoke(app, ["simulate", "--customers", "2000", "--seed", "3", "--out", str(out),
+                                 "--truth", str(truth)])
+    assert result.exit_code == 0, result.output
+    log = load_transactions(str(out), duplicates="error")  # passes the contract as written
+    table = read_table(truth)
+    assert len(table) == 2000 and set(log["customer_id"]) <= set(table["customer_id"])
+    assert log["customer_id"].nunique() == 2000  # everyone makes a first purchase
+    assert {"lambda", "p", "alive_at_end"} <= set(table.columns)

@@ -80,17 +80,82 @@ def simulate(
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     truth: Annotated[Path | None, typer.Option(help="also write the ground truth table here")] = None,
 ):
-    """Simulate a BG/NBD + Gamma-Gamma customer base and write its transaction log (and ground truth)."""
+    """Simulate a BG/NBD + Gamma-Gamma customer base (CDNOW-like, daily) and write its log (and ground truth)."""
     from custval.data.io import write_table
-    from custval.data.simulate import simulate_bgnbd
+    from custval.data.simulate import CDNOW_DAILY, simulate_bgnbd
 
-    sim = simulate_bgnbd(customers, r=0.25, alpha=4.0, a=0.8, b=2.5, spend_p=6.0, spend_q=4.0, spend_gamma=15.0,
-                         seed=seed)
+    sim = simulate_bgnbd(customers, **CDNOW_DAILY, seed=seed)
     write_table(sim.transactions, out, metadata={"custval.simulation": str(sim.params), "custval.seed": str(seed)})
     console.print(f"wrote {len(sim.transactions):,} transactions of {customers:,} customers to {out}")
     if truth is not None:
         write_table(sim.truth.reset_index(), truth)
         console.print(f"wrote the ground truth to {truth}")
+
+
+@app.command()
+@_custval_errors
+def segment(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="per-customer segments file (.parquet or .csv); "
+                                              "default: `output` of the config")] = None,
+    tracking_uri: TrackingOption = None,
+):
+    """RFM cells, CLV tiers, value x loyalty, purchase-cycle grid and lifecycle stage per customer, logged to MLflow."""
+    from custval.jobs.segment import load_config
+    from custval.jobs.segment import segment as run_segment
+
+    _print_segment_result(run_segment(load_config(config, set_ or []), out=out, tracking_uri=tracking_uri))
+
+
+SEGMENT_TITLES = {
+    "tier": "CLV tiers (customer pyramid)",
+    "value_loyalty": "Value x loyalty matrix",
+    "cycle_class": "Purchase cycle x spend grid",
+    "lifecycle_stage": "Lifecycle stages",
+    "rfm_score": "Combined RFM score",
+}
+
+
+def _print_segment_result(result) -> None:
+    n = len(result.customers)
+    console.rule(f"custval segment: {n:,} customers as of {result.as_of.date()} "
+                 f"(CLV: {result.clv_source}, period {result.clv_period})")
+    for kind, title in SEGMENT_TITLES.items():
+        summary = result.summaries.get(kind)
+        if summary is None:
+            continue
+        table = Table(title=title)
+        table.add_column(kind)
+        for column in ("customers", "% customers", "revenue", "% revenue", "mean CLV", "% CLV"):
+            table.add_column(column, justify="right")
+        for label, row in summary.iterrows():
+            table.add_row(str(label), f"{row.customers:,.0f}", f"{row.customer_share:.1%}", f"{row.revenue:,.0f}",
+                          f"{row.revenue_share:.1%}", f"{row.mean_clv:,.2f}", f"{row.clv_share:.1%}")
+        console.print(table)
+    pareto = Table(title="Concentration: share held by the top customers")
+    for column in ("top customers", "revenue share", "CLV share"):
+        pareto.add_column(column, justify="right")
+    for top, row in result.pareto.iterrows():
+        pareto.add_row(f"{top:.0%}" if top >= 0.01 else f"{top:.1%}", f"{row.revenue:.1%}", f"{row.clv:.1%}")
+    console.print(pareto)
+    m = result.metrics
+    if result.migration_periods is not None:
+        first, last = result.migration_periods
+        console.print(f"RFM migration {first.date()} -> {last.date()} ({m['migration_customers']:,.0f} customers): "
+                      f"{m['migration_up_share']:.1%} up, {m['migration_same_share']:.1%} same combined score, "
+                      f"{m['migration_down_share']:.1%} down")
+    if result.rollout is not None:
+        plan = result.rollout
+        console.print(f"rollout: break-even response rate {plan.break_even_rate:.2%}; mail {len(plan.selected_cells)} "
+                      f"cells ({plan.contacts_rollout:,} contacts), expected profit {plan.expected_profit_rollout:,.2f} "
+                      f"vs {plan.expected_profit_all:,.2f} mailing all {plan.contacts_all:,}")
+    console.print(f"MLflow run {result.run_id} (experiment id {result.experiment_id}) in {result.tracking_uri}")
+    console.print(f"tables: {result.artifact_uri}/tables/ ({len(result.tables)} CSV files)")
+    console.print(f"plots: {result.artifact_uri}/plots/ ({', '.join(Path(p).name for p in result.plots)})")
+    if result.output is not None:
+        console.print(f"segments for {n:,} customers: {result.output}")
+    console.print(f"browse: mlflow ui --backend-store-uri {result.tracking_uri}")
 
 
 def _print_clv_result(result) -> None:

@@ -266,3 +266,134 @@ def _check_window(start: object, end: object) -> tuple[pd.Timestamp, pd.Timestam
     if stamps[1] <= stamps[0]:
         raise ConfigError(f"end must be after start, got start={stamps[0]} end={stamps[1]}")
     return stamps[0], stamps[1]
+
+
+# ------------------------------------------------------------------------------------ Online-Retail-like
+# CDNOW's published weekly BG/NBD and Gamma-Gamma fits, with alpha converted to days (the simulation runs daily).
+CDNOW_DAILY = {"r": 0.243, "alpha": 4.414 * 7, "a": 0.793, "b": 2.426,
+               "spend_p": 6.25, "spend_q": 3.74, "spend_gamma": 15.44}
+RETAIL_CATEGORIES = ("home", "kitchen", "garden", "toys", "stationery", "gifts")
+# Streams of the retail layer, spawned from (seed, _RETAIL_KEY): independent of simulate_bgnbd's streams.
+_RETAIL_KEY = 0x7E7A11
+_RETAIL_STREAMS = ("affinity", "category", "quantity", "returned", "return_lag", "return_items")
+
+
+def simulate_retail(
+    n_customers: int,
+    *,
+    seed: int = 0,
+    categories: tuple[str, ...] = RETAIL_CATEGORIES,
+    category_weights=None,
+    affinity_concentration: float = 1.0,
+    mean_quantity: float = 3.0,
+    return_rate: float = 0.03,
+    max_return_days: int = 30,
+    start: str | pd.Timestamp = "2010-12-01",
+    end: str | pd.Timestamp = "2011-12-10",
+    r: float = CDNOW_DAILY["r"],
+    alpha: float = CDNOW_DAILY["alpha"],
+    a: float = CDNOW_DAILY["a"],
+    b: float = CDNOW_DAILY["b"],
+    spend_p: float = CDNOW_DAILY["spend_p"],
+    spend_q: float = CDNOW_DAILY["spend_q"],
+    spend_gamma: float = CDNOW_DAILY["spend_gamma"],
+    chunk_size: int = 500_000,
+) -> Simulation:
+    """An Online-Retail-like order log: `simulate_bgnbd` purchases (daily period, CDNOW-like parameters by
+    default, over Online Retail's span 2010-12-01..2011-12-09) dressed as orders, with categories and returns.
+
+    Each purchase is one order: `order_id` (1, 2, ... in time order within customer, unique overall), a
+    `category` drawn from the customer's own affinity theta ~ Dirichlet(affinity_concentration x K x weights)
+    over the K `categories` (`category_weights` = popularity, default equal; concentration 1 with equal weights
+    is uniform on the simplex, larger values make customers alike), `quantity` = 1 + Poisson(mean_quantity - 1)
+    items and `amount` = the Gamma-Gamma order value. Each order is returned with probability `return_rate`,
+    `lag` ~ Uniform{1..max_return_days} days later, on k ~ Uniform{1..quantity} of its items: a row with the
+    same order_id and category, quantity -k and amount -k/quantity x order value. Returns falling at or after
+    `end` have not happened yet and are not in the log.
+
+    Returns a `Simulation`: transactions in the contract column order (customer_id, timestamp, amount,
+    order_id, category, quantity), sorted by customer then time (a return after its order); truth gains
+    `affinity_<category>` columns, n_orders and n_returns; summary/params are those of the purchase process
+    (the orders alone reproduce `simulate_bgnbd` with the same parameters and seed exactly).
+    """
+    names = _check_categories(categories)
+    k = len(names)
+    weights = np.full(k, 1.0 / k) if category_weights is None else np.asarray(category_weights, dtype=float)
+    if weights.shape != (k,) or not np.all(np.isfinite(weights)) or np.any(weights <= 0):
+        raise ConfigError(f"category_weights must be {k} positive numbers (one per category), got {category_weights!r}")
+    weights = weights / weights.sum()
+    concentration = _check_positive("affinity_concentration", affinity_concentration)
+    if isinstance(mean_quantity, bool) or not isinstance(mean_quantity, numbers.Real) \
+            or not math.isfinite(mean_quantity) or mean_quantity < 1:
+        raise ConfigError(f"mean_quantity must be a number >= 1 (items per order), got {mean_quantity!r}")
+    if isinstance(return_rate, bool) or not isinstance(return_rate, numbers.Real) \
+            or not math.isfinite(return_rate) or not 0 <= return_rate < 1:
+        raise ConfigError(f"return_rate must be a share in [0, 1) of orders returned, got {return_rate!r}")
+    max_return_days = _check_count("max_return_days", max_return_days)
+    sim = simulate_bgnbd(n_customers, r=r, alpha=alpha, a=a, b=b, spend_p=spend_p, spend_q=spend_q,
+                         spend_gamma=spend_gamma, start=start, end=end, period="D", seed=seed,
+                         chunk_size=chunk_size)
+    rngs = dict(zip(_RETAIL_STREAMS, (np.random.default_rng(s) for s in
+                                      np.random.SeedSequence([seed, _RETAIL_KEY]).spawn(len(_RETAIL_STREAMS))),
+                    strict=True))
+    orders = sim.transactions
+    n_orders = len(orders)
+    customer = orders["customer_id"].to_numpy()
+    owner = customer - 1  # simulate_bgnbd numbers customers 1..n, rows sorted by customer then time
+    time_ns = orders["timestamp"].to_numpy().view(np.int64)
+    amount = orders["amount"].to_numpy()
+
+    affinity = rngs["affinity"].dirichlet(concentration * k * weights, size=sim.truth.shape[0])
+    cumulative = np.cumsum(affinity, axis=1)
+    u = rngs["category"].random(n_orders)
+    category = np.minimum((u[:, None] >= cumulative[owner]).sum(axis=1), k - 1)  # inverse CDF per order
+    quantity = 1 + rngs["quantity"].poisson(mean_quantity - 1.0, n_orders)
+
+    returned = rngs["returned"].random(n_orders) < return_rate
+    lag_days = rngs["return_lag"].integers(1, max_return_days + 1, n_orders)
+    items = np.floor(rngs["return_items"].random(n_orders) * quantity).astype(np.int64) + 1  # Uniform{1..q}
+    return_ns = time_ns + lag_days * NS_PER_DAY
+    end_ns = int(np.datetime64(sim.observation_end, "ns").astype(np.int64))
+    returned &= return_ns < end_ns
+    ret = np.flatnonzero(returned)
+
+    order_id = np.arange(1, n_orders + 1, dtype=np.int64)
+    rows = {
+        "customer_id": np.concatenate([customer, customer[ret]]),
+        "timestamp": np.concatenate([time_ns, return_ns[ret]]),
+        "amount": np.concatenate([amount, -amount[ret] * items[ret] / quantity[ret]]),
+        "order_id": np.concatenate([order_id, order_id[ret]]),
+        "category": np.concatenate([category, category[ret]]),
+        "quantity": np.concatenate([quantity, -items[ret]]),
+    }
+    order = np.lexsort((rows["order_id"], rows["timestamp"], rows["customer_id"]))  # a return sorts after its order
+    labels = pd.Categorical.from_codes(rows["category"][order], categories=list(names))
+    transactions = pd.DataFrame({
+        "customer_id": rows["customer_id"][order],
+        "timestamp": rows["timestamp"][order].view("datetime64[ns]"),
+        "amount": rows["amount"][order],
+        "order_id": rows["order_id"][order],
+        "category": pd.array(np.asarray(labels), dtype="string"),
+        "quantity": rows["quantity"][order],
+    })
+    truth = sim.truth.copy()
+    for j, name in enumerate(names):
+        truth[f"affinity_{name}"] = affinity[:, j]
+    truth["n_orders"] = np.bincount(owner, minlength=len(truth))
+    truth["n_returns"] = np.bincount(owner[ret], minlength=len(truth))
+    params = {**sim.params, "return_rate": float(return_rate), "affinity_concentration": concentration,
+              "mean_quantity": float(mean_quantity)}
+    return Simulation(transactions=transactions, truth=truth, summary=sim.summary, params=params,
+                      observation_end=sim.observation_end, period=sim.period, start=sim.start, spend=True)
+
+
+def _check_categories(categories) -> tuple[str, ...]:
+    if isinstance(categories, str):
+        raise ConfigError(f"categories must be a sequence of names, got the string {categories!r}")
+    try:
+        names = tuple(categories)
+    except TypeError:
+        raise ConfigError(f"categories must be a sequence of names, got {categories!r}") from None
+    if len(names) < 1 or not all(isinstance(n, str) and n.strip() for n in names) or len(set(names)) != len(names):
+        raise ConfigError(f"categories must be distinct non-empty names, got {categories!r}")
+    return names

@@ -15,7 +15,7 @@ import mlflow
 import pandas as pd
 
 from custval import units
-from custval.config import load_yaml, parse_overrides, set_dotted
+from custval.config import DataConfig, build_config, config_from_dict
 from custval.data.io import load_transactions, write_table
 from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError
@@ -30,14 +30,6 @@ from custval.tracking.registry import register_and_promote
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 CHAMPION_METRIC = "holdout_mae"  # per-customer MAE of holdout repeat purchases: lower is better
-
-
-@dataclass
-class DataConfig:
-    source: str = "cdnow"
-    columns: dict[str, str] = field(default_factory=dict)
-    returns: str = "exclude"
-    duplicates: str = "keep"  # CDNOW has no order ids: identical rows are separate purchases
 
 
 @dataclass
@@ -60,18 +52,8 @@ class CLVConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> CLVConfig:
-        raw = dict(raw)
-        data = raw.pop("data", {}) or {}
-        known = {f.name for f in dataclasses.fields(cls)} - {"data"}
-        unknown = set(raw) - known
-        if unknown:
-            raise ConfigError(f"clv config: unknown keys {sorted(unknown)}; allowed: {sorted(known | {'data'})}")
-        data_known = {f.name for f in dataclasses.fields(DataConfig)}
-        if not isinstance(data, dict) or set(data) - data_known:
-            raise ConfigError(f"clv config: data must be a mapping with keys from {sorted(data_known)}, got {data!r}")
-        config = cls(data=DataConfig(**data), **raw)
-        config.validate()
-        return config
+        """Validated config from a mapping (a `data` sub-mapping; unknown keys -> ConfigError)."""
+        return config_from_dict(cls, raw, name="clv config")
 
     def validate(self) -> None:
         units.check_period(self.period)
@@ -100,19 +82,7 @@ class CLVConfig:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> CLVConfig:
     """Defaults, updated by the YAML file at `path`, then by `key=value` overrides."""
-    raw = CLVConfig().as_dict()
-    if path is not None:
-        for key, value in load_yaml(path).items():
-            if key == "data" and isinstance(value, dict):
-                raw["data"].update(value)
-            else:
-                raw[key] = value
-    for key, value in parse_overrides(overrides or []):
-        set_dotted(raw, key, value)
-    for key in ("calibration_end", "observation_end"):
-        if raw.get(key) is not None:
-            raw[key] = str(raw[key])
-    return CLVConfig.from_dict(raw)
+    return build_config(CLVConfig, path, overrides, name="clv config")
 
 
 @dataclass

@@ -309,6 +309,140 @@ def test_expected_purchases_accepts_per_customer_horizons(cdnow_fit, cdnow_summa
     np.testing.assert_allclose(cdnow_fit.expected_purchases(head, t), each, rtol=1e-14)
 
 
+# ------------------------------------------------------------------------ multi-horizon predictions
+def _per_row(model: BetaGeo, X, t: float) -> np.ndarray:
+    """expected_purchases with one horizon per customer: evaluated row by row (no sharing of distinct rows)."""
+    return model.expected_purchases(X, np.full(len(X), float(t)))
+
+
+def _discounted_ref(model: BetaGeo, X, ts, period_rate) -> np.ndarray:
+    """sum_j [E(ts_j) - E(ts_{j-1})] (1 + rate)^-ts_j, one step at a time from row-by-row expected_purchases."""
+    total, previous = np.zeros(len(X)), np.zeros(len(X))
+    for t in ts:
+        cumulative = _per_row(model, X, t)
+        total += (cumulative - previous) * (1.0 + np.asarray(period_rate, dtype=float)) ** -t
+        previous = cumulative
+    return total
+
+
+@pytest.fixture(scope="module")
+def repeated(synthetic) -> pd.DataFrame:
+    """The synthetic customers on an integer grid (so (frequency, T) pairs repeat, as with daily data), plus exact
+    duplicates of 500 rows and 50 copies of one row, shuffled."""
+    grid = synthetic.assign(T=np.ceil(synthetic["T"]), recency=np.floor(synthetic["recency"]))
+    return pd.concat([grid, grid.iloc[:500], grid.iloc[[7] * 50]]).sample(frac=1.0, random_state=3)
+
+
+WEEKLY_ENDS = np.append(np.arange(1.0, 53.0), 365.25 / 7)  # 12 mean months in weeks: the last step is partial
+
+
+@pytest.mark.parametrize("which", ["cdnow", "repeated"])
+def test_one_horizon_on_distinct_rows_equals_row_by_row(which, request, cdnow_fit, cdnow_summary):
+    X = cdnow_summary if which == "cdnow" else request.getfixturevalue("repeated")
+    assert len(X.drop_duplicates(["frequency", "T"])) < len(X) / 3  # the sharing really happens
+    for t in (0.5, 1.0, 10.0, 365.25 / 7, 200.0):
+        np.testing.assert_allclose(cdnow_fit.expected_purchases(X, t), _per_row(cdnow_fit, X, t), rtol=1e-12)
+
+
+@pytest.mark.parametrize("which", ["cdnow", "repeated"])
+def test_expected_purchases_path_equals_each_horizon(which, request, cdnow_fit, cdnow_summary, monkeypatch):
+    X = cdnow_summary if which == "cdnow" else request.getfixturevalue("repeated")
+    ts = [0.0, 0.5, 1.0, 10.0, 365.25 / 7, 200.0]
+    path = cdnow_fit.expected_purchases_path(X, ts)
+    assert path.shape == (len(X), len(ts))
+    for j, t in enumerate(ts):
+        np.testing.assert_allclose(path[:, j], _per_row(cdnow_fit, X, t), rtol=1e-12, err_msg=str(t))
+    assert np.all(np.diff(path, axis=1) > 0)  # cumulative purchases grow with the horizon
+    monkeypatch.setattr(bgnbd, "_PATH_BLOCK", 7)  # many small blocks of distinct rows: same numbers
+    np.testing.assert_allclose(cdnow_fit.expected_purchases_path(X, ts), path, rtol=1e-13)
+    np.testing.assert_allclose(cdnow_fit.expected_purchases_path(X, 10.0)[:, 0], path[:, 3], rtol=1e-13)
+
+
+@pytest.mark.parametrize("which", ["cdnow", "repeated"])
+@pytest.mark.parametrize("rates", ["scalar", "three", "continuous"])
+def test_discounted_expected_purchases_equals_stepwise_sum(which, rates, request, cdnow_fit, cdnow_summary,
+                                                           monkeypatch):
+    X = cdnow_summary if which == "cdnow" else request.getfixturevalue("repeated")
+    rng = np.random.default_rng(5)
+    period_rate = {"scalar": 0.0018, "three": rng.choice([0.0, 0.0018, 0.004], size=len(X)),
+                   "continuous": rng.uniform(-0.001, 0.01, size=len(X))}[rates]
+    want = _discounted_ref(cdnow_fit, X, WEEKLY_ENDS, period_rate)
+    got = cdnow_fit.discounted_expected_purchases(X, WEEKLY_ENDS, period_rate)
+    assert got.shape == (len(X),) and np.all(want > 0)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    # the one-pass parts used by CustomerValue.predict: P(alive), discounted and last-horizon purchases
+    alive, discounted, last = cdnow_fit._value_parts(X, WEEKLY_ENDS, period_rate)
+    np.testing.assert_array_equal(alive, cdnow_fit.p_alive(X))
+    np.testing.assert_allclose(alive * discounted, want, rtol=1e-10)
+    np.testing.assert_allclose(alive * last, _per_row(cdnow_fit, X, WEEKLY_ENDS[-1]), rtol=1e-12)
+    # small blocks, pairs split across chunks, discount factors computed per chunk instead of tabulated
+    monkeypatch.setattr(bgnbd, "_PATH_BLOCK", 60)
+    monkeypatch.setattr(bgnbd, "_TABLE_ENTRIES", 0)
+    np.testing.assert_allclose(cdnow_fit.discounted_expected_purchases(X, WEEKLY_ENDS, period_rate), want,
+                               rtol=1e-10)
+    # rate 0: the increments add up to the purchases over the last horizon
+    np.testing.assert_allclose(cdnow_fit.discounted_expected_purchases(X, WEEKLY_ENDS),
+                               _per_row(cdnow_fit, X, WEEKLY_ENDS[-1]), rtol=1e-10)
+
+
+def test_multi_horizon_identical_duplicate_and_empty_frames(cdnow_fit, cdnow_summary):
+    row = cdnow_summary.iloc[[11]]
+    same = pd.concat([row] * 1000)
+    single = cdnow_fit.expected_purchases_path(row, WEEKLY_ENDS)
+    np.testing.assert_array_equal(cdnow_fit.expected_purchases_path(same, WEEKLY_ENDS), np.repeat(single, 1000, 0))
+    np.testing.assert_allclose(single[0], [_per_row(cdnow_fit, row, t)[0] for t in WEEKLY_ENDS], rtol=1e-12)
+    rates = np.linspace(0.0, 0.01, 1000)
+    np.testing.assert_allclose(cdnow_fit.discounted_expected_purchases(same, WEEKLY_ENDS, rates),
+                               _discounted_ref(cdnow_fit, same, WEEKLY_ENDS, rates), rtol=1e-10)
+    empty = cdnow_summary.iloc[:0]
+    assert cdnow_fit.expected_purchases_path(empty, WEEKLY_ENDS).shape == (0, WEEKLY_ENDS.size)
+    assert cdnow_fit.discounted_expected_purchases(empty, WEEKLY_ENDS, 0.001).shape == (0,)
+    assert cdnow_fit.expected_purchases(empty, 3.0).shape == (0,)
+
+
+@pytest.mark.parametrize("params, data", [
+    ((0.6, 2.0, 0.3, 0.45), _frame([0, 0, 1, 4], [0.0, 0.0, 2.0, 9.0], [3.0, 30.0, 10.0, 12.0])),  # a + b < 1
+    ((0.5, 5.0, 1 - 4e-4, 2.0), _frame([0, 1, 7, 30], [0.0, 3.0, 20.0, 39.0], [5.0, 20.0, 30.0, 40.0])),  # a ~ 1
+    ((0.243, 4.414, 0.793, 2.426), _frame([1e4, 3000.0, 0.0], [39.999, 38.0, 0.0], [40.0, 40.0, 0.0])),  # huge x
+])
+def test_multi_horizon_predictions_in_the_hard_regions(params, data):
+    """The multi-horizon methods go through the same stable evaluation: checked against quadrature."""
+    model = _model_at(*params)
+    ts = [0.01, 1.0, 25.0, 400.0]
+    path = _assert_quiet_and_finite(model.expected_purchases_path, data, ts)
+    want = np.array([[_expected_ref(params, *row, t) for t in ts] for row in data.itertuples(index=False)])
+    np.testing.assert_allclose(path, want, rtol=1e-7, atol=1e-300)
+    discounted = _assert_quiet_and_finite(model.discounted_expected_purchases, data, ts, 0.01)
+    np.testing.assert_allclose(discounted, _discounted_ref(model, data, ts, 0.01), rtol=1e-10, atol=1e-300)
+
+
+def test_multi_horizon_input_checks(cdnow_fit):
+    data = _valid()
+    with pytest.raises(ConfigError, match="ts must be finite and >= 0"):
+        cdnow_fit.expected_purchases_path(data, [1.0, -2.0])
+    with pytest.raises(ConfigError, match="ts must be finite and >= 0"):
+        cdnow_fit.discounted_expected_purchases(data, [1.0, np.nan])
+    with pytest.raises(ConfigError, match="non-empty 1-D"):
+        cdnow_fit.expected_purchases_path(data, [])
+    with pytest.raises(ConfigError, match="non-empty 1-D"):
+        cdnow_fit.discounted_expected_purchases(data, [[1.0, 2.0]])
+    with pytest.raises(ConfigError, match="period_rate must be finite and > -1"):
+        cdnow_fit.discounted_expected_purchases(data, [1.0, 2.0], -1.0)
+    with pytest.raises(ConfigError, match="period_rate must be finite and > -1"):
+        cdnow_fit.discounted_expected_purchases(data, [1.0, 2.0], [0.1, 0.1, np.inf, 0.1])
+    with pytest.raises(ConfigError, match=r"one per customer \(4\)"):
+        cdnow_fit.discounted_expected_purchases(data, [1.0, 2.0], [0.1, 0.1])
+    bad = data.copy()
+    bad.loc[1, "recency"] = 99.0
+    for call in (cdnow_fit.expected_purchases_path, cdnow_fit.discounted_expected_purchases):
+        with pytest.raises(DataError, match=r"rfm\.recency: must be <= T"):
+            call(bad, [1.0])
+    with pytest.raises(NotFittedError):
+        BetaGeo().expected_purchases_path(data, [1.0])
+    with pytest.raises(NotFittedError):
+        BetaGeo().discounted_expected_purchases(data, [1.0])
+
+
 # ------------------------------------------------------------------------ probability of n purchases
 @pytest.mark.parametrize("t", [1.0, 10.0, 52.0])
 def test_unconditional_pmf_sums_to_one_and_its_mean_is_eq_9(cdnow_fit, t):

@@ -305,3 +305,102 @@ def test_customer_value_sklearn_conventions_and_errors(cdnow_weeks):
     bad.iloc[3, bad.columns.get_loc("monetary_value")] = np.nan
     with pytest.raises(DataError, match="monetary_value: must be finite"):
         CustomerValue().fit(bad)
+
+
+# ------------------------------------------------------------ fast path vs the step-by-step definition
+def _stepwise_discounted(purchase_model, X, ends, annual, days) -> np.ndarray:
+    """The definition, one step at a time: sum_k [E(t_k) - E(t_{k-1})] (1 + annual)^(-t_k days / 365.25), each E
+    from the public expected_purchases with one horizon per customer (row by row, nothing shared)."""
+    total, previous = np.zeros(len(X)), np.zeros(len(X))
+    for t in ends:
+        cumulative = purchase_model.expected_purchases(X, np.full(len(X), float(t)))
+        total += (cumulative - previous) * (1.0 + np.asarray(annual, dtype=float)) ** (-t * days / 365.25)
+        previous = cumulative
+    return total
+
+
+def _assert_predict_equals_stepwise(model: CustomerValue, X: pd.DataFrame) -> pd.DataFrame:
+    pred = model.predict(X)
+    pd.testing.assert_index_equal(pred.index, X.index)
+    days = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}[model.period]
+    ends = step_ends(model.horizon, model.period)
+    bg = model.purchase_model_
+    spend = model.spend_model_.expected_spend(X)
+    want_clv = spend * _stepwise_discounted(bg, X, ends, model.annual_discount_rate, days)
+    assert np.all(want_clv > 0)
+    np.testing.assert_allclose(pred["clv"], want_clv, rtol=1e-10)
+    np.testing.assert_allclose(pred["expected_purchases"],
+                               bg.expected_purchases(X, np.full(len(X), ends[-1])), rtol=1e-10)
+    np.testing.assert_array_equal(pred["p_alive"], bg.p_alive(X))
+    np.testing.assert_array_equal(pred["expected_spend"], spend)
+    return pred
+
+
+def _in_period(daily: CustomerValue, period: str, **hyper_params) -> CustomerValue:
+    """The daily model re-expressed in another period: alpha (a rate per period) scales, nothing else does."""
+    spec = daily.to_dict()
+    days = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}[period]
+    bg = spec["purchase_model"]
+    bg = {**bg, "params": {**bg["params"], "alpha": bg["params"]["alpha"] / days}}
+    return CustomerValue.from_dict({**spec, "purchase_model": bg,
+                                    "hyper_params": {**spec["hyper_params"], "period": period, **hyper_params}})
+
+
+@pytest.fixture(scope="module")
+def simulated_daily() -> pd.DataFrame:
+    """3,000 simulated customers summarised daily (integer T: many repeated (frequency, T) pairs)."""
+    from custval.data.simulate import simulate_bgnbd
+    from custval.features.rfm import rfm_summary
+
+    sim = simulate_bgnbd(3000, r=0.243, alpha=30.9, a=0.793, b=2.426, spend_p=6.25, spend_q=3.74, spend_gamma=15.44,
+                         start="2024-01-01", end="2025-12-31", period="D", seed=4)
+    return rfm_summary(sim.transactions, sim.observation_end, "D")
+
+
+@pytest.fixture(scope="module")
+def simulated_model(simulated_daily) -> CustomerValue:
+    return CustomerValue(period="D").fit(simulated_daily)
+
+
+def test_predict_equals_stepwise_definition_on_cdnow(customer_value, cdnow_weeks):
+    # 12 mean months in weeks: 52 weekly steps and a partial 53rd; shuffled rows, string index
+    X = cdnow_weeks.sample(frac=1.0, random_state=1)
+    X.index = "c" + X.index.astype(str)
+    assert len(step_ends(customer_value.horizon, customer_value.period)) == 53
+    _assert_predict_equals_stepwise(customer_value, X)
+
+
+@pytest.mark.parametrize(("period", "horizon"), [("D", "12M"), ("W", "12M"), ("M", "12M"), ("W", "100D")])
+def test_predict_equals_stepwise_definition_on_simulated_data(simulated_model, simulated_daily, period, horizon):
+    days = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}[period]
+    X = simulated_daily.assign(recency=simulated_daily["recency"] / days, T=simulated_daily["T"] / days)
+    assert len(X.drop_duplicates(["frequency", "T"])) < 0.6 * len(X)  # shared (frequency, T) rows
+    ends = step_ends(horizon, period)
+    assert ends[-1] != np.floor(ends[-1]) or period == "M"  # 365.25 days / 100 days: partial last steps
+    model = _in_period(simulated_model, period, horizon=horizon, annual_discount_rate=0.15)
+    _assert_predict_equals_stepwise(model, X)
+
+
+def test_predict_on_duplicate_and_identical_rows(simulated_model, simulated_daily):
+    X = pd.concat([simulated_daily, simulated_daily.iloc[:700]])
+    X.index = X.index.astype(str) + "-" + pd.Index(np.arange(len(X)).astype(str))
+    pred = _assert_predict_equals_stepwise(simulated_model, X)
+    # a row repeated is scored identically each time
+    np.testing.assert_array_equal(pred.to_numpy()[-700:], pred.to_numpy()[:700])
+    repeat_buyer = simulated_daily[simulated_daily["frequency"] > 2].iloc[[0]]
+    same = pd.concat([repeat_buyer] * 500)
+    pred_same = _assert_predict_equals_stepwise(simulated_model, same)
+    np.testing.assert_array_equal(pred_same.to_numpy(), np.repeat(simulated_model.predict(repeat_buyer).to_numpy(), 500, 0))
+
+
+@pytest.mark.parametrize("step", [None, "3W", "30D"])
+def test_customer_lifetime_value_fast_path_with_per_customer_rates(simulated_model, simulated_daily, step):
+    X = simulated_daily.assign(recency=simulated_daily["recency"] / 7, T=simulated_daily["T"] / 7)
+    bg = _in_period(simulated_model, "W").purchase_model_
+    rng = np.random.default_rng(2)
+    for rates in (rng.choice([0.05, 0.1, 0.3], size=len(X)), rng.uniform(0.0, 0.4, size=len(X)), 0.1):
+        got = customer_lifetime_value(bg, simulated_model.spend_model_, X, horizon="20W", period="W", step=step,
+                                      annual_discount_rate=rates)
+        want = simulated_model.spend_model_.expected_spend(X) * _stepwise_discounted(
+            bg, X, step_ends("20W", "W", step), rates, 7.0)
+        np.testing.assert_allclose(got, want, rtol=1e-10)

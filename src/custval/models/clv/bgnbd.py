@@ -35,6 +35,8 @@ _SUBSAMPLE = 50_000  # above this many distinct rows, starting values come from 
 _SERIES_RATIO = 0.25  # power series in t/(alpha+T) used when its term ratio is below this
 _A_NEAR_ONE = 1e-3  # |a - 1| below this: interpolate in a (the closed form is 0/0 at a = 1)
 _K_DEGENERATE = 1e-4  # k - a this close to an integer: interpolate in k (2F1's logarithmic case)
+_PATH_BLOCK = 1 << 18  # (row, horizon) entries per block of multi-horizon predictions: bounds temporaries
+_TABLE_ENTRIES = 1 << 22  # per-customer rates: a (rates x horizons) discount table up to this size is precomputed
 
 
 # --------------------------------------------------------------------------------------------- input
@@ -100,6 +102,25 @@ def _check_t(t, name: str = "t") -> np.ndarray:
     if not np.all(np.isfinite(t)) or np.any(t < 0):
         raise ConfigError(f"{name} must be finite and >= 0 (model periods), got {t if t.size < 10 else t[:10]}")
     return t
+
+
+def _check_ts(ts) -> np.ndarray:
+    """Horizons of a multi-horizon prediction: a non-empty 1-D sequence of finite t >= 0 (a scalar is one)."""
+    ts = np.atleast_1d(_check_t(ts, "ts"))
+    if ts.ndim != 1 or ts.size == 0:
+        raise ConfigError(f"ts must be a non-empty 1-D sequence of horizons (model periods), got shape {ts.shape}")
+    return ts
+
+
+def _check_period_rate(period_rate, n: int) -> np.ndarray:
+    """One discount rate per model period, or one per customer, each finite and > -1."""
+    rate = np.asarray(period_rate, dtype=float)
+    if rate.ndim != 0 and rate.shape != (n,):
+        raise ConfigError(f"period_rate must be one number or one per customer ({n}), got shape {rate.shape}")
+    bad = ~(np.isfinite(rate) & (rate > -1))
+    if bad.any():
+        raise ConfigError(f"period_rate must be finite and > -1, got {rate[bad].ravel()[0]!r}")
+    return rate
 
 
 # ---------------------------------------------------------------------------------------- likelihood
@@ -236,6 +257,70 @@ class _NegLogLik:
 
 
 # ---------------------------------------------------------------------------------------- predictions
+def _unique_x_T(x, T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (frequency, T) pairs and each row's pair code. A living customer's conditional purchases depend
+    on the history only through x and T (recency enters through P(alive) alone), and a real customer base
+    has far fewer distinct pairs than customers (1M simulated daily customers: ~16k)."""
+    (ux, uT), _, codes = compress_rows(x, T)
+    return ux, uT, codes
+
+
+def _alive_path_blocks(params, ux, uT, ts):
+    """Yield (start, stop, E) over blocks of the rows of (ux, uT): E[i, j] is the expected number of purchases
+    in the next ts[j] periods of a customer alive now with frequency ux[start + i] and age uT[start + i]
+    (the same `_expected_alive` evaluation as `BetaGeo.expected_purchases`, entry by entry)."""
+    r, alpha, a, b = params
+    rows = max(1, _PATH_BLOCK // ts.size)
+    for start in range(0, ux.size, rows):
+        stop = min(start + rows, ux.size)
+        x, T = ux[start:stop, None], uT[start:stop, None]
+        yield start, stop, _expected_alive(ts / (alpha + T), r + x, b + x, a)
+
+
+def _increments(E: np.ndarray) -> np.ndarray:
+    """Per-step expected purchases E(t_j) - E(t_{j-1}) along the last axis, with E(t_{-1}) = 0."""
+    out = np.empty_like(E)
+    out[:, 0] = E[:, 0]
+    np.subtract(E[:, 1:], E[:, :-1], out=out[:, 1:])
+    return out
+
+
+def _discounted_alive_path(params, ux, uT, codes, ts, rate) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer, for a living customer: (sum_j [E(ts_j) - E(ts_{j-1})] (1 + rate)^-ts_j, E(ts[-1])).
+
+    Both are computed on the distinct (x, T) rows, or on the distinct (x, T, rate) rows when the rate varies
+    by customer, block by block (no customers x horizons matrix), and gathered back to the customers."""
+    if rate.ndim == 0:
+        discount = (1.0 + float(rate)) ** -ts
+        weighted = np.empty(ux.size)
+        last = np.empty(ux.size)
+        for start, stop, E in _alive_path_blocks(params, ux, uT, ts):
+            weighted[start:stop] = _increments(E) @ discount
+            last[start:stop] = E[:, -1]
+        return weighted[codes], last[codes]
+
+    rate_codes, rates = pd.factorize(rate, sort=False)
+    (pair_row, pair_rate), _, pair_codes = compress_rows(codes, rate_codes)
+    order = np.argsort(pair_row, kind="stable")  # pairs grouped by (x, T) row, so each block's are contiguous
+    pair_row, pair_rate = pair_row[order], pair_rate[order]
+    table = (1.0 + rates[:, None]) ** -ts if rates.size * ts.size <= _TABLE_ENTRIES else None
+    weighted = np.empty(pair_row.size)
+    last = np.empty(ux.size)
+    pairs_per_chunk = max(1, _PATH_BLOCK // ts.size)
+    for start, stop, E in _alive_path_blocks(params, ux, uT, ts):
+        dE = _increments(E)
+        last[start:stop] = E[:, -1]
+        lo, hi = np.searchsorted(pair_row, [start, stop])
+        for p0 in range(lo, hi, pairs_per_chunk):
+            p1 = min(p0 + pairs_per_chunk, hi)
+            g = pair_rate[p0:p1]
+            discount = table[g] if table is not None else (1.0 + rates[g, None]) ** -ts
+            weighted[p0:p1] = np.einsum("pj,pj->p", dE[pair_row[p0:p1] - start], discount)
+    by_pair = np.empty(pair_row.size)
+    by_pair[order] = weighted
+    return by_pair[pair_codes], last[codes]
+
+
 def _expected_alive(s, k, beta, a: float) -> np.ndarray:
     """E[(1 - (1 + p s)^-k) / p] for p ~ Beta(a, beta): expected purchases in the next t periods of a customer
     alive now whose rate posterior is Gamma(k, rate A) and dropout posterior Beta(a, beta), with s = t / A.
@@ -525,12 +610,60 @@ class BetaGeo(BaseEstimator):
         return np.where(x > 0, -np.logaddexp(0.0, d), 0.0)
 
     def expected_purchases(self, X, t) -> np.ndarray:
-        """Expected number of purchases in the next t periods given each customer's history (FHL eq. 10)."""
+        """Expected number of purchases in the next t periods given each customer's history (FHL eq. 10).
+
+        t is one horizon (then the conditional part is evaluated once per distinct (frequency, T) row) or an
+        array broadcast against the customers (e.g. one horizon each)."""
         r, alpha, a, b = self._check_fitted()
         x, tx, T = rfm_arrays(X)
         t = _check_t(t)
         alive = np.exp(self._log_p_alive(x, tx, T))
+        if t.ndim == 0:
+            ux, uT, codes = _unique_x_T(x, T)
+            return alive * _expected_alive(t / (alpha + uT), r + ux, b + ux, a)[codes]
         return alive * _expected_alive(t / (alpha + T), r + x, b + x, a)
+
+    def expected_purchases_path(self, X, ts) -> np.ndarray:
+        """(n customers, len(ts)) matrix: column j is `expected_purchases(X, ts[j])`, in one pass.
+
+        X is validated once, P(alive) computed once, and the conditional part evaluated once per distinct
+        (frequency, T) row and horizon. The result holds n x len(ts) floats: for a discounted sum over many
+        horizons use `discounted_expected_purchases`, which never builds it."""
+        params = self._check_fitted()
+        x, tx, T = rfm_arrays(X)
+        ts = _check_ts(ts)
+        alive = np.exp(self._log_p_alive(x, tx, T))
+        ux, uT, codes = _unique_x_T(x, T)
+        E = np.empty((ux.size, ts.size))
+        for start, stop, block in _alive_path_blocks(params, ux, uT, ts):
+            E[start:stop] = block
+        out = E[codes]
+        out *= alive[:, None]
+        return out
+
+    def discounted_expected_purchases(self, X, ts, period_rate=0.0) -> np.ndarray:
+        """Per customer: sum_j [E(ts_j) - E(ts_{j-1})] * (1 + period_rate)^(-ts_j), with E(t) =
+        `expected_purchases(X, t)` and E(ts_{-1}) = 0: the expected purchases of each step (ts_{j-1}, ts_j]
+        discounted to now from the step's end. ts: step ends in model periods (usually increasing);
+        period_rate: discount rate per model period, one number or one per customer, > -1.
+
+        Equals the sum over steps of `expected_purchases` differences, but X is validated once and the
+        conditional part is evaluated on distinct (frequency, T) rows (with the rate when it varies), in
+        blocks, so memory stays bounded for any number of customers and steps."""
+        alive, weighted, _ = self._value_parts(X, ts, period_rate)
+        return alive * weighted
+
+    def _value_parts(self, X, ts, period_rate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(P(alive), discounted alive-part of `discounted_expected_purchases`, alive-part of E(ts[-1])), so
+        P(alive), the discounted purchases and the purchases over the last horizon come from one pass."""
+        params = self._check_fitted()
+        x, tx, T = rfm_arrays(X)
+        ts = _check_ts(ts)
+        rate = _check_period_rate(period_rate, x.size)
+        alive = np.exp(self._log_p_alive(x, tx, T))
+        ux, uT, codes = _unique_x_T(x, T)
+        weighted, last = _discounted_alive_path(params, ux, uT, codes, ts, rate)
+        return alive, weighted, last
 
     def expected_purchases_new(self, t) -> np.ndarray | float:
         """E[X(t)]: expected repeat purchases in the first t periods of a new customer (FHL eq. 9)."""

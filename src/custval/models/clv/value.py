@@ -68,6 +68,11 @@ def step_ends(horizon: str, period: str, step: str | None = None) -> np.ndarray:
     return ends
 
 
+def _period_rates(rate: np.ndarray, period: str) -> np.ndarray:
+    """Annual rate(s) -> rate(s) per model period: (1 + annual)^(days per period / 365.25) - 1."""
+    return (1.0 + rate) ** (period_days(period) / DAYS_PER_YEAR) - 1.0
+
+
 def discounted_expected_purchases(
     purchase_model, X: pd.DataFrame, *, horizon: str = "12M", period: str = "W",
     annual_discount_rate: float | np.ndarray = 0.10, step: str | None = None,
@@ -75,12 +80,17 @@ def discounted_expected_purchases(
     """sum_k [E(t_k) - E(t_{k-1})] * (1 + annual)^(-t_k_days / 365.25) per customer (see module docstring).
 
     `purchase_model` needs only `expected_purchases(X, t)` (conditional expected purchases in the next t
-    model periods), so any model with that method can be used. `annual_discount_rate` is one rate or an
-    array of one rate per customer (e.g. `custval.models.clv.discount.risk_adjusted_rate`).
+    model periods), so any model with that method can be used; one that also has
+    `discounted_expected_purchases(X, ts, period_rate)` (BetaGeo) computes all steps in one pass. Otherwise
+    each step calls `expected_purchases`. `annual_discount_rate` is one rate or an array of one rate per
+    customer (e.g. `custval.models.clv.discount.risk_adjusted_rate`).
     """
     _require_rfm(X)
     rate = _check_rates(annual_discount_rate, len(X))
     ends = step_ends(horizon, period, step)
+    fast = getattr(purchase_model, "discounted_expected_purchases", None)
+    if fast is not None:
+        return np.asarray(fast(X, ends, _period_rates(rate, period)), dtype=float)
     days = period_days(period)
     total = np.zeros(len(X))
     previous = np.zeros(len(X))
@@ -168,17 +178,16 @@ class CustomerValue(BaseEstimator):
         spend_input = pd.DataFrame({"frequency": frequency, "monetary_value": np.maximum(monetary_value, 0.0)},
                                    index=X.index)
         spend = np.asarray(self.spend_model_.expected_spend(spend_input), dtype=float)
-        horizon_periods = to_periods(self.horizon, self.period)
-        purchases = np.asarray(self.purchase_model_.expected_purchases(X, horizon_periods), dtype=float)
-        discounted = discounted_expected_purchases(self.purchase_model_, X, horizon=self.horizon,
-                                                   period=self.period,
-                                                   annual_discount_rate=self.annual_discount_rate)
+        # one pass over the customers: the last step ends exactly at the horizon, so E(horizon) comes with it
+        ends = step_ends(self.horizon, self.period)
+        rate = _period_rates(np.asarray(_check_rate(self.annual_discount_rate)), self.period)
+        alive, discounted, purchases = self.purchase_model_._value_parts(X, ends, rate)
         return pd.DataFrame(
             {
-                "expected_purchases": purchases,
-                "p_alive": np.asarray(self.purchase_model_.p_alive(X), dtype=float),
+                "expected_purchases": alive * purchases,
+                "p_alive": alive,
                 "expected_spend": spend,
-                "clv": spend * discounted,
+                "clv": spend * (alive * discounted),
             },
             index=X.index,
         )
