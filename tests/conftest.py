@@ -23,3 +23,15 @@ def cdnow_master(_cdnow_cache) -> pd.DataFrame:
 def cdnow_sample(_cdnow_cache) -> pd.DataFrame:
     """CDNOW 2,357-customer sample in the transactions contract (6,919 rows, customer_id 1..2357)."""
     return _cdnow_cache["sample"].copy()
+
+
+@pytest.fixture
+def isolated_store(tmp_path, monkeypatch):
+    """Run in tmp_path with MLflow tracking to a SQLite store there (never the repository's mlflow.db)."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    yield uri
+    mlflow.set_tracking_uri(None)

@@ -1,6 +1,5 @@
 """The CLI: success prints the tables; bad input exits with status 2 and a message naming the problem."""
 
-import mlflow
 import pytest
 from typer.testing import CliRunner
 
@@ -9,12 +8,7 @@ from custval.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _store(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    yield
-    mlflow.set_tracking_uri(None)
+pytestmark = pytest.mark.usefixtures("isolated_store")
 
 
 def test_train_clv_prints_top_customers_holdout_and_run(tmp_path):

@@ -1,7 +1,6 @@
 """`custval segment`: success prints the segment summaries and where the run and files are; bad input exits
 with status 2 and a message naming the problem (no traceback)."""
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,12 +12,7 @@ from custval.data.io import read_table_metadata
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _store(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    yield
-    mlflow.set_tracking_uri(None)
+pytestmark = pytest.mark.usefixtures("isolated_store")
 
 
 def test_segment_prints_summaries_and_writes_the_table(tmp_path):
