@@ -170,7 +170,8 @@ def _print_clv_result(result) -> None:
                        f"{result.params[key + '_se']:.4f}")
     console.print(params)
 
-    top = Table(title=f"Top {len(result.top_customers)} customers by CLV (as of {result.observation_end.date()})")
+    as_of = result.scores["as_of"].iloc[0].date()
+    top = Table(title=f"Top {len(result.top_customers)} customers by CLV (as of {as_of})")
     for column in ("customer_id", "frequency", "recency", "T", "monetary_value", "expected_purchases", "p_alive",
                    "expected_spend", "clv"):
         top.add_column(column, justify="right")

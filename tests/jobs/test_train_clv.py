@@ -117,6 +117,16 @@ def test_a_worse_challenger_does_not_take_champion_and_a_failed_run_keeps_earlie
     assert Path(worse.output).read_bytes() == written
 
 
+def test_without_refit_the_calibration_model_scores_customers_as_of_calibration_end(first_run, store):
+    _, uri = store
+    config = load_config(overrides=["data.source=cdnow-sample", "refit_full=false", "output=null",
+                                    "registered_model=null"])
+    result = train_clv(config, tracking_uri=uri)
+    assert (result.scores["as_of"] == pd.Timestamp("1997-09-30")).all()
+    assert result.params == pytest.approx(first_run.calibration_params, rel=1e-9)
+    assert result.scores["T"].max() == pytest.approx(272 / 7)  # published calibration T = 38.86 weeks
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("period=Q", "period must be one of"),
     ("horizon=12", "horizon"),

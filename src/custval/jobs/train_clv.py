@@ -141,10 +141,11 @@ def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLV
     if config.refit_full:
         full = rfm_summary(transactions, observation_end, period=period)[RFM_COLUMNS]
         final_model = CustomerValue(**model_kwargs).fit(full)
-    else:
-        full, final_model = calibration, calibration_model
+        as_of = observation_end
+    else:  # the calibration fit scores customers as they stood at calibration_end
+        full, final_model, as_of = calibration, calibration_model, calibration_end
     scores = final_model.predict(full)
-    scores.insert(0, "as_of", observation_end)
+    scores.insert(0, "as_of", as_of)
     scores = full.join(scores)
     curve = tracking_curve(calibration_model.purchase_model_, transactions, observation_end, period=period)
 
@@ -192,7 +193,7 @@ def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLV
                 "custval.model": config.registered_model or model_info.model_uri,
                 "custval.model_version": version or "",
                 "custval.run_id": run.info.run_id,
-                "custval.as_of": str(observation_end.date()),
+                "custval.as_of": str(as_of.date()),
                 "custval.units": units.CONVENTION,
                 "custval.horizon": config.horizon,
                 "custval.period": period,
