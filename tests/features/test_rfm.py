@@ -307,3 +307,11 @@ def test_sql_dialects_differ_only_in_the_day_number_expression():
 def test_day_number():
     assert day_number("1970-01-01 23:59") == 0
     assert day_number(pd.Timestamp("1997-09-30")) == (pd.Timestamp("1997-09-30") - pd.Timestamp("1970-01-01")).days
+
+
+def test_missing_customer_id_is_a_schema_error_not_a_crash():
+    tx = pd.DataFrame({"customer_id": pd.array([1, None, 2], dtype="Int64"),
+                       "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+                       "amount": [1.0, 2.0, 3.0]})
+    with pytest.raises(SchemaError, match="customer_id.*missing"):
+        rfm_summary(tx, "2024-01-31")

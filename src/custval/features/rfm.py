@@ -196,6 +196,10 @@ def _check_transactions(transactions: pd.DataFrame) -> pd.DataFrame:
             raise SchemaError(
                 "transactions", col, "required column missing; run custval.data.schemas.validate_transactions"
             )
+    missing_ids = transactions["customer_id"].isna()
+    if missing_ids.any():
+        raise SchemaError("transactions", "customer_id", "must not be missing (NaN/None)",
+                          f"row {transactions.index[missing_ids.to_numpy()][0]!r}")
     ts = transactions["timestamp"]
     if isinstance(ts.dtype, pd.DatetimeTZDtype):
         ts = ts.dt.tz_localize(None)

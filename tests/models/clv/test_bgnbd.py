@@ -716,3 +716,8 @@ def test_to_dict_from_dict_round_trip(cdnow_fit, cdnow_summary):
         BetaGeo.from_dict({**data, "model": "GammaGamma"})
     with pytest.raises(ConfigError, match="incomplete"):
         BetaGeo.from_dict({k: v for k, v in data.items() if k != "params"})
+
+
+def test_a_loose_tol_still_fits(cdnow_summary, cdnow_fit):
+    loose = BetaGeo(tol=1e-4).fit(cdnow_summary)
+    assert loose.params_ == pytest.approx(cdnow_fit.params_, rel=1e-2)

@@ -321,3 +321,20 @@ def test_to_dict_round_trip(fitted_cdnow, cdnow):
     assert not hasattr(GammaGamma.from_dict(GammaGamma(penalizer=0.2).to_dict()), "params_")
     with pytest.raises(ConfigError):
         GammaGamma.from_dict({"model": "BetaGeo"})
+
+
+def test_a_loose_tol_still_fits_and_bad_settings_are_config_errors(cdnow_repeat_for_review):
+    loose = GammaGamma(tol=1e-3).fit(cdnow_repeat_for_review)
+    tight = GammaGamma().fit(cdnow_repeat_for_review)
+    assert loose.params_ == pytest.approx(tight.params_, rel=1e-2)
+    for bad in (None, "0", True):
+        with pytest.raises(ConfigError, match="penalizer"):
+            GammaGamma(penalizer=bad).fit(cdnow_repeat_for_review)
+
+
+@pytest.fixture(scope="module")
+def cdnow_repeat_for_review():
+    from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
+
+    data = load_cdnow_summary_data_with_monetary_value()
+    return data[data["frequency"] > 0][["frequency", "monetary_value"]]

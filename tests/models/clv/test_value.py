@@ -404,3 +404,9 @@ def test_customer_lifetime_value_fast_path_with_per_customer_rates(simulated_mod
         want = simulated_model.spend_model_.expected_spend(X) * _stepwise_discounted(
             bg, X, step_ends("20W", "W", step), rates, 7.0)
         np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_numpy_scalars_are_accepted_as_settings(cdnow_weeks):
+    model = CustomerValue(penalizer=np.int64(0), annual_discount_rate=np.array(0.1)).fit(cdnow_weeks)
+    reference = CustomerValue().fit(cdnow_weeks)
+    np.testing.assert_allclose(model.predict(cdnow_weeks)["clv"], reference.predict(cdnow_weeks)["clv"], rtol=1e-12)

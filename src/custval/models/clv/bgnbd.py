@@ -474,7 +474,7 @@ def _hyp2f1_regularised_series(A, B, C, w):
         total = total + piece
         if n > 2 and np.all(np.abs(piece) <= 1e-17 * np.abs(total)):
             return total
-    return np.where(np.abs(piece) <= 1e-17 * np.abs(total), total, np.nan)  # not converged: caller falls back
+    return np.where(np.abs(piece) <= 1e-17 * np.abs(total), total, np.nan)  # not converged: NaN, which _hyp2f1 rejects
 
 
 def _hyp2f1_series(A, B, C, z):
@@ -484,8 +484,8 @@ def _hyp2f1_series(A, B, C, z):
         term = term * (A + n) * (B + n) / ((C + n) * (n + 1.0)) * z
         total = total + term
         if np.all(np.abs(term) <= 1e-17 * np.abs(total)):
-            break
-    return total
+            return total
+    return np.where(np.abs(term) <= 1e-17 * np.abs(total), total, np.nan)  # not converged: NaN, never a guess
 
 
 def _prob_n_fresh(n, t, k, A, a: float, beta) -> np.ndarray:

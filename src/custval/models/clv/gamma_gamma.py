@@ -9,6 +9,8 @@ gamma `v`).
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 
 import numpy as np
@@ -96,9 +98,12 @@ class GammaGamma(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _check_hyper_params(self) -> None:
-        if not (np.isfinite(self.penalizer) and self.penalizer >= 0):
+        def number(value) -> bool:
+            return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+        if not (number(self.penalizer) and self.penalizer >= 0):
             raise ConfigError(f"GammaGamma penalizer must be a finite number >= 0, got {self.penalizer!r}")
-        if not (np.isfinite(self.tol) and self.tol > 0):
+        if not (number(self.tol) and self.tol > 0):
             raise ConfigError(f"GammaGamma tol must be a positive number, got {self.tol!r}")
         if not (0 <= self.correlation_threshold <= 1):
             raise ConfigError(

@@ -11,6 +11,7 @@ step is allowed (its end is the horizon).
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,9 @@ def _require_rfm(X: pd.DataFrame) -> None:
 
 
 def _check_rate(annual_discount_rate) -> float:
-    if isinstance(annual_discount_rate, bool) or not isinstance(annual_discount_rate, int | float | np.number):
+    if isinstance(annual_discount_rate, np.ndarray) and annual_discount_rate.ndim == 0:
+        annual_discount_rate = annual_discount_rate.item()
+    if isinstance(annual_discount_rate, bool) or not isinstance(annual_discount_rate, numbers.Real):
         raise ConfigError(f"annual_discount_rate must be a number > -1, got {annual_discount_rate!r}")
     rate = float(annual_discount_rate)
     if not (math.isfinite(rate) and rate > -1):
@@ -145,7 +148,8 @@ class CustomerValue(BaseEstimator):
         _check_rate(self.annual_discount_rate)
         for name in ("penalizer", "spend_penalizer"):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+                    and value >= 0):
                 raise ConfigError(f"CustomerValue {name} must be a finite number >= 0, got {value!r}")
 
     def fit(self, X: pd.DataFrame, y: None = None) -> CustomerValue:
