@@ -1,7 +1,8 @@
 import pytest
 
 from custval import config
-from custval.errors import ConfigError
+from custval.data.io import load_transactions
+from custval.errors import ConfigError, DataError
 
 
 def test_tracking_uri_defaults_to_local_sqlite(monkeypatch):
@@ -38,3 +39,20 @@ def test_overrides_parse_yaml_scalars_and_set_nested_keys():
         config.parse_overrides(["novalue"])
     with pytest.raises(ConfigError, match="not a section"):
         config.set_dotted(target, "period.x", 1)
+
+
+def test_data_duplicates_defaults_to_the_sources_own_policy(tmp_path):
+    data = config.DataConfig()
+    assert data.duplicates is None
+    csv = tmp_path / "tx.csv"
+    csv.write_text("customer_id,timestamp,amount\n1,1997-01-01,10.0\n1,1997-01-01,10.0\n")
+    with pytest.raises(DataError, match="duplicate"):  # a file: "error"
+        load_transactions(str(csv), duplicates=data.duplicates)
+    cdnow = load_transactions("cdnow-sample", duplicates=data.duplicates)  # CDNOW: "keep"
+    assert len(cdnow) == len(load_transactions("cdnow-sample", duplicates="keep"))
+    assert cdnow.duplicated().any()
+    for policy in ("error", "drop", "keep"):
+        config.DataConfig(duplicates=policy).validate()
+    for bad in ("Keep", "ignore", 1):
+        with pytest.raises(ConfigError, match=r"data.duplicates must be one of \['error', 'drop', 'keep'\]"):
+            config.DataConfig(duplicates=bad).validate()

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from custval.data.schemas import DUPLICATES_POLICIES
 from custval.errors import ConfigError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -85,13 +86,16 @@ class DataConfig:
 
     source: a CSV/Parquet path or a bundled dataset (`cdnow`, `cdnow-sample`); columns: contract name -> source
     column; returns: exclude | net | error; duplicates: error | drop | keep (policies of
-    `custval.data.schemas.validate_transactions`, which checks them).
+    `custval.data.schemas.validate_transactions`, which checks `returns`) or None for the source's own
+    default (`custval.data.io.load_transactions`): "error" for files, "keep" for the bundled CDNOW datasets.
     """
 
     source: str = "cdnow"
     columns: dict[str, str] = field(default_factory=dict)
     returns: str = "exclude"
-    duplicates: str = "keep"  # CDNOW has no order ids: identical rows are separate purchases
+    # None = the source's default: a file's exact duplicate rows are an error; CDNOW (no order ids, identical
+    # rows are separate purchases) keeps them.
+    duplicates: str | None = None
 
     def validate(self) -> None:
         if not isinstance(self.source, str) or not self.source.strip():
@@ -99,6 +103,10 @@ class DataConfig:
         if not isinstance(self.columns, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.columns.items()):
             raise ConfigError(f"data.columns must map contract names to column names, got {self.columns!r}")
+        if self.duplicates is not None and (not isinstance(self.duplicates, str)
+                                            or self.duplicates not in DUPLICATES_POLICIES):
+            raise ConfigError(f"data.duplicates must be one of {list(DUPLICATES_POLICIES)} or null (the source's "
+                              f"default: error for files, keep for the CDNOW datasets), got {self.duplicates!r}")
 
 
 def _hints(cls: type) -> dict[str, Any]:

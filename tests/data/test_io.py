@@ -71,6 +71,43 @@ def test_csv_metadata_goes_to_a_sidecar_and_a_stale_one_is_removed(tmp_path):
     assert read_table_metadata(path) == {}
 
 
+def test_a_failed_sidecar_write_never_leaves_the_previous_runs_metadata(tmp_path, monkeypatch):
+    import custval.data.io as io_module
+
+    path = tmp_path / "scores.csv"
+    write_table(frame(), path, metadata={"run_id": "old"})
+    new = frame().assign(n=[7, 8, 9])
+
+    def exploding(text, target, **kw):
+        raise Boom("killed before the sidecar was written")
+
+    monkeypatch.setattr(io_module, "write_text", exploding)
+    with pytest.raises(Boom):
+        write_table(new, path, metadata={"run_id": "new"})
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(read_table(path), new)  # the new table is in place ...
+    assert read_table_metadata(path) == {}  # ... without metadata rather than with the old run's
+    assert listing(tmp_path) == ["scores.csv"]
+    write_table(new, path, metadata={"run_id": "new"})
+    assert read_table_metadata(path) == {"run_id": "new"}
+
+
+def test_a_failed_csv_write_keeps_the_old_table_with_its_own_metadata(tmp_path, monkeypatch):
+    path = tmp_path / "scores.csv"
+    write_table(frame(), path, metadata={"run_id": "old"})
+
+    def exploding(self, *a, **k):
+        raise Boom("killed mid-write")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", exploding)
+    with pytest.raises(Boom):
+        write_table(frame().assign(n=0), path, metadata={"run_id": "new"})
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(read_table(path), frame())
+    assert read_table_metadata(path) == {"run_id": "old"}
+    assert listing(tmp_path) == ["scores.csv", "scores.csv.meta.json"]
+
+
 def test_whitespace_txt_and_explicit_sep(tmp_path):
     (tmp_path / "log.txt").write_text(" id  date   value\n 1 19970101  1.5\n 2 19970102   2\n")
     assert read_table(tmp_path / "log.txt")["value"].tolist() == [1.5, 2.0]

@@ -91,6 +91,20 @@ def test_timezone_is_dropped_keeping_the_wall_clock_day():
     assert out["timestamp"].tolist() == [pd.Timestamp("1997-01-01 23:30")]
 
 
+def test_mixed_utc_offsets_keep_each_rows_wall_clock_time():
+    alone = validate(raw(cust=[1], date=["1997-01-01T23:00+05:00"], dollar_value=[1.0]))
+    assert alone["timestamp"].tolist() == [pd.Timestamp("1997-01-01 23:00")]
+    mixed = validate(raw(cust=[1, 2, 3, 4],
+                         date=["1997-01-01T23:00+05:00", "1997-01-02T10:00-05:00", "1997-01-03T08:30:00Z",
+                               "1997-01-04"],
+                         dollar_value=[1.0, 2.0, 3.0, 4.0]))
+    assert mixed["timestamp"].tolist() == [pd.Timestamp("1997-01-01 23:00"), pd.Timestamp("1997-01-02 10:00"),
+                                           pd.Timestamp("1997-01-03 08:30"), pd.Timestamp("1997-01-04")]
+    fmt = validate(raw(cust=[1, 2], date=["1997-01-01 23:00 +0500", "1997-01-02 10:00 -0500"],
+                       dollar_value=[1.0, 2.0]), timestamp_format="%Y-%m-%d %H:%M %z")
+    assert fmt["timestamp"].tolist() == [pd.Timestamp("1997-01-01 23:00"), pd.Timestamp("1997-01-02 10:00")]
+
+
 def test_explicit_timestamp_format():
     out = validate(raw(cust=[1, 2], date=["31/01/1997", "01/02/1997"], dollar_value=[1.0, 2.0]),
                    timestamp_format="%d/%m/%Y")

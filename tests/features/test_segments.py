@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifetimes.utils import summary_data_from_transaction_data
 
+from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError, DataError, SchemaError
 from custval.features import segments as sg
 
@@ -215,6 +216,22 @@ def test_rfm_table_bad_input():
         sg.rfm_table(_tx().iloc[:0])
     with pytest.raises(ConfigError, match="start"):
         sg.rfm_table(_tx(), start="1998-01-01", as_of="1997-01-01")
+
+
+def test_int_and_string_yyyymmdd_dates_parse_as_in_check_cutoff():
+    tx = _tx()
+    assert check_cutoff(tx, 19971231) == pd.Timestamp("1997-12-31")
+    iso = sg.rfm_table(tx, start="1997-07-01", as_of="1997-12-31")
+    pd.testing.assert_frame_equal(sg.rfm_table(tx, start=19970701, as_of=19971231), iso)
+    pd.testing.assert_frame_equal(sg.rfm_table(tx, start="19970701", as_of="19971231"), iso)
+    by_iso = sg.period_rfm(_half_year_tx(), edges=["1997-07-01", "1998-01-01"], score=False)
+    by_int = sg.period_rfm(_half_year_tx(), edges=[19970701, 19980101], score=False)
+    pd.testing.assert_frame_equal(by_int, by_iso)
+    table = sg.period_rfm(_half_year_tx(), months=6)
+    pd.testing.assert_frame_equal(sg.rfm_migration(table, 19970101, 19970701, by="r_score"),
+                                  sg.rfm_migration(table, "1997-01-01", "1997-07-01", by="r_score"))
+    with pytest.raises(ConfigError, match="as_of: must be a date"):
+        sg.rfm_table(tx, as_of="not a date")
 
 
 def _cdnow_sample() -> pd.DataFrame:

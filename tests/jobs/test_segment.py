@@ -243,6 +243,43 @@ def test_period_rfm_counts_and_migration(run, raw_sample):
     assert sum(shares) == pytest.approx(1.0)
 
 
+def _half_year_log() -> pd.DataFrame:
+    """40 customers buying 1..7 times at random days of 1997-01-01..1998-06-30 (a small CDNOW-like log)."""
+    rng = np.random.default_rng(7)
+    days = pd.date_range("1997-01-01", "1998-06-30")
+    rows = [(c, days[d], float(rng.integers(5, 50))) for c in range(40)
+            for d in rng.choice(len(days), int(rng.integers(1, 8)), replace=False)]
+    return pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"])
+
+
+def test_per_period_rfm_edges_follow_the_calendar_grid_up_to_as_of(tmp_path):
+    from custval.jobs.segment import _period_grid, _period_tables
+
+    tx = _half_year_log()
+    assert tx["timestamp"].max() < pd.Timestamp("1998-07-01")
+    days = pd.to_datetime
+    # as_of after the last transaction: every half-year up to as_of is a period, only the last one is cut
+    assert list(_period_grid(tx, pd.Timestamp("1999-05-31"), 6)) == list(days(
+        ["1997-01-01", "1997-07-01", "1998-01-01", "1998-07-01", "1999-01-01", "1999-06-01"]))
+    assert list(_period_grid(tx, pd.Timestamp("1998-06-30"), 6)) == list(days(
+        ["1997-01-01", "1997-07-01", "1998-01-01", "1998-07-01"]))
+    assert list(_period_grid(tx, pd.Timestamp("1998-03-31"), 6)) == list(days(
+        ["1997-01-01", "1997-07-01", "1998-01-01", "1998-04-01"]))
+    observed = tx[tx["timestamp"] <= "1998-03-31"]
+    table, _, _, pair, _ = _period_tables(observed, pd.Timestamp("1998-03-31"), SegmentJobConfig())
+    assert pair == (pd.Timestamp("1997-07-01"), pd.Timestamp("1998-01-01"))
+    assert (table.loc[table["period"] == pair[1], "period_end"] == pd.Timestamp("1998-03-31")).all()
+    # the empty half-years after the data stay separate periods (not one 11-month "half-year") and, having no
+    # purchase to score, are named in the error, which the job raises before fitting the CLV model
+    with pytest.raises(DataError, match=r"'1998-07-01', '1999-01-01'.*rfm_period_months=null"):
+        _period_tables(tx, pd.Timestamp("1999-05-31"), SegmentJobConfig())
+    csv = tmp_path / "log.csv"
+    tx.to_csv(csv, index=False)
+    with pytest.raises(DataError, match=r"'1998-07-01', '1999-01-01'"):
+        segment(load_config(overrides=[f"data.source={csv}", "as_of=1999-05-31", "output=null"]),
+                tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+
+
 # -------------------------------------------------------------------------------------- CLV from a model
 @pytest.fixture(scope="module")
 def trained(store):

@@ -131,12 +131,31 @@ def test_without_refit_the_calibration_model_scores_customers_as_of_calibration_
     ("period=Q", "period must be one of"),
     ("horizon=12", "horizon"),
     ("annual_discount_rate=-2", "annual_discount_rate"),
+    ("annual_discount_rate=true", "annual_discount_rate"),
+    ("penalizer=.inf", "penalizer"),
     ("typo_key=1", "unknown keys"),
     ("calibration_end=not-a-date", "calibration_end"),
 ])
 def test_bad_config_is_a_config_error(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=[override])
+
+
+def test_exact_duplicate_rows_of_a_csv_are_an_error_by_default(tmp_path):
+    csv = tmp_path / "tx.csv"
+    csv.write_text("customer_id,timestamp,amount\n1,1997-01-01,10.0\n2,1997-01-02,5.0\n"
+                   "1,1997-01-01,10.0\n2,1997-03-02,7.5\n")
+    config = load_config(overrides=[f"data.source={csv}", "output=null"])
+    assert config.data.duplicates is None  # the source's default, "error" for a file
+    with pytest.raises(DataError, match="duplicate"):
+        train_clv(config, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.parametrize("policy", ["ignore", 3])
+def test_an_unknown_duplicates_policy_is_a_config_error(policy):
+    with pytest.raises(ConfigError, match="data.duplicates must be one of"):
+        load_config(overrides=[f"data.duplicates={policy}"])
 
 
 def test_calibration_end_after_observation_end_is_rejected(store):

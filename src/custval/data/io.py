@@ -182,7 +182,9 @@ def write_table(
     """Write `df` atomically as CSV or Parquet (by suffix), with optional JSON-able `metadata`.
 
     A non-default index (e.g. ``customer_id``) is written as a column (CSV) or kept (Parquet). For CSV the
-    metadata goes to the sidecar ``<path>.meta.json``; a stale sidecar is removed when `metadata` is None.
+    metadata goes to the sidecar ``<path>.meta.json``: the earlier sidecar is removed before the new CSV
+    replaces the old one and the new sidecar is written after it, so an interrupted write can lose the
+    metadata but never pair a table with another write's metadata.
     Extra keyword arguments go to `DataFrame.to_csv` / `pyarrow.parquet.write_table`.
     """
     path = Path(path)
@@ -205,14 +207,16 @@ def write_table(
     kw.setdefault("index", not _is_default_index(df.index))
     if ".tsv" in path.name.lower():
         kw.setdefault("sep", "\t")
+    side = sidecar_path(path)
     with atomic_path(path) as tmp:
         df.to_csv(tmp, **kw)
-    side = sidecar_path(path)
-    if meta_text is not None:
-        write_text(meta_text + "\n", side)
-    else:
+        # The new CSV is complete; drop the earlier sidecar before it replaces the old CSV, so that a failure
+        # from here on leaves a CSV without metadata, never the new CSV next to the previous run's metadata.
+        # (A failed CSV write above keeps the old CSV and its sidecar together.)
         with contextlib.suppress(FileNotFoundError):
             side.unlink()
+    if meta_text is not None:
+        write_text(meta_text + "\n", side)  # atomic too
     return path
 
 

@@ -11,6 +11,8 @@ Timestamp rule (column `timestamp`):
   * strings of exactly 8 digits are read as ``yyyymmdd``; any other string must be ISO 8601
     (``1997-01-01``, ``1997-01-01 13:45:00``, ``1997-01-01T13:45:00``), unless `timestamp_format`
     (a ``strptime`` format) is given. Ambiguous layouts such as ``01/02/1997`` are rejected rather than guessed.
+    A UTC offset in a string (``Z``, ``+05:00``) is dropped the same way, keeping each value's own wall-clock
+    time even when rows carry different offsets (never converted to UTC).
 Parsed timestamps are ``datetime64[ns]``.
 
 Returns policy (negative `amount` = a return), argument `returns`:
@@ -51,6 +53,7 @@ __all__ = [
     "ColumnSpec",
     "TableSchema",
     "check_cutoff",
+    "parse_date",
     "validate_transactions",
 ]
 
@@ -225,6 +228,29 @@ def _to_ns_naive(values) -> pd.DatetimeIndex:
     return idx.as_unit("ns")
 
 
+# a trailing UTC offset ("Z", "+05:00", "-0500", "+05") after an ISO time of day; group "wall" is the rest
+_ISO_OFFSET = re.compile(
+    r"^(?P<wall>.*[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?)\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+)
+
+
+def _parse_keeping_wall_clock(text: pd.Series, fmt: str) -> pd.Series:
+    """Parse strings whose time-zone offsets differ (or are present on some values only).
+
+    Each value keeps its own local wall-clock time (the offset is dropped, never converted to UTC),
+    so a row's calendar day does not depend on the other rows. ISO strings lose their offset before a
+    vectorised parse; with an explicit format each value is parsed on its own and made naive.
+    """
+    if fmt == "ISO8601":
+        return pd.to_datetime(text.str.replace(_ISO_OFFSET, r"\g<wall>", regex=True), format=fmt,
+                              errors="coerce")
+    out = []
+    for value in text:
+        ts = pd.to_datetime(value, format=fmt, errors="coerce")
+        out.append(ts.tz_localize(None) if not pd.isna(ts) and ts.tzinfo is not None else ts)
+    return pd.Series(pd.DatetimeIndex(out), index=text.index)
+
+
 def _parse_timestamp(s: pd.Series, table: str, label: str, fmt: str | None) -> pd.Series:
     """datetime64[ns] following the module's timestamp rule; parses each distinct value once (fast)."""
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
@@ -260,7 +286,7 @@ def _parse_timestamp(s: pd.Series, table: str, label: str, fmt: str | None) -> p
             parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         except (ValueError, TypeError) as exc:  # e.g. mixed time-zone offsets
             try:
-                parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+                parsed = _parse_keeping_wall_clock(text, fmt)
             except (ValueError, TypeError):
                 raise DataError(table, label, _TIMESTAMP_RULE + f" ({exc})", uniq.iloc[0]) from exc
     try:
@@ -455,7 +481,7 @@ def check_cutoff(transactions: pd.DataFrame, cutoff, *, name: str = "observation
     in the result; the comparison is by calendar day (a cutoff is the last day included). A time zone is
     dropped (wall-clock time kept), as in `validate_transactions`.
     """
-    ts = _parse_cutoff(cutoff, name)
+    ts = parse_date(cutoff, name)
     if "timestamp" not in transactions.columns:
         raise SchemaError("transactions", "timestamp", "required column missing; validate_transactions first")
     if len(transactions) == 0:
@@ -472,7 +498,13 @@ def check_cutoff(transactions: pd.DataFrame, cutoff, *, name: str = "observation
     return ts
 
 
-def _parse_cutoff(cutoff, name: str) -> pd.Timestamp:
+def parse_date(cutoff, name: str) -> pd.Timestamp:
+    """A naive Timestamp from a Timestamp/datetime/date, an ISO 8601 string or an int/str yyyymmdd.
+
+    The one date parser for user-given dates (cutoffs, windows, period edges): 19980630 and "19980630" are
+    1998-06-30, never nanoseconds since 1970. A time zone is dropped (wall-clock time kept). An unparseable
+    value is a `DataError` naming `name`.
+    """
     value = cutoff
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = str(int(value))

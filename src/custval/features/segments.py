@@ -37,7 +37,9 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
+from custval.data.schemas import parse_date
 from custval.errors import ConfigError, DataError, SchemaError
+from custval.features.rfm import day_number
 
 TIES = ("shared", "first")
 RFM_COLUMNS = ("r_score", "f_score", "m_score", "rfm_cell", "rfm_score")
@@ -211,16 +213,16 @@ def _day_numbers(timestamps: pd.Series, table: str) -> np.ndarray:
     return day.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
-def _to_day_number(value, name: str) -> int:
+def _to_timestamp(value, name: str) -> pd.Timestamp:
+    """A user-given date parsed as everywhere in custval (`parse_date`: ISO 8601 or yyyymmdd, int or str)."""
     try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}: must be a date, got {value!r}") from exc
-    if stamp is pd.NaT:
-        raise ConfigError(f"{name}: must be a date, got {value!r}")
-    if stamp.tz is not None:
-        stamp = stamp.tz_localize(None)
-    return int(np.datetime64(stamp.normalize(), "D").astype(np.int64))
+        return parse_date(value, name)
+    except DataError as exc:
+        raise ConfigError(f"{name}: must be a date (ISO 8601 or yyyymmdd), got {value!r}") from exc
+
+
+def _to_day_number(value, name: str) -> int:
+    return day_number(_to_timestamp(value, name))
 
 
 def _from_day_number(days: np.ndarray) -> pd.DatetimeIndex:
@@ -346,10 +348,9 @@ def period_rfm(transactions: pd.DataFrame, *, edges=None, months: int = 6, popul
     if edges is None:
         edge_index = period_edges(transactions, months)
     else:
-        try:
-            edge_index = pd.DatetimeIndex(pd.to_datetime(list(edges)))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"edges: must be dates, got {edges!r}") from exc
+        if isinstance(edges, str | bytes) or not hasattr(edges, "__iter__"):
+            raise ConfigError(f"edges: must be a sequence of dates, got {edges!r}")
+        edge_index = pd.DatetimeIndex([_to_timestamp(e, "edges") for e in edges])
     edge_days = np.array([_to_day_number(e, "edges") for e in edge_index], dtype=np.int64)
     if len(edge_days) < 2 or np.any(np.diff(edge_days) <= 0):
         raise ConfigError(f"edges: need at least two strictly increasing dates, got {list(edge_index)}")
@@ -395,7 +396,7 @@ def rfm_migration(period_table: pd.DataFrame, from_period, to_period, *, by: str
     periods = pd.DatetimeIndex(period_table["period"].unique())
     sides = []
     for name, value in (("from_period", from_period), ("to_period", to_period)):
-        stamp = pd.Timestamp(value)
+        stamp = _to_timestamp(value, name)
         if stamp not in periods:
             raise ConfigError(f"{name}: {value!r} is not a period start; available: "
                               f"{[str(p.date()) for p in periods.sort_values()]}")

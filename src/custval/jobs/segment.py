@@ -286,12 +286,33 @@ def _check_scores(customers: pd.DataFrame, seg: SegmentConfig) -> None:
                    ties=seg.ties, weights=seg.rfm_weights)
 
 
+def _period_grid(transactions: pd.DataFrame, as_of: pd.Timestamp, months: int) -> pd.DatetimeIndex:
+    """Per-period RFM edges: calendar period starts every `months` months from the period of the first
+    transaction up to `as_of`, then as_of + 1 day (only the last period is cut short, at as_of). The grid does
+    not depend on where the transactions stop: a period with no transactions is still a period."""
+    start = period_edges(transactions, months)[0]
+    end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    grid = pd.date_range(start, end, freq=f"{months}MS")
+    return pd.DatetimeIndex([*(e for e in grid if e < end), end])
+
+
 def _period_tables(transactions: pd.DataFrame, as_of: pd.Timestamp, config: SegmentJobConfig):
     """Per-period RFM (the last period cut at as_of), cells per period, migration between the last two."""
     seg = config.segments
-    edges = period_edges(transactions, config.rfm_period_months)
-    end = as_of + pd.Timedelta(days=1)
-    edges = pd.DatetimeIndex([*(e for e in edges if e < end), end])
+    edges = _period_grid(transactions, as_of, config.rfm_period_months)
+    day = transactions["timestamp"].dt.normalize().to_numpy()
+    period = np.searchsorted(edges.to_numpy(), day, side="right") - 1
+    period = period[(period >= 0) & (period < len(edges) - 1)]
+    empty = edges[:-1][np.bincount(period, minlength=len(edges) - 1) == 0]
+    if len(empty):
+        raise DataError(
+            "transactions", "timestamp",
+            f"per-period RFM (rfm_period_months={config.rfm_period_months}) has periods without any transaction, "
+            f"starting {[str(e.date()) for e in empty]}, whose customers cannot be scored (as_of "
+            f"{as_of.date()}, last transaction {transactions['timestamp'].max().date()}); set "
+            f"rfm_period_months=null or an as_of before {empty[0].date()}",
+            str(empty[0].date()),
+        )
     table = period_rfm(transactions, edges=edges, bins=seg.bins, ties=seg.ties, weights=seg.rfm_weights)
     cells = pd.crosstab(table["rfm_cell"], table["period"].dt.date.astype(str)).sort_index(ascending=False)
     periods = sorted(table["period"].unique())
@@ -382,6 +403,10 @@ def segment(config: SegmentJobConfig, out: str | Path | None = None,
 
     customers = _customer_frame(observed, as_of, period)
     _check_scores(customers, config.segments)
+    period_table = cells = migration = pair = None
+    migration_stats: dict[str, float] = {}
+    if config.rfm_period_months is not None:  # before the CLV fit: an unscorable period fails fast
+        period_table, cells, migration, pair, migration_stats = _period_tables(observed, as_of, config)
     if model is None:
         clv = config.clv
         value_model = CustomerValue(period=period, horizon=clv.horizon, annual_discount_rate=clv.annual_discount_rate,
@@ -401,10 +426,6 @@ def segment(config: SegmentJobConfig, out: str | Path | None = None,
     summaries = {kind: segment_summary(customers, kind) for kind in SUMMARY_KINDS if kind in customers.columns}
     tops = tuple(float(t) for t in config.pareto_tops)
     pareto = pareto_table(customers, ("revenue", "clv"), tops=tops)
-    period_table = cells = migration = pair = None
-    migration_stats: dict[str, float] = {}
-    if config.rfm_period_months is not None:
-        period_table, cells, migration, pair, migration_stats = _period_tables(observed, as_of, config)
     metrics = _metrics(customers, observed, tops) | migration_stats
     if config.rollout.cost_per_contact is not None:
         metrics["break_even_rate"] = break_even_rate(config.rollout.cost_per_contact,

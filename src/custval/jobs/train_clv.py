@@ -7,6 +7,8 @@ The defaults of `CLVConfig` are the demo: the full CDNOW log shipped with `lifet
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,12 +62,12 @@ class CLVConfig:
         units.parse_horizon(self.horizon)
         if self.holdout is not None:
             units.parse_horizon(self.holdout)
-        if not isinstance(self.annual_discount_rate, int | float) or not -1 < self.annual_discount_rate < 10:
+        if not _real(self.annual_discount_rate) or not -1 < self.annual_discount_rate < 10:
             raise ConfigError(f"annual_discount_rate must be a number in (-1, 10), got {self.annual_discount_rate!r}")
         for name in ("penalizer", "spend_penalizer"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
+            if not _real(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.calibration_end is None and self.holdout is None:
             raise ConfigError("give calibration_end (a date) or holdout (a duration such as '39W')")
         for name in ("calibration_end", "observation_end"):
@@ -78,6 +80,11 @@ class CLVConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _real(value) -> bool:
+    """A finite real number (bools are not numbers here)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> CLVConfig:
