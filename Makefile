@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/custval train clv --config pipelines/clv.yaml
+	$(BIN)/custval train churn --config pipelines/churn.yaml
+	$(BIN)/custval train propensity --config pipelines/propensity.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider

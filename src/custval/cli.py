@@ -18,6 +18,8 @@ from custval.errors import CustvalError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Customer value modelling, tracked in MLflow.")
 train_app = typer.Typer(no_args_is_help=True, help="Train a pipeline from a config (pipelines/*.yaml).")
 app.add_typer(train_app, name="train")
+tune_app = typer.Typer(no_args_is_help=True, help="Tune a pipeline's hyper-parameters with Optuna (resumable).")
+app.add_typer(tune_app, name="tune")
 
 # Tables need room: when output is not a terminal (make, CI, a pipe) rich would fold them at 80 columns.
 console = Console() if Console().is_terminal else Console(width=150)
@@ -60,6 +62,52 @@ def train_clv_command(config: ConfigOption = None, set_: SetOption = None, track
 
     result = train_clv(load_config(config, set_ or []), tracking_uri=tracking_uri)
     _print_clv_result(result)
+
+
+@train_app.command("churn")
+@_custval_errors
+def train_churn_command(config: ConfigOption = None, set_: SetOption = None, tracking_uri: TrackingOption = None):
+    """Churn: decision tree + calibrated XGBoost on point-in-time snapshots, registered as custval-churn."""
+    from custval.jobs.train_churn import load_config, train_churn
+
+    _print_churn_result(train_churn(load_config(config, set_ or []), tracking_uri=tracking_uri))
+
+
+@train_app.command("propensity")
+@_custval_errors
+def train_propensity_command(config: ConfigOption = None, set_: SetOption = None,
+                             tracking_uri: TrackingOption = None):
+    """Cross-sell: one calibrated XGBoost per category, registered together as custval-propensity."""
+    from custval.jobs.train_propensity import load_config, train_propensity
+
+    _print_propensity_result(train_propensity(load_config(config, set_ or []), tracking_uri=tracking_uri))
+
+
+@tune_app.command("churn")
+@_custval_errors
+def tune_churn_command(
+    trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="trials to add to the study")] = 20,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="stop starting trials after S seconds")] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    tracking_uri: TrackingOption = None,
+):
+    """Optuna TPE search of the churn XGBoost (nested MLflow runs; the study resumes), then refit and register."""
+    from custval.jobs.train_churn import load_config
+    from custval.jobs.tune_churn import tune_churn
+
+    result = tune_churn(load_config(config, set_ or []), n_trials=trials, timeout=timeout, tracking_uri=tracking_uri)
+    console.rule(f"custval tune churn: study {result.study_name}")
+    console.print(f"{result.n_trials} trials in the study ({result.n_complete} complete, {result.n_pruned} pruned); "
+                  f"best validation ROC AUC {result.best_value:.4f}")
+    best = Table(title="Best XGBoost parameters")
+    best.add_column("parameter")
+    best.add_column("value", justify="right")
+    for key, value in result.best_params.items():
+        best.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(best)
+    console.print(f"tuning run {result.tune_run_id} (trials nested under it); Optuna storage {result.storage}")
+    _print_churn_result(result.train)
 
 
 @app.command()
@@ -201,6 +249,102 @@ def _print_clv_result(result) -> None:
     console.print(f"artifacts and plots: {result.artifact_uri}/plots/ ({', '.join(Path(p).name for p in result.plots)})")
     if result.output is not None:
         console.print(f"scores for {len(result.scores):,} customers: {result.output}")
+    console.print(f"browse: mlflow ui --backend-store-uri {result.tracking_uri}")
+
+
+CHURN_METRICS = (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("log_loss", "log loss"), ("brier", "Brier"),
+                 ("lift_10", "lift at 10%"), ("capture_10", "capture at 10%"), ("base_rate", "churn rate"))
+
+
+def _fmt(value) -> str:
+    return "" if value is None or value != value else f"{value:.4f}"
+
+
+def _text(value) -> str:
+    """A table cell: missing values (None, NaN, <NA>) as blanks."""
+    import pandas as pd
+
+    return "" if pd.isna(value) else str(value)
+
+
+def _print_registration(result) -> None:
+    if result.promotion is not None:
+        p = result.promotion
+        status = "champion" if p.promoted else "challenger (champion kept)"
+        console.print(f"registered model: {p.name} v{p.version} -> {status}; {p.reason}")
+    console.print(f"MLflow run {result.run_id} (experiment id {result.experiment_id}) in {result.tracking_uri}")
+
+
+def _print_churn_result(result) -> None:
+    m = result.metrics
+    where = (f"{len(result.cutoffs)} cutoffs {result.cutoffs[0].date()} .. {result.cutoffs[-1].date()}"
+             if result.kind == "snapshots" else "customer table, stratified random split")
+    console.rule(f"custval train churn: {m['n_train']:,.0f} train / {m['n_valid']:,.0f} valid / "
+                 f"{m['n_test']:,.0f} test rows ({where})")
+    table = Table(title="Test metrics (calibrated on valid)")
+    table.add_column("metric")
+    columns = [("XGBoost", "test_"), ("tree", "tree_test_")]
+    if "oracle_test_roc_auc" in m:
+        columns.append(("oracle (simulator)", "oracle_test_"))
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+    for key, label in CHURN_METRICS:
+        table.add_row(label, *(_fmt(m.get(prefix + key)) for _, prefix in columns))
+    console.print(table)
+    console.print(f"XGBoost: {result.best_iteration + 1} trees (early stopping), calibration "
+                  f"{result.calibration['xgboost']}; tree calibration {result.calibration['tree']}")
+    as_of = f" as of {result.as_of.date()}" if result.as_of is not None else ""
+    top = Table(title=f"{len(result.top_customers)} customers most at risk{as_of}")
+    top.add_column("customer_id")
+    top.add_column("churn probability", justify="right")
+    reasons = [c for c in result.top_customers.columns if c.startswith("reason_")]
+    for column in reasons:
+        top.add_column(column.replace("_", " "))
+    for _, row in result.top_customers.iterrows():
+        top.add_row(str(row["customer_id"]), f"{row['churn_probability']:.3f}",
+                    *(_text(row[c]) for c in reasons))
+    console.print(top)
+    _print_registration(result)
+    console.print(f"plots: {result.artifact_uri}/plots/ ({', '.join(Path(p).name for p in result.plots)})")
+    if result.output is not None:
+        console.print(f"churn scores for {len(result.scores):,} customers: {result.output}")
+    console.print(f"browse: mlflow ui --backend-store-uri {result.tracking_uri}")
+
+
+def _print_propensity_result(result) -> None:
+    console.rule(f"custval train propensity: {len(result.categories)} categories, cutoffs "
+                 f"{result.cutoffs[0].date()} .. {result.cutoffs[-1].date()}")
+    table = Table(title="Per-category test metrics (calibrated on valid)")
+    by = result.by_category
+    columns = ["category", "train rows", "test rate", "ROC AUC", "PR AUC", "Brier", "calibration"]
+    has_oracle = "oracle_test_roc_auc" in by.columns
+    if has_oracle:
+        columns[6:6] = ["oracle ROC AUC", "oracle Brier"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("category", "calibration") else "right")
+    for category, row in by.iterrows():
+        cells = [str(category), f"{row.n_train:,.0f}", f"{row.test_rate:.3f}", f"{row.test_roc_auc:.4f}",
+                 f"{row.test_pr_auc:.4f}", f"{row.test_brier:.4f}"]
+        if has_oracle:
+            cells += [f"{row.oracle_test_roc_auc:.4f}", f"{row.oracle_test_brier:.4f}"]
+        table.add_row(*cells, str(row.calibration))
+    console.print(table)
+    m = result.metrics
+    line = f"mean test ROC AUC {m['mean_test_roc_auc']:.4f}"
+    if "mean_oracle_test_roc_auc" in m:
+        line += f" (oracle {m['mean_oracle_test_roc_auc']:.4f})"
+    console.print(line)
+    console.print(f"cross-sell as of {result.as_of.date()}: each customer's most likely category among those "
+                  "not bought yet")
+    top = Table(title=f"Top {len(result.top_customers)} cross-sell suggestions")
+    for column in ("customer_id", "category", "probability"):
+        top.add_column(column, justify="right" if column == "probability" else "left")
+    for _, row in result.top_customers.iterrows():
+        top.add_row(str(row["customer_id"]), _text(row["cross_sell_category"]), _fmt(row["cross_sell_score"]))
+    console.print(top)
+    _print_registration(result)
+    if result.output is not None:
+        console.print(f"propensity scores for {len(result.scores):,} customers: {result.output}")
     console.print(f"browse: mlflow ui --backend-store-uri {result.tracking_uri}")
 
 

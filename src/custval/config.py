@@ -40,6 +40,17 @@ def artifact_root(uri: str | None = None) -> Path:
     return Path.cwd().resolve() / DEFAULT_ARTIFACT_DIR
 
 
+def optuna_storage(uri: str | None = None) -> str:
+    """Optuna study storage next to the MLflow store: `<db dir>/optuna.db` beside a SQLite store, else
+    ./optuna.db. Studies there survive the process, so `custval tune` resumes them."""
+    uri = uri or tracking_uri()
+    if uri.startswith("sqlite:///"):
+        directory = Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent
+    else:
+        directory = Path.cwd().resolve()
+    return f"sqlite:///{directory / 'optuna.db'}"
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, expanding ${VAR} from the environment; ConfigError on a missing or bad file."""
     path = Path(path)

@@ -21,13 +21,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from custval.data.schemas import validate_transactions
-from custval.errors import ConfigError, DataError
+from custval.data.schemas import (
+    coerce_numeric_text,
+    parse_binary_label,
+    validate_customers,
+    validate_transactions,
+)
+from custval.errors import ConfigError, DataError, SchemaError
 
 __all__ = [
     "DATASET_NAMES",
     "METADATA_KEY",
     "atomic_path",
+    "load_customer_table",
     "load_transactions",
     "read_json",
     "read_table",
@@ -281,3 +287,78 @@ def load_transactions(
         duplicates=duplicates or "error",
         timestamp_format=timestamp_format,
     )
+
+
+# ------------------------------------------------------------------------------------- customer tables
+def load_customer_table(
+    source,
+    *,
+    id_column: str = "customer_id",
+    label: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    table: str = "customers",
+) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Features and label of a plain customer table (a CSV/Parquet path or a DataFrame), e.g. a telecom or
+    bank churn export with no transactions.
+
+    `columns` renames source columns, {new name: source column} as for transactions (e.g.
+    ``{"customer_id": "customerID", "churn": "Churn"}``); `id_column` and `label` are names after renaming.
+    Returns ``(X, y)``:
+      * X: one row per customer, indexed by the id column (int64 or str ids, unique), features only (id and
+        label removed). Text columns whose non-blank values are all numbers become float64 (blank " " ->
+        NaN); the other text columns become pandas ``string`` dtype with blanks as <NA>; other numeric
+        columns become float64 (so a missing value at scoring time cannot change a column's type); booleans,
+        categoricals and datetimes are kept.
+      * y: the label as int8 0/1 (see `parse_binary_label`), same index, or None when `label` is None.
+    Errors name the table, column, rule and an example: a missing id, label or mapped column is a
+    SchemaError; missing/empty/duplicated ids, a blank label, a label that is not two classes (a third
+    value, an unknown token such as "Maybe", a single class) are DataErrors.
+    """
+    if isinstance(source, pd.DataFrame):
+        raw = source.copy()
+    elif isinstance(source, (str, os.PathLike)):
+        raw = read_table(source)
+    else:
+        raise ConfigError(f"customer table source must be a .csv/.parquet path or a DataFrame, got {source!r}")
+    mapping = dict(columns or {})
+    for new, src in mapping.items():
+        if src not in raw.columns:
+            raise SchemaError(table, src if new == src else f"{new} (source column {src!r})",
+                              f"mapped source column missing; available columns: {[str(c) for c in raw.columns]}")
+    raw = raw.rename(columns={src: new for new, src in mapping.items()})
+    if raw.columns.duplicated().any():
+        dup = raw.columns[raw.columns.duplicated()][0]
+        raise SchemaError(table, str(dup), "column name appears twice after renaming (check `columns`)")
+    source_of = {new: src for new, src in mapping.items()}
+
+    def label_of(name: str) -> str:
+        src = source_of.get(name, name)
+        return name if src == name else f"{name} (source column {src!r})"
+
+    if label is not None:
+        if label == id_column:
+            raise ConfigError(f"label and id_column are the same column {label!r}")
+        if label not in raw.columns:
+            raise SchemaError(table, label_of(label),
+                              f"label column missing; available columns: {[str(c) for c in raw.columns]}")
+    frame = validate_customers(raw, id_column=id_column, table=table, _id_label=label_of(id_column))
+    index = pd.Index(frame[id_column], name=id_column)
+    frame.index = index
+    y = None
+    if label is not None:
+        y = parse_binary_label(frame[label], table=table, column=label_of(label), require_both_classes=True)
+        y.name = label
+    features = frame.drop(columns=[id_column] + ([label] if label is not None else []))
+    if features.shape[1] == 0:
+        raise SchemaError(table, "*", "no feature columns besides the id and label columns")
+    X = coerce_numeric_text(features)
+    for col in X.columns:
+        s = X[col]
+        if pd.api.types.is_bool_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):
+            continue
+        if pd.api.types.is_numeric_dtype(s.dtype):
+            X[col] = s.to_numpy(dtype="float64", na_value=np.nan)
+        elif pd.api.types.is_string_dtype(s.dtype) or pd.api.types.is_object_dtype(s.dtype):
+            text = s.astype("string")
+            X[col] = text.mask(text.str.strip() == "")
+    return X, y

@@ -53,7 +53,10 @@ __all__ = [
     "ColumnSpec",
     "TableSchema",
     "check_cutoff",
+    "coerce_numeric_text",
+    "parse_binary_label",
     "parse_date",
+    "validate_customers",
     "validate_transactions",
 ]
 
@@ -519,3 +522,141 @@ def parse_date(cutoff, name: str) -> pd.Timestamp:
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
     return ts
+
+
+# ------------------------------------------------------------------------------------- customer tables
+# Plain customer tables (a telecom/bank churn export): one row per customer, an id column, any features and
+# optionally a 0/1 label column written as 0/1, True/False, Yes/No, Y/N (any case, surrounding spaces).
+_POSITIVE_TOKENS = frozenset({"1", "1.0", "yes", "y", "true"})
+_NEGATIVE_TOKENS = frozenset({"0", "0.0", "no", "n", "false"})
+_LABEL_RULE = "a binary label must be one of 1/0, yes/no, y/n, true/false (any case)"
+
+
+def _blank_mask(s: pd.Series) -> np.ndarray:
+    """True where a value is missing (NaN/None/<NA>) or text made only of white space."""
+    missing = s.isna().to_numpy(dtype=bool)
+    if _is_string_like(s):
+        text = s.astype("string").str.strip()
+        missing = missing | (text == "").fillna(True).to_numpy(dtype=bool)
+    return missing
+
+
+def parse_binary_label(
+    values: pd.Series, *, table: str = "customers", column: str | None = None,
+    require_both_classes: bool = False,
+) -> pd.Series:
+    """A label column as an int8 0/1 Series (same index and name).
+
+    Accepts booleans, the numbers 0/1 and the tokens yes/no, y/n, true/false, 1/0 (case and surrounding
+    spaces ignored). Errors (`DataError` naming the rule and an example row): a missing or blank value,
+    more than two distinct values (e.g. Yes/No/Maybe), a value outside the accepted tokens, and, with
+    `require_both_classes`, a label that has only one class.
+    Work is done on the distinct values only, so millions of rows cost one factorize.
+    """
+    if not isinstance(values, pd.Series):
+        values = pd.Series(values)
+    label = column if column is not None else (str(values.name) if values.name is not None else "label")
+    if len(values) == 0:
+        raise DataError(table, label, "label column is empty (no rows)")
+    blank = _blank_mask(values)
+    if blank.any():
+        raise DataError(table, label, "missing label (blank/NaN): every row needs a class",
+                        _example(values, blank))
+    if pd.api.types.is_bool_dtype(values.dtype):
+        out = values.astype("int8")
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        norm = np.array([_label_token(u) for u in uniques], dtype=object)
+        distinct = pd.unique(norm)
+        unknown = np.array([t not in _POSITIVE_TOKENS and t not in _NEGATIVE_TOKENS for t in norm], dtype=bool)
+        if len(distinct) > 2:
+            shown = [uniques[int(np.flatnonzero(norm == t)[0])] for t in distinct[:5]]
+            bad_code = int(np.flatnonzero(unknown)[0]) if unknown.any() else int(np.flatnonzero(norm == distinct[2])[0])
+            raise DataError(
+                table, label,
+                f"a binary label has two classes; found {len(distinct)} distinct values "
+                f"({', '.join(repr(_plain(v)) for v in shown)}{', ...' if len(distinct) > 5 else ''})",
+                _example(values, codes == bad_code),
+            )
+        if unknown.any():
+            raise DataError(table, label, f"unknown label value: {_LABEL_RULE}",
+                            _example(values, codes == int(np.flatnonzero(unknown)[0])))
+        positive = np.array([t in _POSITIVE_TOKENS for t in norm], dtype=bool)
+        out = pd.Series(positive[codes].astype("int8"), index=values.index)
+    out.name = values.name
+    if require_both_classes:
+        n_pos = int(out.sum())
+        if n_pos == 0 or n_pos == len(out):
+            raise DataError(table, label, f"label needs both classes; all {len(out)} rows are class {int(out.iloc[0])}",
+                            _example(values, np.ones(len(out), dtype=bool)))
+    return out
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _label_token(value) -> str:
+    """Normalised text of one label value: 1, 1.0, True, ' Yes ' -> '1', '1.0', 'true', 'yes'."""
+    value = _plain(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().lower()
+
+
+def coerce_numeric_text(frame: pd.DataFrame, *, exclude=()) -> pd.DataFrame:
+    """A copy of `frame` where each text column whose non-blank values all parse as numbers is float64.
+
+    Blank (white-space only) and missing values become NaN, e.g. a telecom export's TotalCharges with " "
+    for new customers. Columns with any non-numeric text, all-blank columns, non-text columns and the
+    names in `exclude` (id and label columns: "00123" is an id, not 123.0) are left as they are.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise SchemaError("customers", "*", "must be a pandas DataFrame", type(frame).__name__)
+    out = frame.copy()
+    skip = set(exclude)
+    for col in out.columns:
+        s = out[col]
+        if col in skip or not _is_string_like(s):
+            continue
+        if pd.api.types.is_object_dtype(s.dtype) and pd.api.types.infer_dtype(s, skipna=True) not in (
+            "string", "empty", "mixed-integer", "mixed-integer-float", "integer", "floating", "mixed"
+        ):
+            continue  # objects that are not text or numbers (dates, bytes, ...)
+        text = s.astype("string").str.strip()
+        blank = (text.isna() | (text == "")).to_numpy(dtype=bool)
+        if blank.all():
+            continue
+        num = pd.to_numeric(text.mask(blank), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        if np.isnan(num[~blank]).any():
+            continue
+        out[col] = pd.Series(num, index=s.index, dtype="float64")
+    return out
+
+
+def validate_customers(frame: pd.DataFrame, *, id_column: str = "customer_id", table: str = "customers",
+                       _id_label: str | None = None) -> pd.DataFrame:
+    """Check a customer table: a DataFrame with rows, an id column with no missing/empty and no repeated ids.
+
+    Returns a copy with the id column parsed (int64 or str, as for transactions) and a fresh RangeIndex;
+    the other columns are untouched. Missing id column -> SchemaError; bad ids -> DataError with an example.
+    """
+    label = _id_label or id_column
+    if not isinstance(frame, pd.DataFrame):
+        raise SchemaError(table, "*", "must be a pandas DataFrame", type(frame).__name__)
+    if id_column not in frame.columns:
+        raise SchemaError(table, label, f"id column missing; available columns: {[str(c) for c in frame.columns]}")
+    if len(frame) == 0:
+        raise DataError(table, "*", "table is empty (no rows)")
+    out = frame.reset_index(drop=True)
+    ids = _parse_customer_id(out[id_column], table, label)
+    dup = ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        first = _first(dup)
+        rows = np.flatnonzero(dup & (ids == ids.iloc[first]).to_numpy())
+        raise DataError(table, label, f"customer ids must be unique; {int(ids.duplicated().sum())} rows repeat "
+                        "an earlier id", f"{_plain(ids.iloc[first])!r} in rows {rows[:5].tolist()}")
+    out[id_column] = ids
+    return out

@@ -1,0 +1,80 @@
+"""Tune the churn XGBoost with Optuna, then refit and register the best.
+
+The data and train/valid split are exactly those of `train_churn` (same config). One parent MLflow run
+"tune-xgboost" in the churn experiment holds the search: each trial is a nested run (custval.models.tuning),
+and the parent records the best parameters, the best validation AUC and the trial counts. The Optuna study
+lives next to the MLflow store (`custval.config.optuna_storage`) under a name derived from the config
+(`custval-churn-xgboost-<digest of data, snapshot, split, model and seed settings>`), so running the same
+tuning again resumes the study instead of starting over. Finally `train_churn` refits with the best
+parameters and registers the result as a new version of `custval-churn` (champion by test ROC AUC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+
+from custval.config import optuna_storage
+from custval.jobs.train_churn import (
+    LABEL,
+    ChurnConfig,
+    TrainChurnResult,
+    load_dataset,
+    study_key,
+    train_churn,
+)
+from custval.models.tuning import tune
+from custval.tracking import runs
+
+TUNE_RUN_NAME = "tune-xgboost"
+METRIC = "roc_auc"
+
+
+@dataclass
+class TuneChurnResult:
+    study_name: str
+    storage: str
+    tune_run_id: str
+    best_params: dict[str, Any]
+    best_value: float  # validation ROC AUC of the best trial
+    n_trials: int  # trials in the study, earlier (resumed) calls included
+    n_complete: int
+    n_pruned: int
+    train: TrainChurnResult  # the refit with the best parameters (registered)
+
+
+def study_name(config: ChurnConfig) -> str:
+    return f"custval-churn-xgboost-{study_key(config)}"
+
+
+def tune_churn(config: ChurnConfig, *, n_trials: int, timeout: float | None = None,
+               tracking_uri: str | None = None) -> TuneChurnResult:
+    """Search XGBoost parameters on the churn train/valid split (resuming the config's study), log the
+    search under a parent run, then refit, log and register the best with `train_churn`."""
+    config.validate()
+    data = load_dataset(config)
+    X_train, X_valid = data.train[data.features], data.valid[data.features]
+    y_train, y_valid = (part[LABEL].to_numpy().astype("int8") for part in (data.train, data.valid))
+    uri = runs.configure(tracking_uri)
+    storage = optuna_storage(uri)
+    name = study_name(config)
+    base = {"n_jobs": 2, **dict(config.model.xgboost)}
+    with runs.tracked_run(config.experiment, config=config.as_dict(), run_name=TUNE_RUN_NAME,
+                          data_fingerprint=data.fingerprint,
+                          tags={"custval.optuna_study": name, "custval.optuna_storage": storage}) as run:
+        result = tune("xgboost", X_train, y_train, X_valid, y_valid, n_trials=n_trials, timeout=timeout,
+                      seed=config.seed, storage=storage, study_name=name, metric=METRIC, base_params=base,
+                      log_to_mlflow=True)
+        n_trials_total = len(result.study.trials)
+        mlflow.log_params({f"best.{k}": v for k, v in result.best_params.items() if k != "callbacks"})
+        mlflow.log_metrics({f"best_valid_{METRIC}": result.best_value, "n_trials": float(n_trials_total),
+                            "n_complete": float(result.n_complete), "n_pruned": float(result.n_pruned)})
+        tune_run_id = run.info.run_id
+    best = {k: v for k, v in result.best_params.items() if k not in ("random_state", "callbacks")}
+    trained = train_churn(config, tracking_uri=uri, xgboost_params=best, dataset=data,
+                          tags={"custval.tuned_by": tune_run_id, "custval.optuna_study": name})
+    return TuneChurnResult(study_name=name, storage=storage, tune_run_id=tune_run_id, best_params=best,
+                           best_value=float(result.best_value), n_trials=n_trials_total,
+                           n_complete=result.n_complete, n_pruned=result.n_pruned, train=trained)

@@ -1,0 +1,97 @@
+"""Input checks shared by the classifiers: the feature frame, the 0/1 target and the fitted state."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from custval.errors import ConfigError, DataError, NotFittedError, SchemaError
+
+FEATURES = "features"  # table name used in error messages about X
+LABELS = "labels"  # table name used in error messages about y
+CLASSES = np.array([0, 1])
+
+
+def check_frame(X, *, table: str = FEATURES) -> pd.DataFrame:
+    """X must be a non-empty DataFrame with unique string column names and at least one column."""
+    if not isinstance(X, pd.DataFrame):
+        raise SchemaError(table, "<X>", "must be a pandas DataFrame of features", type(X).__name__)
+    if X.shape[1] == 0:
+        raise SchemaError(table, "<X>", "needs at least one feature column", "no columns")
+    bad = [c for c in X.columns if not isinstance(c, str)]
+    if bad:
+        raise SchemaError(table, str(bad[0]), "column names must be strings", bad[0])
+    duplicated = X.columns[X.columns.duplicated()]
+    if len(duplicated):
+        raise SchemaError(table, duplicated[0], "column names must be unique", duplicated[0])
+    if len(X) == 0:
+        raise DataError(table, "<X>", "needs at least one row", "0 rows")
+    return X
+
+
+def check_target(y, n_rows: int, *, require_both: bool = True) -> np.ndarray:
+    """The binary target as an int8 array of 0/1. Bools are accepted; text labels ("Yes"/"No") are not:
+    they must be parsed explicitly (custval.data.schemas.parse_binary_label) so the positive class is never
+    guessed."""
+    name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
+    if isinstance(y, pd.DataFrame):
+        raise DataError(LABELS, name, "must be one column (a Series or 1-D array) of 0/1 labels",
+                        f"DataFrame with columns {list(y.columns)[:5]}")
+    series = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y) if not isinstance(y, list) else y)
+    if series.ndim != 1:
+        raise DataError(LABELS, name, "must be 1-D", getattr(y, "shape", None))
+    if len(series) != n_rows:
+        raise DataError(LABELS, name, f"must have one label per row of X ({n_rows} rows)", f"{len(series)} labels")
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        if series.isna().any():
+            raise DataError(LABELS, name, "must not be missing", f"<NA> at index {series.index[series.isna()][0]!r}")
+        values = series.to_numpy(dtype=np.int8)
+    elif pd.api.types.is_numeric_dtype(dtype):
+        numeric = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(numeric)
+        if missing.any():
+            first = int(np.flatnonzero(missing)[0])
+            raise DataError(LABELS, name, "must not be missing", f"NaN at index {series.index[first]!r}")
+        bad = (numeric != 0) & (numeric != 1)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise DataError(LABELS, name, "must be 0/1 (a binary label)",
+                            f"{numeric[first]:g} at index {series.index[first]!r}")
+        values = numeric.astype(np.int8)
+    else:
+        example = series.dropna().iloc[0] if series.notna().any() else None
+        raise DataError(LABELS, name, "must be 0/1 or bool; parse text labels such as 'Yes'/'No' first with "
+                        "custval.data.schemas.parse_binary_label", example)
+    if require_both:
+        present = np.unique(values)
+        if present.size < 2:
+            raise DataError(LABELS, name, "needs both classes 0 and 1; only one class is present",
+                            int(present[0]) if present.size else None)
+    return values
+
+
+def check_fitted(estimator, attribute: str) -> None:
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"{type(estimator).__name__} is not fitted yet: call fit first")
+
+
+def check_choice(value, name: str, choices: tuple) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_int(value, name: str, *, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
+
+
+def check_real(value, name: str, *, minimum: float, strict: bool = False) -> None:
+    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real) and np.isfinite(value)
+          and (value > minimum if strict else value >= minimum))
+    if not ok:
+        raise ConfigError(f"{name} must be a finite number {'>' if strict else '>='} {minimum}, got {value!r}")

@@ -1,0 +1,244 @@
+"""Gradient-boosted trees (XGBoost) with native categorical splits, class-imbalance weighting, early
+stopping on a validation split and per-customer reasons from XGBoost's exact tree contributions (TreeSHAP).
+
+A Pipeline of the "category"-encoded TabularPreprocessor and an xgboost.XGBClassifier (hist trees,
+`enable_categorical=True`): each input column is one model feature, so contributions map 1:1 back to
+the customer's own columns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.pipeline import Pipeline
+
+from custval.errors import ConfigError, SchemaError
+from custval.models.classifiers._base import BinaryClassifier
+from custval.models.classifiers._checks import (
+    CLASSES,
+    FEATURES,
+    check_choice,
+    check_frame,
+    check_int,
+    check_real,
+    check_target,
+)
+from custval.models.classifiers.preprocess import TabularPreprocessor
+
+_FORBIDDEN = ("[", "]", "<")  # XGBoost refuses these characters in feature names
+
+
+def _check_eval_set(eval_set):
+    """(X_valid, y_valid), or XGBoost's [(X_valid, y_valid)]."""
+    if isinstance(eval_set, list) and len(eval_set) == 1:
+        eval_set = eval_set[0]
+    if not (isinstance(eval_set, tuple) and len(eval_set) == 2):
+        raise ConfigError("eval_set must be a tuple (X_valid, y_valid) (or a list of exactly one such tuple)")
+    return eval_set
+
+
+def format_reason_values(column: str, values: np.ndarray) -> np.ndarray:
+    """"col=value" strings for numeric values: whole numbers in full ("income=52000"), others with 6
+    significant digits ("recency_days=143.25"), NaN -> "missing"."""
+    values = np.asarray(values, dtype=np.float64)
+    whole = np.isfinite(values) & (np.abs(values) < 1e15) & (values == np.round(values))
+    text = np.char.mod("%.6g", values).astype(object)
+    if whole.any():
+        text[whole] = np.char.mod("%.0f", values[whole]).astype(object)
+    text[np.isnan(values)] = "missing"
+    return (column + "=") + text
+
+
+class BoostedClassifier(BinaryClassifier):
+    """XGBoost binary classifier on a feature frame (numeric with NaN, categorical with <NA>).
+
+    `scale_pos_weight="auto"` weights positives by negatives/positives of the training labels (None: no
+    weighting); the validation loss used for early stopping is weighted the same way so it measures what
+    the model optimises. With `eval_set=(X_valid, y_valid)` training stops after `early_stopping_rounds`
+    rounds without improvement of `eval_metric` on it, and predictions use trees up to `best_iteration_`;
+    without it, all `n_estimators` trees are used. `callbacks` (xgboost.callback.TrainingCallback, e.g. an
+    Optuna pruning callback) are passed to XGBoost. `max_cat_to_onehot=None` keeps XGBoost's default.
+
+    Fitted: `pipeline_` ("preprocess" -> "xgboost"), `preprocessor_`, `model_` (XGBClassifier), `booster_`,
+    `best_iteration_`, `n_iterations_` (trees used), `scale_pos_weight_`, `evals_result_`, `classes_`,
+    `feature_names_in_`, `n_features_in_`, `feature_importances_` (normalised total gain per column).
+    """
+
+    _fitted_attribute = "pipeline_"
+
+    def __init__(self, n_estimators=2000, learning_rate=0.05, max_depth=4, min_child_weight=1.0, subsample=0.8,
+                 colsample_bytree=0.8, reg_lambda=1.0, reg_alpha=0.0, gamma=0.0, max_cat_to_onehot=None,
+                 scale_pos_weight="auto", early_stopping_rounds=50, eval_metric="logloss", random_state=0,
+                 n_jobs=2, handle_unknown="error", callbacks=None, categorical=None):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.gamma = gamma
+        self.max_cat_to_onehot = max_cat_to_onehot
+        self.scale_pos_weight = scale_pos_weight
+        self.early_stopping_rounds = early_stopping_rounds
+        self.eval_metric = eval_metric
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.handle_unknown = handle_unknown
+        self.callbacks = callbacks
+        self.categorical = categorical
+
+    # ------------------------------------------------------------------------------------------- fit
+    def _check_params(self) -> None:
+        check_int(self.n_estimators, "n_estimators", minimum=1)
+        check_real(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
+        check_int(self.max_depth, "max_depth", minimum=1)
+        check_real(self.min_child_weight, "min_child_weight", minimum=0.0)
+        for name in ("subsample", "colsample_bytree"):
+            value = getattr(self, name)
+            check_real(value, name, minimum=0.0, strict=True)
+            if value > 1:
+                raise ConfigError(f"{name} must be in (0, 1], got {value!r}")
+        for name in ("reg_lambda", "reg_alpha", "gamma"):
+            check_real(getattr(self, name), name, minimum=0.0)
+        check_int(self.max_cat_to_onehot, "max_cat_to_onehot", minimum=1, allow_none=True)
+        check_int(self.early_stopping_rounds, "early_stopping_rounds", minimum=1, allow_none=True)
+        check_int(self.n_jobs, "n_jobs", minimum=1)
+        check_choice(self.handle_unknown, "handle_unknown", ("error", "ignore"))
+        spw = self.scale_pos_weight
+        if not (spw is None or spw == "auto"):
+            check_real(spw, "scale_pos_weight", minimum=0.0, strict=True)
+        if not isinstance(self.eval_metric, str):
+            raise ConfigError(f"eval_metric must be the name of one XGBoost metric, got {self.eval_metric!r}")
+        if self.callbacks is not None and not isinstance(self.callbacks, list | tuple):
+            raise ConfigError(f"callbacks must be a list of xgboost TrainingCallback or None, got {self.callbacks!r}")
+
+    def _xgb_params(self, scale_pos_weight: float, early_stopping: bool) -> dict:
+        params = dict(n_estimators=self.n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
+                      min_child_weight=self.min_child_weight, subsample=self.subsample,
+                      colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda,
+                      reg_alpha=self.reg_alpha, gamma=self.gamma, scale_pos_weight=scale_pos_weight,
+                      eval_metric=self.eval_metric, random_state=self.random_state, n_jobs=self.n_jobs,
+                      objective="binary:logistic", tree_method="hist", enable_categorical=True,
+                      early_stopping_rounds=self.early_stopping_rounds if early_stopping else None,
+                      callbacks=list(self.callbacks) if self.callbacks else None)
+        if self.max_cat_to_onehot is not None:
+            params["max_cat_to_onehot"] = self.max_cat_to_onehot
+        return params
+
+    def fit(self, X, y, eval_set=None):
+        """Fit on X, y (0/1); early-stop on `eval_set=(X_valid, y_valid)` when given."""
+        self._check_params()
+        X = check_frame(X)
+        target = check_target(y, len(X))
+        bad = [c for c in X.columns if any(ch in c for ch in _FORBIDDEN)]
+        if bad:
+            raise SchemaError(FEATURES, bad[0], "XGBoost does not accept '[', ']' or '<' in feature names: "
+                              "rename the column", bad[0])
+        preprocessor = TabularPreprocessor(categorical=self.categorical, encoding="category",
+                                           handle_unknown=self.handle_unknown).fit(X)
+        n_pos = int(target.sum())
+        spw = (len(target) - n_pos) / n_pos if self.scale_pos_weight == "auto" else (
+            1.0 if self.scale_pos_weight is None else float(self.scale_pos_weight))
+        fit_kwargs: dict = {"verbose": False}
+        if eval_set is not None:
+            X_valid, y_valid = _check_eval_set(eval_set)
+            X_valid = check_frame(X_valid)
+            valid_target = check_target(y_valid, len(X_valid), require_both=False)
+            fit_kwargs["eval_set"] = [(preprocessor.transform(X_valid), valid_target)]
+            fit_kwargs["sample_weight_eval_set"] = [np.where(valid_target == 1, spw, 1.0)]
+        model = xgb.XGBClassifier(**self._xgb_params(spw, early_stopping=eval_set is not None))
+        model.fit(preprocessor.transform(X), target, **fit_kwargs)
+        self.scale_pos_weight_ = spw
+        self.evals_result_ = model.evals_result() if eval_set is not None else {}
+        self._set_fitted(preprocessor, model)
+        return self
+
+    def _set_fitted(self, preprocessor: TabularPreprocessor, model: xgb.XGBClassifier) -> None:
+        booster = model.get_booster()
+        stopped = getattr(model, "best_iteration", None) if model.early_stopping_rounds else None
+        self.preprocessor_ = preprocessor
+        self.model_ = model
+        self.booster_ = booster
+        self.best_iteration_ = int(stopped) if stopped is not None else booster.num_boosted_rounds() - 1
+        self.n_iterations_ = self.best_iteration_ + 1
+        self.classes_ = CLASSES.copy()
+        self.feature_names_in_ = preprocessor.feature_names_in_
+        self.n_features_in_ = preprocessor.n_features_in_
+        self.pipeline_ = Pipeline([("preprocess", preprocessor), ("xgboost", model)])
+
+    # ------------------------------------------------------------------------------------- predict
+    def _dmatrix(self, X) -> xgb.DMatrix:
+        return xgb.DMatrix(self.preprocessor_.transform(X), enable_categorical=True, nthread=self.n_jobs)
+
+    def predict_margin(self, X) -> np.ndarray:
+        """Raw log-odds (before the logistic link), trees up to best_iteration_."""
+        self._check_is_fitted()
+        return self.booster_.predict(self._dmatrix(X), output_margin=True,
+                                     iteration_range=(0, self.n_iterations_)).astype(np.float64)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(n, 2) array of P(class 0), P(class 1), trees up to best_iteration_."""
+        self._check_is_fitted()
+        p = self.booster_.predict(self._dmatrix(X), iteration_range=(0, self.n_iterations_)).astype(np.float64)
+        return np.column_stack([1.0 - p, p])
+
+    @property
+    def feature_importances_(self) -> pd.Series:
+        """Total gain of each input column over the trees used, normalised to sum to 1."""
+        self._check_is_fitted()
+        scores = self.booster_[: self.n_iterations_].get_score(importance_type="total_gain")
+        names = [str(c) for c in self.feature_names_in_]
+        gain = pd.Series([float(scores.get(c, 0.0)) for c in names], index=names, name="gain")
+        total = gain.sum()
+        return gain / total if total > 0 else gain
+
+    # ------------------------------------------------------------------------------------- explain
+    def contributions(self, X, *, approximate: bool = False) -> pd.DataFrame:
+        """Per-row contributions in log-odds, one column per input column plus `bias`; each row sums to the
+        raw margin. Exact TreeSHAP by default (costly on CPU: about 100x a prediction); `approximate=True`
+        uses XGBoost's fast path-based (Saabas) attribution instead."""
+        self._check_is_fitted()
+        values = self.booster_.predict(self._dmatrix(X), pred_contribs=True, approx_contribs=approximate,
+                                       iteration_range=(0, self.n_iterations_)).astype(np.float64)
+        names = [str(c) for c in self.feature_names_in_]
+        return pd.DataFrame(values, index=X.index, columns=[*names, "bias"])
+
+    def explain(self, X, top: int = 3, *, approximate: bool = False) -> pd.DataFrame:
+        """Per-row top `top` reasons pushing the risk UP: reason_1..k ("recency_days=143", "plan=basic",
+        "income=missing") and contribution_1..k (log-odds, largest first). Rows with fewer than k positive
+        contributions get "" and NaN in the remaining slots. Index = X.index. `approximate`: see contributions."""
+        check_int(top, "top", minimum=1)
+        contributions = self.contributions(X, approximate=approximate)
+        names = [str(c) for c in self.feature_names_in_]
+        values = contributions[names].to_numpy()
+        k = min(top, len(names))
+        order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+        chosen = np.take_along_axis(values, order, axis=1)
+        positive = chosen > 0
+        reasons = np.full(order.shape, "", dtype=object)
+        features = self.preprocessor_.transform(X)
+        for j, column in enumerate(names):
+            hit = (order == j) & positive
+            rows = hit.any(axis=1)
+            if not rows.any():
+                continue
+            series = features[column]
+            if column in self.preprocessor_.categories_:
+                labels = np.array([f"{column}={v}" for v in self.preprocessor_.categories_[column]]
+                                  + [f"{column}=missing"], dtype=object)
+                text = labels[series.cat.codes.to_numpy()[rows]]  # code -1 -> the last label, "missing"
+            else:
+                text = format_reason_values(column, series.to_numpy()[rows])
+            full = np.empty(len(X), dtype=object)
+            full[rows] = text
+            reasons[hit] = np.broadcast_to(full[:, None], hit.shape)[hit]
+        out = {f"reason_{i + 1}": pd.Series(reasons[:, i], index=X.index, dtype="str") for i in range(k)}
+        out |= {f"contribution_{i + 1}": np.where(positive[:, i], chosen[:, i], np.nan) for i in range(k)}
+        for i in range(k, top):  # more reasons asked than there are columns
+            out[f"reason_{i + 1}"] = pd.Series("", index=X.index, dtype="str")
+            out[f"contribution_{i + 1}"] = np.nan
+        columns = [f"reason_{i + 1}" for i in range(top)] + [f"contribution_{i + 1}" for i in range(top)]
+        return pd.DataFrame(out, index=X.index)[columns]

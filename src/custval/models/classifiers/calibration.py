@@ -1,0 +1,149 @@
+"""Probability calibration of an already-fitted classifier on a validation split.
+
+Class weighting (and boosting itself) distort probabilities; the ranking is fine but the numbers are not.
+CalibratedClassifier maps the raw score monotonically to a calibrated probability, either isotonic
+regression or Platt scaling (a logistic regression on the logit of the raw score). With method="auto" the
+two are compared by out-of-fold log loss over the validation rows (stratified K-fold) and the lower wins;
+the chosen map is then fitted on all validation rows. The map is monotone, so rankings, AUC and the
+per-customer reasons of the underlying model are unchanged.
+
+The calibrator state is plain numbers (isotonic: the step thresholds; sigmoid: slope and intercept) so it
+is stored as JSON; predictions use the same function whether freshly fitted or loaded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, logit
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from custval.errors import ConfigError, DataError, ModelError
+from custval.models.classifiers._base import BinaryClassifier
+from custval.models.classifiers._checks import (
+    CLASSES,
+    LABELS,
+    check_choice,
+    check_frame,
+    check_int,
+    check_target,
+)
+
+METHODS = ("auto", "isotonic", "sigmoid")
+PROBABILITY_EPS = 1e-6  # calibrated probabilities are kept in [eps, 1 - eps]: isotonic steps can reach 0 or 1
+_LOGIT_EPS = 1e-7  # raw scores are clipped before the logit (float32 model outputs can be exactly 0 or 1)
+
+
+def _raw_logit(p: np.ndarray) -> np.ndarray:
+    return logit(np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS))
+
+
+def fit_calibrator(method: str, scores: np.ndarray, y: np.ndarray) -> dict:
+    """Fit one calibration map of raw scores to P(y = 1); returns its JSON-able state."""
+    if method == "isotonic":
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True).fit(scores, y)
+        return {"method": "isotonic", "x": iso.X_thresholds_.astype(float).tolist(),
+                "y": iso.y_thresholds_.astype(float).tolist()}
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(_raw_logit(scores)[:, None], y)
+    return {"method": "sigmoid", "coef": float(lr.coef_[0, 0]), "intercept": float(lr.intercept_[0])}
+
+
+def apply_calibrator(state: dict, scores: np.ndarray) -> np.ndarray:
+    """Calibrated P(y = 1) for raw scores: isotonic = linear interpolation between the fitted thresholds
+    (clipped outside them, as IsotonicRegression(out_of_bounds="clip")); sigmoid = expit(a * logit(s) + b)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if state["method"] == "isotonic":
+        p = np.interp(scores, np.asarray(state["x"]), np.asarray(state["y"]))
+    else:
+        p = expit(state["coef"] * _raw_logit(scores) + state["intercept"])
+    return np.clip(p, PROBABILITY_EPS, 1.0 - PROBABILITY_EPS)
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, PROBABILITY_EPS, 1.0 - PROBABILITY_EPS)
+    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
+
+
+class CalibratedClassifier(BinaryClassifier):
+    """Calibrates an ALREADY FITTED classifier (TreeClassifier, BoostedClassifier or anything with
+    predict_proba); `fit(X_valid, y_valid)` never refits the estimator.
+
+    Fitted: `method_` ("isotonic" | "sigmoid"), `validation_scores_` (out-of-fold log loss of each method and
+    the log loss of the uncalibrated scores, all on the validation rows), `calibrator_` (JSON-able state),
+    `n_splits_`, `classes_`.
+
+    `sklearn.base.clone` returns an unfitted calibrator wrapping the SAME (fitted) estimator object, not a
+    clone of it: cloning the estimator would drop the fit this wrapper exists to calibrate.
+    """
+
+    _fitted_attribute = "calibrator_"
+
+    def __init__(self, estimator=None, method="auto", cv=5, random_state=0):
+        self.estimator = estimator
+        self.method = method
+        self.cv = cv
+        self.random_state = random_state
+
+    def __sklearn_clone__(self):
+        return type(self)(**self.get_params(deep=False))
+
+    def _raw_scores(self, X) -> np.ndarray:
+        if self.estimator is None or not hasattr(self.estimator, "predict_proba"):
+            raise ConfigError("CalibratedClassifier needs a fitted classifier with predict_proba as `estimator`, "
+                              f"got {self.estimator!r}")
+        return np.asarray(self.estimator.predict_proba(X), dtype=np.float64)[:, 1]
+
+    def fit(self, X, y):
+        """Choose (method="auto") and fit the calibration map on validation rows X, y (0/1)."""
+        check_choice(self.method, "method", METHODS)
+        check_int(self.cv, "cv", minimum=2)
+        X = check_frame(X)
+        target = check_target(y, len(X))
+        scores = self._raw_scores(X)
+        minority = int(min(target.sum(), len(target) - target.sum()))
+        n_splits = min(self.cv, minority)
+        if n_splits < 2:
+            raise DataError(LABELS, str(getattr(y, "name", None) or "y"),
+                            "calibration needs at least 2 validation rows of each class", f"{minority} in one class")
+        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
+        out_of_fold = {m: np.empty(len(target)) for m in ("isotonic", "sigmoid")}
+        for train, test in folds.split(scores, target):
+            for method, predictions in out_of_fold.items():
+                state = fit_calibrator(method, scores[train], target[train])
+                predictions[test] = apply_calibrator(state, scores[test])
+        self.validation_scores_ = {m: _log_loss(target, p) for m, p in out_of_fold.items()}
+        self.validation_scores_["uncalibrated"] = _log_loss(target, scores)
+        if self.method == "auto":
+            lower = self.validation_scores_["isotonic"] < self.validation_scores_["sigmoid"]
+            self.method_ = "isotonic" if lower else "sigmoid"  # ties go to the smoother map
+        else:
+            self.method_ = self.method
+        self.n_splits_ = n_splits
+        self.classes_ = CLASSES.copy()
+        if hasattr(self.estimator, "feature_names_in_"):
+            self.feature_names_in_ = self.estimator.feature_names_in_
+            self.n_features_in_ = len(self.feature_names_in_)
+        self.calibrator_ = fit_calibrator(self.method_, scores, target)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(n, 2) calibrated probabilities of class 0 and 1."""
+        self._check_is_fitted()
+        p = apply_calibrator(self.calibrator_, self._raw_scores(X))
+        return np.column_stack([1.0 - p, p])
+
+    def explain(self, X, top: int = 3, **kwargs):
+        """The estimator's reasons: calibration is monotone, so what pushes the raw score up pushes the
+        calibrated probability up too."""
+        self._check_is_fitted()
+        if not hasattr(self.estimator, "explain"):
+            raise ModelError(f"{type(self.estimator).__name__} gives no per-customer reasons; "
+                             "use BoostedClassifier (TreeClassifier offers rules_text())")
+        return self.estimator.explain(X, top=top, **kwargs)
+
+    @property
+    def feature_importances_(self):
+        """The estimator's importances (calibration does not change them)."""
+        self._check_is_fitted()
+        return self.estimator.feature_importances_

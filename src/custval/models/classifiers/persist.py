@@ -1,0 +1,145 @@
+"""Save and load fitted classifiers without pickle.
+
+Directory layout:
+- `meta.json`: kind ("tree" | "boosted" | "calibrated"), constructor params, the preprocessor state
+  (columns, dtypes, categories), fitted numbers (best iteration, leaf counts, calibrator state);
+- `tree.skops`: the scikit-learn DecisionTreeClassifier (skops, loaded only if every type in it is on an
+  explicit trusted list);
+- `booster.json`: the XGBoost model in XGBoost's own JSON format;
+- `estimator/`: for a calibrated model, the wrapped classifier in this same layout.
+Loaded models predict and explain exactly as the saved ones. Callbacks are not saved (they are training
+hooks); a loaded BoostedClassifier has `callbacks=None`.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from pathlib import Path
+
+import numpy as np
+import skops.io as sio
+import xgboost as xgb
+from sklearn.pipeline import Pipeline
+
+from custval.errors import ConfigError, ModelError
+from custval.models.classifiers.boosting import BoostedClassifier
+from custval.models.classifiers.calibration import CalibratedClassifier
+from custval.models.classifiers.preprocess import TabularPreprocessor
+from custval.models.classifiers.tree import TreeClassifier
+
+FORMAT = "custval-classifier"
+VERSION = 1
+META = "meta.json"
+TREE_FILE = "tree.skops"
+BOOSTER_FILE = "booster.json"
+ESTIMATOR_DIR = "estimator"
+# Types in a saved DecisionTreeClassifier that skops does not trust by default; nothing else is loaded.
+TRUSTED_TYPES = ("sklearn.tree._tree.Tree",)
+
+
+def _jsonable(value):
+    """Params as JSON: numpy scalars -> Python numbers; class_weight dicts keep int keys as a list of pairs."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {"__pairs__": [[_jsonable(k), _jsonable(v)] for k, v in value.items()]}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | bool | numbers.Number):
+        return value
+    raise ModelError(f"cannot save parameter value {value!r} of type {type(value).__name__} as JSON")
+
+
+def _from_jsonable(value):
+    if isinstance(value, dict) and "__pairs__" in value:
+        return {k: v for k, v in value["__pairs__"]}
+    return value
+
+
+def _params(model) -> dict:
+    params = model.get_params(deep=False)
+    params.pop("callbacks", None)
+    params.pop("estimator", None)
+    return {k: _jsonable(v) for k, v in params.items()}
+
+
+def save_classifier(model, directory) -> Path:
+    """Write a fitted Tree/Boosted/Calibrated classifier to `directory` (created if needed; files in it are
+    overwritten). Returns the directory."""
+    directory = Path(directory)
+    if not isinstance(model, TreeClassifier | BoostedClassifier | CalibratedClassifier):
+        raise ConfigError(f"save_classifier saves TreeClassifier, BoostedClassifier or CalibratedClassifier, "
+                          f"got {type(model).__name__}")
+    model._check_is_fitted()
+    directory.mkdir(parents=True, exist_ok=True)
+    meta: dict = {"format": FORMAT, "version": VERSION, "params": _params(model)}
+    if isinstance(model, CalibratedClassifier):
+        if not isinstance(model.estimator, TreeClassifier | BoostedClassifier):
+            raise ConfigError("save_classifier saves a CalibratedClassifier only around a TreeClassifier or "
+                              f"BoostedClassifier, got {type(model.estimator).__name__}")
+        save_classifier(model.estimator, directory / ESTIMATOR_DIR)
+        meta |= {"kind": "calibrated", "estimator": ESTIMATOR_DIR, "method_": model.method_,
+                 "validation_scores_": model.validation_scores_, "n_splits_": model.n_splits_,
+                 "calibrator_": model.calibrator_}
+    elif isinstance(model, TreeClassifier):
+        sio.dump(model.tree_model_, directory / TREE_FILE)
+        meta |= {"kind": "tree", "preprocessor": model.preprocessor_.to_state(),
+                 "leaf_counts_": model.leaf_counts_.tolist(), "leaf_positives_": model.leaf_positives_.tolist()}
+    else:
+        model.model_.save_model(directory / BOOSTER_FILE)
+        meta |= {"kind": "boosted", "preprocessor": model.preprocessor_.to_state(),
+                 "best_iteration_": model.best_iteration_, "scale_pos_weight_": model.scale_pos_weight_,
+                 "evals_result_": model.evals_result_}
+    (directory / META).write_text(json.dumps(meta, indent=1, allow_nan=True))
+    return directory
+
+
+def _load_tree_model(path: Path):
+    untrusted = sio.get_untrusted_types(file=path)
+    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if unexpected:
+        raise ModelError(f"{path} contains types outside the trusted list, refusing to load: {unexpected}")
+    return sio.load(path, trusted=list(TRUSTED_TYPES))
+
+
+def load_classifier(directory):
+    """Read a classifier written by save_classifier."""
+    directory = Path(directory)
+    path = directory / META
+    if not path.is_file():
+        raise ModelError(f"no saved classifier at {directory} ({META} not found)")
+    meta = json.loads(path.read_text())
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ModelError(f"{path} is not a {FORMAT} v{VERSION} file (format={meta.get('format')!r}, "
+                         f"version={meta.get('version')!r})")
+    params = {k: _from_jsonable(v) for k, v in meta["params"].items()}
+    kind = meta.get("kind")
+    if kind == "calibrated":
+        model = CalibratedClassifier(estimator=load_classifier(directory / meta["estimator"]), **params)
+        model.method_ = meta["method_"]
+        model.validation_scores_ = dict(meta["validation_scores_"])
+        model.n_splits_ = int(meta["n_splits_"])
+        model.classes_ = np.array([0, 1])
+        if hasattr(model.estimator, "feature_names_in_"):
+            model.feature_names_in_ = model.estimator.feature_names_in_
+            model.n_features_in_ = len(model.feature_names_in_)
+        model.calibrator_ = meta["calibrator_"]
+        return model
+    preprocessor = TabularPreprocessor.from_state(meta["preprocessor"])
+    if kind == "tree":
+        model = TreeClassifier(**params)
+        pipeline = Pipeline([("preprocess", preprocessor), ("tree", _load_tree_model(directory / TREE_FILE))])
+        model._set_fitted(pipeline, meta["leaf_counts_"], meta["leaf_positives_"])
+        return model
+    if kind == "boosted":
+        model = BoostedClassifier(**params)
+        booster_model = xgb.XGBClassifier()
+        booster_model.load_model(directory / BOOSTER_FILE)
+        model.scale_pos_weight_ = float(meta["scale_pos_weight_"])
+        model.evals_result_ = meta["evals_result_"]
+        model._set_fitted(preprocessor, booster_model)
+        model.best_iteration_ = int(meta["best_iteration_"])
+        model.n_iterations_ = model.best_iteration_ + 1
+        return model
+    raise ModelError(f"{path}: unknown classifier kind {kind!r}")

@@ -1,0 +1,342 @@
+"""Hyper-parameter search for the churn/propensity classifiers with Optuna.
+
+`tune` runs a TPE search (seeded, so the same data, seed and a fresh storage give the same trials) with a
+median pruner. XGBoost trials report their validation metric every few boosting rounds through
+`OptunaPruningCallback`, so clearly bad trials stop early; the tree has no rounds and reports once. Each
+trial becomes a nested MLflow run (name `trial-<n>`, its params, the validation metric, the trial state as a
+tag) when an MLflow run is active. Studies live in an Optuna storage (`custval.config.optuna_storage` puts it
+next to the MLflow store), so calling `tune` again with the same storage and study name continues the study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import xgboost as xgb
+from optuna.trial import TrialState
+
+from custval.errors import ConfigError, CustvalWarning, ModelError
+from custval.metrics import classification as cm
+from custval.models.classifiers import BoostedClassifier, TreeClassifier
+
+KINDS = ("xgboost", "tree")
+# metric -> (study direction, the XGBoost eval_metric that ranks trials the same way during boosting)
+METRICS: dict[str, tuple[str, str]] = {
+    "roc_auc": ("maximize", "auc"),
+    "pr_auc": ("maximize", "aucpr"),
+    "log_loss": ("minimize", "logloss"),
+    "brier": ("minimize", "logloss"),
+}
+_METRIC_FUNCTIONS: dict[str, Callable[[Any, Any], float]] = {
+    "roc_auc": cm.roc_auc, "pr_auc": cm.pr_auc, "log_loss": cm.log_loss, "brier": cm.brier,
+}
+# Trials of XGBoost boost up to this many rounds and stop early on the validation set; `best_params` keeps
+# the same pair so a refit on (train, valid) finds its own number of rounds. base_params may override both.
+XGBOOST_N_ESTIMATORS = 2000
+XGBOOST_EARLY_STOPPING_ROUNDS = 50
+PRUNE_EVERY = 10  # boosting rounds between reports to the pruner
+PRUNER_STARTUP_TRIALS = 5  # no pruning until this many trials have completed
+PRUNER_WARMUP_ROUNDS = 30  # and not before this many boosting rounds of the trial
+# XGBoost metrics where higher is better (as xgboost.callback.EarlyStopping decides it)
+_XGB_MAXIMIZE = ("auc", "aucpr", "pre", "map", "ndcg")
+TRIAL_STATE_TAG = "optuna.trial_state"
+_MLFLOW_BATCH = 1000  # metric entries per MLflow log_batch call (its limit)
+
+
+# ------------------------------------------------------------------------------------------ search spaces
+def xgboost_space(trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+    """BoostedClassifier parameters for one trial: learning rate and the usual regularisers, log scales
+    where the useful values span orders of magnitude."""
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "max_depth": trial.suggest_int("max_depth", 2, 8),
+        "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 50.0, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+        "reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
+        "gamma": trial.suggest_float("gamma", 0.0, 5.0),
+    }
+
+
+def tree_space(trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+    """TreeClassifier parameters for one trial. ccp_alpha is searched on a log scale from 1e-6 (in effect no
+    pruning) to 1e-2 (a log scale cannot reach 0 itself)."""
+    return {
+        "max_depth": trial.suggest_int("max_depth", 2, 8),
+        "min_samples_leaf": trial.suggest_int("min_samples_leaf", 10, 1000, log=True),
+        "ccp_alpha": trial.suggest_float("ccp_alpha", 1e-6, 1e-2, log=True),
+    }
+
+
+SPACES: dict[str, Callable[[optuna.trial.BaseTrial], dict[str, Any]]] = {
+    "xgboost": xgboost_space, "tree": tree_space,
+}
+
+
+# ---------------------------------------------------------------------------------------- pruning callback
+def _xgb_higher_is_better(metric: str) -> bool:
+    name = metric.split("@")[0].split(":")[0]
+    return name in _XGB_MAXIMIZE
+
+
+class OptunaPruningCallback(xgb.callback.TrainingCallback):
+    """Report XGBoost's validation metric to an Optuna trial every `every` boosting rounds and raise
+    `optuna.TrialPruned` when the trial's pruner says so.
+
+    The value comes from `evals_log[dataset][metric]` (default: the last evaluation set, which is the
+    validation set when fitting with `eval_set`, and its last metric, the one early stopping uses). It is
+    reported at step = number of rounds so far, on the study's scale: a lower-is-better metric such as
+    logloss is negated when the study maximises (and an AUC when it minimises), so the pruner compares trials
+    the right way round. `history` keeps the raw values by round.
+    """
+
+    def __init__(self, trial: optuna.trial.BaseTrial, every: int = PRUNE_EVERY, *, dataset: str | None = None,
+                 metric: str | None = None):
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ConfigError(f"OptunaPruningCallback: every must be a positive integer, got {every!r}")
+        super().__init__()
+        self.trial = trial
+        self.every = int(every)
+        self.dataset = dataset
+        self.metric = metric
+        self.history: dict[int, float] = {}
+        self.metric_used: str | None = None
+
+    def before_training(self, model):
+        self.history = {}
+        return model
+
+    def after_iteration(self, model, epoch: int, evals_log) -> bool:
+        step = epoch + 1
+        if step % self.every:
+            return False
+        if not evals_log:
+            raise ConfigError("OptunaPruningCallback needs a validation set: fit with eval_set")
+        dataset = self.dataset if self.dataset is not None else list(evals_log)[-1]
+        if dataset not in evals_log:
+            raise ConfigError(f"OptunaPruningCallback: no evaluation set {dataset!r}; have {list(evals_log)}")
+        metrics = evals_log[dataset]
+        metric = self.metric if self.metric is not None else list(metrics)[-1]
+        if metric not in metrics:
+            raise ConfigError(f"OptunaPruningCallback: no metric {metric!r} on {dataset!r}; have {list(metrics)}")
+        last = metrics[metric][-1]
+        value = float(last[0] if isinstance(last, tuple) else last)  # xgb.cv logs (mean, std)
+        self.history[step] = value
+        self.metric_used = metric
+        maximize = self.trial.study.direction == optuna.study.StudyDirection.MAXIMIZE
+        self.trial.report(value if _xgb_higher_is_better(metric) == maximize else -value, step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after {step} rounds: {dataset} {metric} = {value:.6g}")
+        return False
+
+
+# ------------------------------------------------------------------------------------------------- tune
+@dataclass
+class TuneResult:
+    """Outcome of `tune`. `best_params` are the full constructor kwargs of the classifier (base params, the
+    best trial's params and, for XGBoost, many rounds with early stopping); the counts cover the whole study,
+    earlier (resumed) calls included."""
+
+    study: optuna.Study
+    best_params: dict[str, Any]
+    best_value: float
+    n_complete: int
+    n_pruned: int
+    metric: str
+    kind: str
+
+
+def _check_options(kind: Any, metric: Any, n_trials: Any, timeout: Any, seed: Any, base_params: Any) -> None:
+    if kind not in KINDS:
+        raise ConfigError(f"tune: kind must be one of {list(KINDS)}, got {kind!r}")
+    if metric not in METRICS:
+        raise ConfigError(f"tune: metric must be one of {list(METRICS)}, got {metric!r}")
+    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
+        raise ConfigError(f"tune: n_trials must be an integer >= 1, got {n_trials!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+                                or not math.isfinite(timeout) or timeout <= 0):
+        raise ConfigError(f"tune: timeout must be a number of seconds > 0 or None, got {timeout!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError(f"tune: seed must be an integer >= 0, got {seed!r}")
+    if base_params is not None and (not isinstance(base_params, Mapping)
+                                    or not all(isinstance(k, str) for k in base_params)):
+        raise ConfigError(f"tune: base_params must be a mapping of parameter names to values, got {base_params!r}")
+
+
+def _fingerprint(*parts: Any) -> str:
+    """sha256 of the tuning data, stored on the study so a resumed study can tell when the data changed."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, pd.DataFrame | pd.Series):
+            digest.update(repr(list(part.columns) if isinstance(part, pd.DataFrame) else part.name).encode())
+            digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+        else:
+            arr = np.ascontiguousarray(np.asarray(part))
+            digest.update(f"{arr.dtype}{arr.shape}".encode())
+            digest.update(pd.util.hash_array(arr.ravel()).tobytes() if arr.dtype == object else arr.tobytes())
+    return digest.hexdigest()
+
+
+def _open_study(*, kind: str, metric: str, seed: int, storage: str | None, study_name: str,
+                fingerprint: str) -> optuna.Study:
+    direction = METRICS[metric][0]
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS,
+                                               n_warmup_steps=PRUNER_WARMUP_ROUNDS),
+        )
+    except ValueError as exc:  # e.g. an existing study of the same name with another direction
+        raise ConfigError(f"tune: cannot open study {study_name!r} in {storage}: {exc}") from exc
+    if study.direction.name.lower() != direction:
+        raise ConfigError(f"tune: study {study_name!r} in {storage} is set to {study.direction.name.lower()}, "
+                          f"metric {metric} needs {direction}; use another study_name")
+    attrs = study.user_attrs
+    for key, value in (("kind", kind), ("metric", metric)):
+        if key in attrs and attrs[key] != value:
+            raise ConfigError(f"tune: study {study_name!r} in {storage} was created with {key}={attrs[key]!r}, "
+                              f"not {value!r}; use another study_name")
+    if "data_fingerprint" in attrs and attrs["data_fingerprint"] != fingerprint:
+        warnings.warn(f"tune: study {study_name!r} was started on different data; its earlier trials are "
+                      "compared with the new ones as if the data were the same", CustvalWarning, stacklevel=3)
+    if not attrs:
+        study.set_user_attr("kind", kind)
+        study.set_user_attr("metric", metric)
+        study.set_user_attr("data_fingerprint", fingerprint)
+    n_earlier = len(study.get_trials(deepcopy=False))
+    if n_earlier:
+        # A sampler seeded as in the first call would replay that call's random start-up points; derive its
+        # seed from (seed, trials so far) instead: still reproducible, and new points.
+        study.sampler = optuna.samplers.TPESampler(seed=_resume_seed(seed, n_earlier))
+    return study
+
+
+def _resume_seed(seed: int, n_earlier: int) -> int:
+    return int(np.random.SeedSequence([seed, n_earlier]).generate_state(1)[0])
+
+
+def _full_params(kind: str, metric: str, seed: int, base_params: Mapping[str, Any] | None,
+                 trial_params: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor kwargs: defaults (random_state=seed; XGBoost: many rounds, early stopping on the XGBoost
+    metric that ranks like `metric`) <- base_params <- the trial's params."""
+    params: dict[str, Any] = {"random_state": seed}
+    if kind == "xgboost":
+        params |= {"n_estimators": XGBOOST_N_ESTIMATORS, "early_stopping_rounds": XGBOOST_EARLY_STOPPING_ROUNDS,
+                   "eval_metric": METRICS[metric][1]}
+    return params | dict(base_params or {}) | dict(trial_params)
+
+
+def _loggable(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, int | float | str | bool) else str(v))
+            for k, v in params.items() if k != "callbacks"}
+
+
+def _log_trial(run_id: str, params: Mapping[str, Any], metrics: Mapping[str, float], state: TrialState,
+               history_name: str | None, history: Mapping[int, float]) -> None:
+    """Write one trial's params, metrics, per-round validation metric and state to its (active, nested) run
+    in a few batched calls, then end the run: FINISHED when complete, KILLED when pruned, FAILED otherwise."""
+    import mlflow
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
+    entries = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+    entries += [Metric(history_name, float(v), now, int(step)) for step, v in history.items()]
+    loggable = _loggable(params)
+    client.log_batch(run_id, metrics=entries[:_MLFLOW_BATCH],
+                     params=[Param(k, str(v)) for k, v in loggable.items()],
+                     tags=[RunTag(TRIAL_STATE_TAG, state.name)])
+    for i in range(_MLFLOW_BATCH, len(entries), _MLFLOW_BATCH):
+        client.log_batch(run_id, metrics=entries[i:i + _MLFLOW_BATCH])
+    mlflow.end_run(status={TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED"}.get(state, "FAILED"))
+
+
+def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame, y_valid: Any, *,
+         n_trials: int = 20, timeout: float | None = None, seed: int = 0, storage: str | None = None,
+         study_name: str | None = None, metric: str = "roc_auc", base_params: Mapping[str, Any] | None = None,
+         log_to_mlflow: bool = True) -> TuneResult:
+    """Search the hyper-parameters of a `BoostedClassifier` ("xgboost") or `TreeClassifier` ("tree").
+
+    Every trial fits on (X_train, y_train) and is scored by `metric` (roc_auc, pr_auc: maximised; log_loss,
+    brier: minimised; `custval.metrics.classification`) on (X_valid, y_valid), which is also XGBoost's
+    early-stopping and pruning set; XGBoost watches the metric of its own that ranks the same way (`METRICS`:
+    auc, aucpr or logloss) unless base_params set `eval_metric`. Runs
+    `n_trials` more trials (fewer if `timeout` seconds pass first: then the trial count, and so the result,
+    depends on the machine's speed). `storage` (an Optuna storage URL, e.g. `custval.config.optuna_storage()`;
+    None = in memory) and `study_name` (default `custval-<kind>`) name the study: an existing one is continued.
+    `base_params` are fixed constructor kwargs (n_jobs, class_weight, ...) under the searched ones.
+    With `log_to_mlflow` and an active MLflow run, each trial is a nested run `trial-<n>` in the same
+    experiment; without an active run nothing is logged. Errors inside a trial (bad data) propagate.
+    `best_params` combine the best trial of the whole study (possibly from an earlier call) with this call's
+    base_params. ConfigError for an unknown kind or metric, n_trials < 1, timeout <= 0, or a stored study of
+    this name made for another kind or metric; CustvalWarning when that study was started on other data.
+    """
+    _check_options(kind, metric, n_trials, timeout, seed, base_params)
+    study_name = study_name or f"custval-{kind}"
+    score = _METRIC_FUNCTIONS[metric]
+    y_valid_arr = np.asarray(y_valid)
+    parent = None
+    if log_to_mlflow:
+        import mlflow
+
+        parent = mlflow.active_run()
+
+    def objective(trial: optuna.Trial) -> float:
+        params = _full_params(kind, metric, seed, base_params, SPACES[kind](trial))
+        run = None
+        if parent is not None:
+            run = mlflow.start_run(run_name=f"trial-{trial.number}", nested=True,
+                                   experiment_id=parent.info.experiment_id,
+                                   tags={"optuna.study_name": study_name, "optuna.trial_number": str(trial.number)})
+        callback = None
+        metrics: dict[str, float] = {}
+        state = TrialState.FAIL
+        try:
+            if kind == "xgboost":
+                callback = OptunaPruningCallback(trial, PRUNE_EVERY)
+                model = BoostedClassifier(**params | {"callbacks": [*(params.get("callbacks") or []), callback]})
+                model.fit(X_train, y_train, eval_set=(X_valid, y_valid))
+                trial.set_user_attr("best_iteration", int(model.best_iteration_))
+                metrics["best_iteration"] = int(model.best_iteration_)
+            else:
+                model = TreeClassifier(**params).fit(X_train, y_train)
+            value = float(score(y_valid_arr, model.predict_proba(X_valid)[:, 1]))
+            if kind == "tree":
+                trial.report(value, 1)  # no boosting rounds: one report, never pruned
+            metrics[f"valid_{metric}"] = value
+            state = TrialState.COMPLETE
+            return value
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+            raise
+        finally:
+            if run is not None:
+                history = callback.history if callback is not None else {}
+                _log_trial(run.info.run_id, params, metrics, state,
+                           f"valid_{callback.metric_used}_by_round" if history else None, history)
+
+    study = _open_study(kind=kind, metric=metric, seed=seed, storage=storage, study_name=study_name,
+                        fingerprint=_fingerprint(X_train, y_train, X_valid, y_valid))
+    study.optimize(objective, n_trials=int(n_trials), timeout=timeout)
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    if not complete:
+        raise ModelError(f"tune: no trial of study {study_name!r} completed ({len(pruned)} pruned); "
+                         "run more trials or a longer timeout")
+    best = study.best_trial
+    return TuneResult(study=study, best_params=_full_params(kind, metric, seed, base_params, best.params),
+                      best_value=float(best.value), n_complete=len(complete), n_pruned=len(pruned),
+                      metric=metric, kind=kind)

@@ -1,0 +1,633 @@
+"""Point-in-time snapshots: hand-worked examples, a slow independent oracle, leakage properties, splits."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from custval.data.simulate import simulate_retail
+from custval.errors import ConfigError, DataError, SchemaError
+from custval.features.rfm import rfm_summary
+from custval.features.snapshots import (
+    ID_COLUMNS,
+    LABEL_PREFIX,
+    WINDOWS,
+    TimeSplit,
+    build_snapshot,
+    build_snapshots,
+    cutoff_schedule,
+    feature_columns,
+    label_columns,
+    time_split,
+)
+
+CUT = pd.Timestamp("2024-04-01")
+
+
+def tx_frame(rows, ids="str") -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "category"])
+    df["timestamp"] = pd.to_datetime(df["timestamp"], format="ISO8601").astype("datetime64[ns]")
+    df["amount"] = df["amount"].astype(float)
+    df["category"] = df["category"].astype("string")
+    if ids == "str":
+        df["customer_id"] = df["customer_id"].astype("str")
+    return df
+
+
+# Days before the cutoff 2024-04-01 (2024 is a leap year): 2024-01-01 = 91, 2024-02-01 = 60,
+# 2024-02-15 = 46, 2024-03-01 = 31, 2024-03-20 = 12, 2024-03-25 = 7, 2023-03-01 = 397, 2023-12-01 = 122,
+# 2023-01-01 = 456; cutoff - 365 days = 2023-04-02.
+HAND = tx_frame(
+    [
+        ("A", "2024-01-01 10:00", 10, "home"),
+        ("A", "2024-01-01 15:00", 5, "kitchen"),  # same day: one purchase day of 15
+        ("A", "2024-02-15", 20, "home"),
+        ("A", "2024-03-20", 30, "kitchen"),
+        ("A", "2024-03-25", -10, "kitchen"),  # a return alone on its day: spend -10, not a purchase
+        ("A", "2024-04-01 00:00", 100, "garden"),  # AT the cutoff: label window, never a feature
+        ("B", "2023-03-01", 40, "home"),  # before the active window, still history
+        ("B", "2024-03-31 23:59", 8, "home"),
+        ("C", "2023-01-15", 50, "home"),  # inactive at the cutoff: not in the snapshot
+        ("C", "2024-04-10", 5, "home"),
+        ("D", "2024-02-01", 10, "home"),  # home sale and kitchen return on one day: net 0 with a return,
+        ("D", "2024-02-01", -10, "kitchen"),  # so not a purchase day; home alone still counts as bought
+        ("D", "2024-03-01", 25, "garden"),
+        ("D", "2024-04-20", 12, "kitchen"),  # label window [04-01, 05-01) with H = 30
+        ("E", "2024-03-10", -5, "home"),  # only a return: never a purchase, never active
+        ("F", "2024-06-01", 1, "home"),  # the log runs to 2024-06-01 so H = 30 labels are observable
+    ]
+)
+HAND_KW = dict(horizon_days=30, windows=(30, 90))
+
+
+def hand_snapshot(**kw) -> pd.DataFrame:
+    return build_snapshot(HAND, "2024-04-01", **{**HAND_KW, **kw})
+
+
+# ------------------------------------------------------------------------------------------- hand-worked
+def test_hand_rows_columns_and_order():
+    snap = hand_snapshot()
+    assert list(snap["customer_id"]) == ["A", "B", "D"]
+    assert isinstance(snap.index, pd.RangeIndex)
+    assert (snap["cutoff"] == CUT).all() and snap["cutoff"].dtype == "datetime64[ns]"
+    expected_features = [
+        "recency_days", "tenure_days", "frequency", "monetary_total", "monetary_mean",
+        "n_purchases_30d", "spend_30d", "n_purchases_90d", "spend_90d",
+        "trend_purchases_30_90", "trend_spend_30_90",
+        "ipt_mean_days", "ipt_std_days", "ipt_last_days", "recency_ratio",
+        "share_garden", "share_home", "share_kitchen",
+        "days_since_garden", "days_since_home", "days_since_kitchen", "n_categories",
+    ]
+    labels = ["churn", "propensity_garden", "propensity_home", "propensity_kitchen"]
+    assert list(snap.columns) == ["customer_id", "cutoff", *expected_features, *labels]
+    assert feature_columns(snap) == expected_features
+    assert label_columns(snap) == labels
+    assert ID_COLUMNS == ("customer_id", "cutoff") and LABEL_PREFIX == "propensity_"
+    assert WINDOWS == (30, 90, 180, 365)
+    assert all(snap[c].dtype == np.float64 for c in expected_features)
+    assert snap["churn"].dtype == np.int8
+    assert all(snap[c].dtype == np.float64 for c in labels[1:])
+
+
+def test_hand_rfm_window_and_trend_features():
+    s = hand_snapshot().set_index("customer_id")
+    # A: purchase days 01-01 (15), 02-15 (20), 03-20 (30); return day 03-25 (-10)
+    # B: purchase days 2023-03-01 (40), 2024-03-31 (8)
+    # D: 02-01 nets 0 with a return -> not a purchase; purchase day 03-01 (25)
+    exp = pd.DataFrame(
+        {
+            "recency_days": [12, 1, 31],
+            "tenure_days": [91, 397, 31],
+            "frequency": [3, 2, 1],
+            "monetary_total": [15 + 20 + 30 - 10, 40 + 8, 10 - 10 + 25],
+            "monetary_mean": [55 / 3, 48 / 2, 25 / 1],
+            # [c-30, c): A: 03-20 purchase + 03-25 return; B: 03-31; D: 03-01 is 31 days back -> outside
+            "n_purchases_30d": [1, 1, 0],
+            "spend_30d": [30 - 10, 8, 0],
+            # [c-90, c): A: 02-15, 03-20 (01-01 is 91 days back); B: 03-31; D: 02-01 (net 0) and 03-01
+            "n_purchases_90d": [2, 1, 1],
+            "spend_90d": [20 + 30 - 10, 8, 25],
+        },
+        index=pd.Index(["A", "B", "D"], name="customer_id"),
+    ).astype(float)
+    pd.testing.assert_frame_equal(s[exp.columns], exp, check_exact=False, rtol=1e-12, check_index_type=False)
+    # trend = (recent - prior) / (|recent| + |prior|) of per-day rates, recent [c-30, c), prior [c-90, c-30)
+    # A purchases: 1/30 vs 1/60 -> (1/60)/(3/60) = 1/3; spend: 20/30 vs 20/60 -> 1/3
+    # B: activity only in the recent window -> +1; D: only in the prior one -> -1
+    np.testing.assert_allclose(s["trend_purchases_30_90"], [1 / 3, 1, -1], rtol=1e-12)
+    np.testing.assert_allclose(s["trend_spend_30_90"], [1 / 3, 1, -1], rtol=1e-12)
+
+
+def test_hand_inter_purchase_times():
+    s = hand_snapshot().set_index("customer_id")
+    # A: gaps 91-46 = 45 and 46-12 = 34 days; mean 39.5, population std 5.5, last 34, recency 12 / 39.5
+    # B: one gap 397 - 1 = 396; std 0; D: a single purchase day -> NaN
+    np.testing.assert_allclose(s["ipt_mean_days"], [39.5, 396, np.nan], rtol=1e-12)
+    np.testing.assert_allclose(s["ipt_std_days"], [5.5, 0, np.nan], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s["ipt_last_days"], [34, 396, np.nan], rtol=1e-12)
+    np.testing.assert_allclose(s["recency_ratio"], [12 / 39.5, 1 / 396, np.nan], rtol=1e-12)
+
+
+def test_hand_category_features():
+    s = hand_snapshot().set_index("customer_id")
+    # A: home 10 + 20 = 30, kitchen 5 + 30 - 10 = 25, garden 0 -> shares 0, 30/55, 25/55;
+    #    home last bought 02-15 (46 days), kitchen 03-20 (12; the 03-25 return is no purchase)
+    # B: home only; D: home 10, kitchen -10 (clipped to 0), garden 25 -> 0.. 10/35 and 25/35;
+    #    D bought home on 02-01 (its home rows are a sale), never kitchen before the cutoff
+    np.testing.assert_allclose(s["share_garden"], [0, 0, 25 / 35], rtol=1e-12)
+    np.testing.assert_allclose(s["share_home"], [30 / 55, 1, 10 / 35], rtol=1e-12)
+    np.testing.assert_allclose(s["share_kitchen"], [25 / 55, 0, 0], rtol=1e-12)
+    np.testing.assert_array_equal(s["days_since_garden"], [np.nan, np.nan, 31])
+    np.testing.assert_array_equal(s["days_since_home"], [46, 1, 60])
+    np.testing.assert_array_equal(s["days_since_kitchen"], [12, np.nan, np.nan])
+    np.testing.assert_array_equal(s["n_categories"], [2, 1, 2])
+
+
+def test_hand_labels_and_cross_sell_masking():
+    s = hand_snapshot().set_index("customer_id")
+    # window [04-01, 05-01): A buys garden at 00:00 on 04-01, B nothing, D kitchen on 04-20
+    np.testing.assert_array_equal(s["churn"], [0, 1, 0])
+    np.testing.assert_array_equal(s["propensity_garden"], [1, 0, 0])
+    np.testing.assert_array_equal(s["propensity_home"], [0, 0, 0])
+    np.testing.assert_array_equal(s["propensity_kitchen"], [0, 0, 1])
+    new = hand_snapshot(cross_sell_new_only=True).set_index("customer_id")
+    # NaN where the category was bought before the cutoff (A: home, kitchen; B: home; D: home, garden)
+    np.testing.assert_array_equal(new["propensity_garden"], [1, 0, np.nan])
+    np.testing.assert_array_equal(new["propensity_home"], [np.nan, np.nan, np.nan])
+    np.testing.assert_array_equal(new["propensity_kitchen"], [np.nan, 0, 1])
+    np.testing.assert_array_equal(new["churn"], s["churn"])
+    # H = 60: B still silent, both others buy
+    s60 = hand_snapshot(horizon_days=60).set_index("customer_id")
+    np.testing.assert_array_equal(s60["churn"], [0, 1, 0])
+
+
+def test_hand_population_rule_and_no_categories():
+    s = hand_snapshot(active_days=450)  # C's 2023-01-15 is 442 days back
+    assert list(s["customer_id"]) == ["A", "B", "C", "D"]
+    s = hand_snapshot(active_days=30)  # only purchases on or after 2024-03-02 count: A (03-20) and B
+    assert list(s["customer_id"]) == ["A", "B"]
+    s = hand_snapshot(active_days=None)
+    assert list(s["customer_id"]) == ["A", "B", "C", "D"]
+    plain = build_snapshot(HAND.drop(columns="category"), "2024-04-01", **HAND_KW)
+    assert label_columns(plain) == ["churn"]
+    assert not any(c.startswith(("share_", "days_since_")) for c in plain.columns) and "n_categories" not in plain
+    pd.testing.assert_frame_equal(plain, hand_snapshot()[plain.columns])
+
+
+def test_hand_explicit_categories_and_labels_off():
+    s = hand_snapshot(categories=["kitchen", "home"], labels=False).set_index("customer_id")
+    assert label_columns(s) == []
+    assert [c for c in s.columns if c.startswith("share_")] == ["share_kitchen", "share_home"]
+    # garden rows now belong to no listed category: they still count as purchases and spend
+    np.testing.assert_allclose(s["share_home"], [30 / 55, 1, 1], rtol=1e-12)
+    np.testing.assert_array_equal(s["n_categories"], [2, 1, 1])
+    np.testing.assert_array_equal(s["frequency"], [3, 2, 1])
+
+
+def test_integer_ids_and_missing_category_values():
+    tx = HAND.copy()
+    tx["customer_id"] = tx["customer_id"].map({k: i for i, k in enumerate("ABCDEF", start=10)}).astype("int64")
+    tx.loc[tx.index[2], "category"] = pd.NA  # A's home purchase of 20 on 02-15 loses its category
+    s = build_snapshot(tx, "2024-04-01", **HAND_KW)
+    assert s["customer_id"].dtype == np.int64 and list(s["customer_id"]) == [10, 11, 13]
+    a = s.iloc[0]
+    assert a["frequency"] == 3 and a["monetary_total"] == 55  # still a purchase with spend
+    assert a["share_home"] == pytest.approx(10 / 35) and a["days_since_home"] == 91
+
+
+# ------------------------------------------------------------------------------------------- attributes
+def test_customer_attributes_join_and_dtypes():
+    customers = pd.DataFrame(
+        {
+            "customer_id": pd.array(["Z", "B", "A"], dtype="str"),  # Z not in the snapshot, D not in the table
+            "signup_date": pd.to_datetime(["2020-01-01", "2023-01-01", "2023-12-01"]),
+            "age": [50, np.nan, 30],
+            "vip": [True, False, True],
+            "region": pd.array(["west", None, "north"], dtype="str"),
+            "plan": pd.Categorical(["x", "y", "z"]),
+        }
+    )
+    s = hand_snapshot(customers=customers)
+    attrs = ["days_since_signup_date", "age", "vip", "region", "plan"]
+    assert feature_columns(s)[-5:] == attrs and label_columns(s)[0] == "churn"
+    assert s["days_since_signup_date"].dtype == np.float64
+    np.testing.assert_array_equal(s["days_since_signup_date"], [122, 456, np.nan])
+    assert s["age"].dtype == np.float64 and s["vip"].dtype == np.float64
+    np.testing.assert_array_equal(s["age"], [30, np.nan, np.nan])
+    np.testing.assert_array_equal(s["vip"], [1, 0, np.nan])
+    for col in ("region", "plan"):
+        assert isinstance(s[col].dtype, pd.StringDtype)
+    assert s["region"].iloc[0] == "north" and s["region"].isna().tolist() == [False, True, True]
+    assert s["plan"].tolist()[:2] == ["z", "y"] and s["plan"].isna().iloc[2]
+    # an empty attribute table: every value missing, dtypes as above
+    empty = hand_snapshot(customers=customers.iloc[:0])
+    assert empty[attrs[:3]].isna().all().all() and empty["region"].isna().all()
+    assert isinstance(empty["plan"].dtype, pd.StringDtype) and empty["age"].dtype == np.float64
+    pd.testing.assert_frame_equal(empty.drop(columns=attrs), s.drop(columns=attrs))
+
+
+def test_customer_attribute_errors():
+    with pytest.raises(SchemaError, match="customer_id"):
+        hand_snapshot(customers=pd.DataFrame({"id": ["A"], "age": [3]}))
+    with pytest.raises(DataError, match="unique"):
+        hand_snapshot(customers=pd.DataFrame({"customer_id": ["A", "A"], "age": [3, 4]}))
+    with pytest.raises(SchemaError, match="clashes"):
+        hand_snapshot(customers=pd.DataFrame({"customer_id": ["A"], "frequency": [3]}))
+    with pytest.raises(SchemaError, match="clashes"):
+        hand_snapshot(customers=pd.DataFrame({"customer_id": ["A"], "churn": [1]}))
+    with pytest.raises(SchemaError, match="same kind of ids"):
+        hand_snapshot(customers=pd.DataFrame({"customer_id": [1, 2], "age": [3, 4]}))
+
+
+# ------------------------------------------------------------------------------------------------ errors
+def test_no_active_customers_is_a_data_error():
+    # nothing at all before the first transaction day (C's 2023-01-15)
+    with pytest.raises(DataError, match=r"no active customers at cutoff 2023-01-15.*purchase day in \[cutoff - 365"):
+        build_snapshot(HAND, "2023-01-15", **HAND_KW)
+    build_snapshot(HAND, "2023-01-16", **HAND_KW)  # C is active the day after
+    # [03-26, 03-31): only A's return on 03-25 is near, and a return is no purchase
+    with pytest.raises(DataError, match=r"no active customers at cutoff 2024-03-31.*cutoff - 5 days") as info:
+        build_snapshot(HAND, "2024-03-31", horizon_days=30, active_days=5)
+    assert info.value.column == "customer_id" and info.value.example == "2024-03-31"
+
+
+def test_labels_beyond_the_data_are_a_data_error():
+    # the last transaction is on 2024-06-01, so the default observation end is 2024-06-02 (exclusive)
+    build_snapshot(HAND, "2024-05-03", horizon_days=30)  # window ends 06-02: fine
+    with pytest.raises(DataError, match="cutoff.*window"):
+        build_snapshot(HAND, "2024-05-04", horizon_days=30)
+    build_snapshot(HAND, "2024-05-04", horizon_days=30, labels=False)
+    build_snapshot(HAND, "2024-05-04", horizon_days=30, observation_end="2024-07-01")
+    with pytest.raises(DataError, match="2024-05-01"):
+        build_snapshot(HAND, "2024-04-01", horizon_days=31, observation_end="2024-05-01")
+
+
+def test_bad_inputs():
+    with pytest.raises(DataError, match="midnight"):
+        build_snapshot(HAND, "2024-04-01 12:00")
+    with pytest.raises(DataError, match="cutoff"):
+        build_snapshot(HAND, "not a date")
+    with pytest.raises(SchemaError, match="timestamp"):
+        build_snapshot(HAND.drop(columns="timestamp"), "2024-04-01")
+    with pytest.raises(SchemaError, match="timestamp"):
+        build_snapshot(HAND.assign(timestamp=HAND["timestamp"].astype(str)), "2024-04-01")
+    with pytest.raises(DataError, match="amount"):
+        build_snapshot(HAND.assign(amount=np.r_[np.nan, HAND["amount"].to_numpy()[1:]]), "2024-04-01")
+    with pytest.raises(SchemaError, match="category"):
+        build_snapshot(HAND.drop(columns="category"), "2024-04-01", categories=["home"])
+    for bad in ({"windows": (30, 30)}, {"windows": (0,)}, {"horizon_days": 0}, {"active_days": 2.5},
+                {"categories": "home"}):
+        with pytest.raises(ConfigError):
+            build_snapshot(HAND, "2024-04-01", **{**HAND_KW, **bad})
+    with pytest.raises(ConfigError):
+        build_snapshots(HAND, [])
+    with pytest.raises(ConfigError, match="distinct"):
+        build_snapshots(HAND, ["2024-04-01", "2024-04-01"])
+    with pytest.raises(ConfigError, match="unknown"):
+        build_snapshots(HAND, ["2024-04-01"], horizon=30)
+
+
+# ---------------------------------------------------------------------------------- independent oracle
+def _is_purchase(amounts) -> bool:
+    has_sale = any(a >= 0 for a in amounts)
+    has_return = any(a < 0 for a in amounts)
+    return has_sale and (not has_return or sum(amounts) > 1e-9 * sum(abs(a) for a in amounts))
+
+
+def oracle_snapshot(tx, cutoff, *, horizon_days, windows, active_days, categories, new_only=False):
+    """Straightforward per-customer Python loops over the definitions in the module docstring."""
+    c = pd.Timestamp(cutoff)
+    end = c + pd.Timedelta(days=horizon_days)
+    out = []
+    for cid, g in tx.groupby("customer_id", sort=True):
+        by_day: dict = {}
+        for ts, amount, cat in zip(g["timestamp"], g["amount"], g["category"], strict=True):
+            by_day.setdefault(ts.normalize(), []).append((float(amount), None if pd.isna(cat) else str(cat)))
+        pdays = sorted(d for d, rows in by_day.items() if d < c and _is_purchase([a for a, _ in rows]))
+        if not any(active_days is None or d >= c - pd.Timedelta(days=active_days) for d in pdays):
+            continue
+        row = {"customer_id": cid}
+        age = [(c - d).days for d in pdays]
+        row["recency_days"] = age[-1]
+        row["tenure_days"] = age[0]
+        row["frequency"] = len(pdays)
+        total = sum(a for d, rows in by_day.items() if d < c for a, _ in rows)
+        row["monetary_total"] = total
+        row["monetary_mean"] = total / len(pdays)
+        cnt, spd = {}, {}
+        for w in windows:
+            cnt[w] = sum(1 for x in age if x <= w)
+            spd[w] = sum(a for d, rows in by_day.items() if d < c and (c - d).days <= w for a, _ in rows)
+            row[f"n_purchases_{w}d"], row[f"spend_{w}d"] = cnt[w], spd[w]
+        for w1, w2 in zip(windows[:-1], windows[1:], strict=True):
+            for name, v in (("purchases", cnt), ("spend", spd)):
+                recent, prior = v[w1] / w1, (v[w2] - v[w1]) / (w2 - w1)
+                den = abs(recent) + abs(prior)
+                row[f"trend_{name}_{w1}_{w2}"] = 0.0 if den == 0 else (recent - prior) / den
+        gaps = [(b - a).days for a, b in zip(pdays[:-1], pdays[1:], strict=True)]
+        if gaps:
+            row["ipt_mean_days"] = sum(gaps) / len(gaps)
+            row["ipt_std_days"] = float(np.std(gaps))
+            row["ipt_last_days"] = gaps[-1]
+            row["recency_ratio"] = age[-1] / row["ipt_mean_days"]
+        else:
+            row.update(ipt_mean_days=np.nan, ipt_std_days=np.nan, ipt_last_days=np.nan, recency_ratio=np.nan)
+        cat_spend = {k: 0.0 for k in categories}
+        cat_last, cat_future = {}, set()
+        for d, rows in by_day.items():
+            for k in categories:
+                amounts = [a for a, cat in rows if cat == k]
+                if not amounts:
+                    continue
+                if d < c:
+                    cat_spend[k] += sum(amounts)
+                    if _is_purchase(amounts):
+                        cat_last[k] = max(cat_last.get(k, d), d)
+                elif d < end and _is_purchase(amounts):
+                    cat_future.add(k)
+        pos = {k: max(v, 0.0) for k, v in cat_spend.items()}
+        den = sum(pos.values())
+        for k in categories:
+            row[f"share_{k}"] = pos[k] / den if den > 0 else 0.0
+        for k in categories:
+            row[f"days_since_{k}"] = (c - cat_last[k]).days if k in cat_last else np.nan
+        if categories:
+            row["n_categories"] = len(cat_last)
+        future = [d for d, rows in by_day.items() if c <= d < end and _is_purchase([a for a, _ in rows])]
+        row["churn"] = int(not future)
+        for k in categories:
+            row[f"propensity_{k}"] = np.nan if new_only and k in cat_last else float(k in cat_future)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def random_log(seed: int, n_customers=40, n_rows=700, days=500, cats=("a", "b", "c")) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cust = rng.integers(0, n_customers, n_rows)
+    day = rng.integers(0, days, n_rows)
+    # customers have few distinct days: concentrate rows on a handful of days per customer
+    day = np.where(rng.random(n_rows) < 0.4, (cust * 37) % days, day)
+    amount = np.round(rng.gamma(2.0, 20.0, n_rows), 2)
+    amount = np.where(rng.random(n_rows) < 0.15, -np.round(rng.uniform(0, 60, n_rows), 2), amount)
+    amount = np.where(rng.random(n_rows) < 0.03, 0.0, amount)
+    cat = np.array(cats, dtype=object)[rng.integers(0, len(cats), n_rows)]
+    cat = np.where(rng.random(n_rows) < 0.05, None, cat)
+    ts = pd.Timestamp("2022-01-01") + pd.to_timedelta(day, "D") + pd.to_timedelta(rng.integers(0, 86400, n_rows), "s")
+    return pd.DataFrame({"customer_id": cust.astype(np.int64), "timestamp": ts.astype("datetime64[ns]"),
+                         "amount": amount, "category": pd.array(cat, dtype="string")})
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_matches_the_slow_oracle_on_random_logs(seed):
+    tx = random_log(seed)
+    cats = ("a", "b", "c")
+    rng = np.random.default_rng(100 + seed)
+    cutoff = pd.Timestamp("2022-01-01") + pd.Timedelta(days=int(rng.integers(150, 400)))
+    kw = dict(horizon_days=int(rng.integers(20, 90)), windows=(30, 90, 180), active_days=int(rng.integers(60, 400)))
+    for new_only in (False, True):
+        got = build_snapshot(tx, cutoff, categories=cats, cross_sell_new_only=new_only, **kw)
+        want = oracle_snapshot(tx, cutoff, categories=cats, new_only=new_only, **kw)
+        assert len(got) > 5
+        assert list(got.columns) == ["customer_id", "cutoff", *want.columns[1:]]
+        want = want.astype({c: float for c in want.columns[1:]}).astype({"churn": np.int8})
+        pd.testing.assert_frame_equal(got.drop(columns="cutoff"), want, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_stacked_snapshots_equal_single_ones():
+    tx = random_log(7)
+    cutoffs = ["2022-09-01", "2022-06-03", "2022-12-01"]
+    stacked = build_snapshots(tx, cutoffs, horizon_days=60, windows=(30, 90))
+    assert isinstance(stacked.index, pd.RangeIndex)
+    assert list(pd.unique(stacked["cutoff"])) == sorted(pd.Timestamp(c) for c in cutoffs)
+    singles = pd.concat([build_snapshot(tx, c, horizon_days=60, windows=(30, 90)) for c in sorted(cutoffs)],
+                        ignore_index=True)
+    pd.testing.assert_frame_equal(stacked, singles)
+
+
+def test_frequency_recency_and_tenure_agree_with_rfm_summary():
+    """On a validated (no returns) log every customer-day is a purchase: rfm_summary's frequency = ours - 1,
+    its daily T = tenure - 1 (it ends on the day before the cutoff) and recency = tenure - recency_days."""
+    sim = simulate_retail(3000, seed=3, return_rate=0.0, start="2022-01-01", end="2023-06-01")
+    tx = sim.transactions
+    cutoff = pd.Timestamp("2023-01-01")
+    snap = build_snapshot(tx, cutoff, active_days=None).set_index("customer_id")
+    rfm = rfm_summary(tx, cutoff - pd.Timedelta(days=1), "D")
+    assert snap.index.equals(rfm.index)
+    np.testing.assert_array_equal(snap["frequency"] - 1, rfm["frequency"])
+    np.testing.assert_array_equal(snap["tenure_days"] - 1, rfm["T"])
+    np.testing.assert_array_equal(snap["tenure_days"] - snap["recency_days"], rfm["recency"])
+
+
+def test_labels_against_a_direct_computation_on_simulated_data():
+    sim = simulate_retail(4000, seed=5, start="2022-01-01", end="2023-06-01")
+    tx = sim.transactions
+    cutoff, h = pd.Timestamp("2023-02-01"), 90
+    snap = build_snapshot(tx, cutoff, horizon_days=h, windows=(30, 90)).set_index("customer_id")
+    day = tx["timestamp"].dt.normalize()
+    inside = tx[(day >= cutoff) & (day < cutoff + pd.Timedelta(days=h))]
+    # simulated returns always fall on a later day than their order, so a positive row makes a purchase day
+    buyers = set(inside.loc[inside["amount"] >= 0, "customer_id"])
+    np.testing.assert_array_equal(snap["churn"].to_numpy(), [0 if c in buyers else 1 for c in snap.index])
+    assert 0.05 < snap["churn"].mean() < 0.95
+    for cat in sim.transactions["category"].unique():
+        cat_buyers = set(inside.loc[(inside["amount"] >= 0) & (inside["category"] == cat), "customer_id"])
+        want = np.array([float(c in cat_buyers) for c in snap.index])
+        np.testing.assert_array_equal(snap[f"propensity_{cat}"].to_numpy(), want)
+
+
+# ---------------------------------------------------------------------------------------------- leakage
+_CATS = ("a", "b", "c")
+_BASE = pd.Timestamp("2023-01-01")
+
+
+@st.composite
+def logs_and_edits(draw):
+    n = draw(st.integers(1, 25))
+    rows = draw(st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 120), st.sampled_from([0, 1, 13 * 3600, 86399]),
+                  st.sampled_from([-25.5, -3.0, 0.0, 0.1, 7.25, 19.99, 120.0, 1e4 / 3]),
+                  st.sampled_from([*_CATS, None])),
+        min_size=n, max_size=n))
+    cut = draw(st.integers(1, 121))
+    edits = draw(st.lists(st.tuples(st.sampled_from(["amount", "category", "move", "drop"]), st.integers(0, 10**6),
+                                    st.integers(0, 60), st.floats(-50, 500, allow_nan=False),
+                                    st.sampled_from([*_CATS, None])), max_size=6))
+    added = draw(st.lists(
+        st.tuples(st.integers(0, 8), st.integers(0, 60), st.sampled_from([0, 5, 86399]),
+                  st.floats(-50, 500, allow_nan=False), st.sampled_from([*_CATS, None])), max_size=4))
+    return rows, cut, edits, added
+
+
+def _frame(rows) -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": np.array([r[0] for r in rows], dtype=np.int64),
+        "timestamp": pd.DatetimeIndex([_BASE + pd.Timedelta(days=r[1], seconds=r[2]) for r in rows]).astype(
+            "datetime64[ns]"),
+        "amount": np.array([r[3] for r in rows], dtype=float),
+        "category": pd.array([r[4] for r in rows], dtype="string"),
+    })
+
+
+def _features(tx, cutoff, **kw):
+    try:
+        snap = build_snapshot(tx, cutoff, labels=False, categories=_CATS, windows=(7, 30, 90), active_days=60, **kw)
+    except DataError as exc:
+        return str(exc)
+    return snap[["customer_id", *feature_columns(snap)]]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(logs_and_edits())
+def test_rows_at_or_after_the_cutoff_never_change_features(case):
+    rows, cut, edits, added = case
+    cutoff = _BASE + pd.Timedelta(days=cut)
+    base = _frame(rows)
+    changed = [list(r) for r in rows]
+    after = [i for i, r in enumerate(rows) if _BASE + pd.Timedelta(days=r[1], seconds=r[2]) >= cutoff]
+    drop = set()
+    for kind, pick, days, amount, cat in edits:
+        if not after:
+            break
+        i = after[pick % len(after)]
+        if kind == "amount":
+            changed[i][3] = amount
+        elif kind == "category":
+            changed[i][4] = cat
+        elif kind == "move":  # anywhere at or after the cutoff, including exactly at midnight
+            changed[i][1], changed[i][2] = cut + days, 0
+        else:
+            drop.add(i)
+    changed = [r for i, r in enumerate(changed) if i not in drop]
+    changed += [[cid, cut + d, s, a, cat] for cid, d, s, a, cat in added]
+    if not changed:
+        return
+    got, want = _features(_frame(changed), cutoff), _features(base, cutoff)
+    if isinstance(want, str):
+        assert got == want
+    else:
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_labels_do_see_the_rows_after_the_cutoff():
+    """The counterpart of the property: removing the label-window rows flips the labels, not the features."""
+    cut = build_snapshot(HAND[HAND["timestamp"] < CUT], "2024-04-01", observation_end="2024-06-01", **HAND_KW)
+    full = hand_snapshot()
+    pd.testing.assert_frame_equal(cut[feature_columns(cut)], full[feature_columns(full)], check_exact=True)
+    assert cut["churn"].tolist() == [1, 1, 1] and full["churn"].tolist() == [0, 1, 0]
+
+
+# ------------------------------------------------------------------------------------------ CLV features
+@pytest.fixture(scope="module")
+def clv_log():
+    sim = simulate_retail(3000, seed=11, start="2022-01-01", end="2023-07-01")
+    return sim.transactions
+
+
+def test_clv_features_use_only_pre_cutoff_data_and_match_lifetimes(clv_log):
+    from lifetimes import BetaGeoFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    tx = clv_log
+    cutoff, h = pd.Timestamp("2023-03-01"), 90
+    snap = build_snapshot(tx, cutoff, horizon_days=h, clv_features=True)
+    assert feature_columns(snap)[-2:] == ["p_alive", "expected_purchases_90d"]
+    # the same snapshot after scrambling every row at or after the cutoff
+    later = tx["timestamp"] >= cutoff
+    other = tx.copy()
+    other.loc[later, "amount"] = other.loc[later, "amount"] * 3 + 1
+    extra = other[later].assign(customer_id=other.loc[later, "customer_id"] + 10**6)  # new customers too
+    other = pd.concat([other, extra, other[later].assign(timestamp=other.loc[later, "timestamp"]
+                                                          + pd.Timedelta(days=1))], ignore_index=True)
+    snap2 = build_snapshot(other, cutoff, horizon_days=h, clv_features=True)
+    assert len(snap2) == len(snap)
+    for col in ("p_alive", "expected_purchases_90d"):
+        np.testing.assert_array_equal(snap2[col].to_numpy(), snap[col].to_numpy())
+
+    # the reference: lifetimes fitted on the pre-cutoff log alone (weeks = days / 7, last day = cutoff - 1)
+    before = tx[tx["timestamp"] < cutoff]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summ = summary_data_from_transaction_data(before, "customer_id", "timestamp",
+                                                  observation_period_end=cutoff - pd.Timedelta(days=1),
+                                                  freq="D", freq_multiplier=7)
+        bgf = BetaGeoFitter().fit(summ["frequency"], summ["recency"], summ["T"])
+    s = summ.loc[snap["customer_id"]]
+    want_alive = bgf.conditional_probability_alive(s["frequency"], s["recency"], s["T"])
+    want_exp = bgf.conditional_expected_number_of_purchases_up_to_time(h / 7, s["frequency"], s["recency"], s["T"])
+    np.testing.assert_allclose(snap["p_alive"], want_alive, rtol=1e-4)
+    np.testing.assert_allclose(snap["expected_purchases_90d"], want_exp, rtol=1e-4)
+
+
+# -------------------------------------------------------------------------------------- schedule / split
+def test_cutoff_schedule():
+    got = cutoff_schedule("2025-01-01", n_cutoffs=3, every_days=30, horizon_days=90)
+    # 2025-01-01 - 90 days = 2024-10-03; then 30 and 60 days earlier
+    assert got == [pd.Timestamp("2024-08-04"), pd.Timestamp("2024-09-03"), pd.Timestamp("2024-10-03")]
+    # a non-midnight end: the latest cutoff is floored so its window still ends by observation_end
+    assert cutoff_schedule("2025-01-01 12:00", n_cutoffs=1, every_days=7, horizon_days=90) == [
+        pd.Timestamp("2024-10-03")]
+    for bad in ({"n_cutoffs": 0}, {"every_days": 0}, {"horizon_days": -1}, {"n_cutoffs": 1.5}):
+        with pytest.raises(ConfigError):
+            cutoff_schedule("2025-01-01", **{"n_cutoffs": 2, "every_days": 7, "horizon_days": 30, **bad})
+
+
+def _stack(cutoffs) -> pd.DataFrame:
+    cs = pd.to_datetime(cutoffs)
+    return pd.DataFrame({"customer_id": np.tile([1, 2], len(cs)), "cutoff": np.repeat(cs.to_numpy(), 2),
+                         "x": np.arange(2 * len(cs), dtype=float)})
+
+
+def _cut_dates(frame) -> list[str]:
+    return [str(pd.Timestamp(d).date()) for d in pd.unique(frame["cutoff"])]
+
+
+def test_time_split_gap_rule():
+    monthly = [f"2024-{m:02d}-01" for m in range(1, 13)]
+    snaps = _stack(monthly)
+    split = time_split(snaps, horizon_days=60)
+    assert isinstance(split, TimeSplit)
+    assert _cut_dates(split.test) == ["2024-12-01"]
+    # valid: the last cutoff whose 60-day window ends by 12-01 is 10-01 (11-01 + 60 days > 12-01: dropped)
+    assert _cut_dates(split.valid) == ["2024-10-01"]
+    # train: c + 60 days <= 10-01 -> up to 08-01 (08-01 + 61 days = 10-01)
+    assert _cut_dates(split.train) == monthly[:8]
+    assert len(split.train) == 16 and isinstance(split.train.index, pd.RangeIndex)
+    split = time_split(snaps, horizon_days=30, n_valid=2, n_test=2)
+    assert _cut_dates(split.test) == ["2024-11-01", "2024-12-01"]
+    assert _cut_dates(split.valid) == ["2024-09-01", "2024-10-01"]  # 10-01 + 30 days = 10-31 <= 11-01
+    assert _cut_dates(split.train) == monthly[:8]  # 08-01 + 30 <= 09-01
+    every_c = pd.concat([split.train, split.valid, split.test])["cutoff"]
+    assert every_c.is_monotonic_increasing
+
+
+def test_time_split_on_real_snapshots_and_errors():
+    tx = random_log(3, days=700)
+    cutoffs = cutoff_schedule(tx["timestamp"].max().normalize() + pd.Timedelta(days=1), n_cutoffs=5, every_days=60,
+                              horizon_days=60)
+    snaps = build_snapshots(tx, cutoffs, horizon_days=60, windows=(30, 90))
+    split = time_split(snaps, horizon_days=60)
+    assert len(split.train) + len(split.valid) + len(split.test) == len(snaps)
+    assert split.train["cutoff"].max() + pd.Timedelta(days=60) <= split.valid["cutoff"].min()
+    with pytest.raises(DataError, match="no validation cutoff"):
+        time_split(_stack(["2024-01-01", "2024-02-01"]), horizon_days=60)
+    with pytest.raises(DataError, match="no training cutoff"):
+        time_split(_stack(["2024-01-01", "2024-03-01", "2024-05-01"]), horizon_days=90, n_valid=1)
+    with pytest.raises(DataError, match="more than n_test"):
+        time_split(_stack(["2024-01-01"]), horizon_days=10)
+    with pytest.raises(SchemaError, match="cutoff"):
+        time_split(_stack(["2024-01-01"]).drop(columns="cutoff"), horizon_days=10)
+    with pytest.raises(ConfigError):
+        time_split(snaps, horizon_days=60, n_valid=0)
+
+
+def test_module_docstring_states_the_definitions():
+    import custval.features.snapshots as mod
+
+    for word in ("purchase day", "recency_days", "trend_", "ipt_std_days", "share_", "cross_sell_new_only",
+                 "expected_purchases_"):
+        assert word in mod.__doc__

@@ -1,0 +1,117 @@
+"""save_classifier / load_classifier: exact round trips without pickle, trusted-type check, bad directories."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+
+from custval.errors import ConfigError, DataError, ModelError, NotFittedError
+from custval.models.classifiers import (
+    BoostedClassifier,
+    CalibratedClassifier,
+    TreeClassifier,
+    load_classifier,
+    save_classifier,
+)
+
+
+def _files(directory):
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
+def _assert_same(a, b, X):
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert type(a) is type(b)
+    assert {k: v for k, v in a.get_params(deep=False).items() if k not in ("estimator", "callbacks")} == \
+        {k: v for k, v in b.get_params(deep=False).items() if k not in ("estimator", "callbacks")}
+    pd.testing.assert_series_equal(a.feature_importances_, b.feature_importances_)
+
+
+def test_tree_round_trip(tree, data, tmp_path):
+    X = data["test"][0]
+    save_classifier(tree, tmp_path / "tree")
+    assert _files(tmp_path / "tree") == ["meta.json", "tree.skops"]
+    loaded = load_classifier(tmp_path / "tree")
+    _assert_same(tree, loaded, X)
+    assert loaded.rules_text() == tree.rules_text()
+    np.testing.assert_array_equal(loaded.pipeline_.predict_proba(X), tree.predict_proba(X))
+
+
+def test_boosted_round_trip_predicts_and_explains_identically(boosted, data, tmp_path):
+    X = data["test"][0].iloc[:1500]
+    save_classifier(boosted, tmp_path / "xgb")
+    assert _files(tmp_path / "xgb") == ["booster.json", "meta.json"]
+    json.loads((tmp_path / "xgb" / "booster.json").read_text())  # XGBoost's own JSON
+    loaded = load_classifier(tmp_path / "xgb")
+    _assert_same(boosted, loaded, X)
+    assert loaded.best_iteration_ == boosted.best_iteration_ < loaded.booster_.num_boosted_rounds() - 1
+    assert loaded.scale_pos_weight_ == boosted.scale_pos_weight_
+    pd.testing.assert_frame_equal(loaded.explain(X.iloc[:300]), boosted.explain(X.iloc[:300]))
+    np.testing.assert_array_equal(loaded.pipeline_.predict_proba(X), boosted.pipeline_.predict_proba(X))
+    bad = X.iloc[:2].assign(plan=pd.array(["platinum", "basic"], dtype="string"))
+    with pytest.raises(DataError, match="plan: category not seen"):
+        loaded.predict_proba(bad)
+
+
+@pytest.mark.parametrize("inner", ["tree", "boosted"])
+def test_calibrated_round_trip(inner, tree, boosted, data, tmp_path):
+    X_valid, y_valid, _ = data["valid"]
+    X = data["test"][0].iloc[:1500]
+    for method in ("isotonic", "sigmoid"):
+        cal = CalibratedClassifier({"tree": tree, "boosted": boosted}[inner], method=method).fit(X_valid, y_valid)
+        save_classifier(cal, tmp_path / method)
+        loaded = load_classifier(tmp_path / method)
+        _assert_same(cal, loaded, X)
+        assert (loaded.method_, loaded.validation_scores_, loaded.calibrator_) == \
+            (cal.method_, cal.validation_scores_, cal.calibrator_)
+        assert isinstance(loaded.estimator, type(cal.estimator))
+        if inner == "boosted":
+            pd.testing.assert_frame_equal(loaded.explain(X.iloc[:200]), cal.explain(X.iloc[:200]))
+
+
+def test_no_pickle_and_json_metadata(tree, tmp_path):
+    save_classifier(tree, tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["kind"] == "tree"
+    assert meta["preprocessor"]["categories"]["plan"] == ["basic", "plus", "pro"]
+    assert meta["preprocessor"]["dtypes"]["is_member"] == "bool"
+    assert not any(p.suffix in (".pkl", ".pickle", ".joblib") for p in tmp_path.rglob("*"))
+    assert sio.get_untrusted_types(file=tmp_path / "tree.skops") == ["sklearn.tree._tree.Tree"]
+
+
+class Sneaky:
+    """Not on the trusted list: loading must refuse it."""
+
+
+def test_untrusted_skops_content_is_refused(tree, tmp_path):
+    save_classifier(tree, tmp_path)
+    sio.dump({"tree": Sneaky()}, tmp_path / "tree.skops")
+    with pytest.raises(ModelError, match="trusted"):
+        load_classifier(tmp_path)
+
+
+def test_class_weight_dict_and_numpy_params_survive(data, tmp_path):
+    X, y, _ = data["train"]
+    model = TreeClassifier(max_depth=np.int64(3), class_weight={0: 1.0, 1: 3.0}).fit(X.iloc[:2000], y[:2000])
+    save_classifier(model, tmp_path)
+    loaded = load_classifier(tmp_path)
+    assert loaded.class_weight == {0: 1.0, 1: 3.0} and loaded.max_depth == 3
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_bad_save_and_load(tmp_path):
+    with pytest.raises(NotFittedError):
+        save_classifier(BoostedClassifier(), tmp_path / "a")
+    with pytest.raises(ConfigError):
+        save_classifier(object(), tmp_path / "b")
+    with pytest.raises(ModelError, match="meta.json"):
+        load_classifier(tmp_path / "nothing")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "meta.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ModelError, match="custval-classifier"):
+        load_classifier(tmp_path / "c")
