@@ -532,9 +532,11 @@ def test_clv_features_use_only_pre_cutoff_data_and_match_lifetimes(clv_log):
     from lifetimes import BetaGeoFitter
     from lifetimes.utils import summary_data_from_transaction_data
 
+    from custval.models.clv.features import CLVFeatures
+
     tx = clv_log
     cutoff, h = pd.Timestamp("2023-03-01"), 90
-    snap = build_snapshot(tx, cutoff, horizon_days=h, clv_features=True)
+    snap = build_snapshot(tx, cutoff, horizon_days=h, extra_features=CLVFeatures(h))
     assert feature_columns(snap)[-2:] == ["p_alive", "expected_purchases_90d"]
     # the same snapshot after scrambling every row at or after the cutoff
     later = tx["timestamp"] >= cutoff
@@ -543,7 +545,7 @@ def test_clv_features_use_only_pre_cutoff_data_and_match_lifetimes(clv_log):
     extra = other[later].assign(customer_id=other.loc[later, "customer_id"] + 10**6)  # new customers too
     other = pd.concat([other, extra, other[later].assign(timestamp=other.loc[later, "timestamp"]
                                                           + pd.Timedelta(days=1))], ignore_index=True)
-    snap2 = build_snapshot(other, cutoff, horizon_days=h, clv_features=True)
+    snap2 = build_snapshot(other, cutoff, horizon_days=h, extra_features=CLVFeatures(h))
     assert len(snap2) == len(snap)
     for col in ("p_alive", "expected_purchases_90d"):
         np.testing.assert_array_equal(snap2[col].to_numpy(), snap[col].to_numpy())
@@ -631,3 +633,22 @@ def test_module_docstring_states_the_definitions():
     for word in ("purchase day", "recency_days", "trend_", "ipt_std_days", "share_", "cross_sell_new_only",
                  "expected_purchases_"):
         assert word in mod.__doc__
+
+
+def test_extra_features_see_only_rows_before_the_cutoff_and_are_aligned(clv_log):
+    cutoff = pd.Timestamp("2023-03-01")
+    seen = {}
+
+    def spend_before(transactions, at):
+        seen["max"], seen["at"] = transactions["timestamp"].max(), at
+        ids = transactions["customer_id"].unique()[:10]  # covers only some customers: the rest get NaN
+        return pd.DataFrame({"first_ten": np.arange(10.0)}, index=pd.Index(ids, name="customer_id"))
+
+    snap = build_snapshot(clv_log, cutoff, extra_features=spend_before)
+    assert seen["max"] < cutoff and seen["at"] == cutoff
+    covered = snap["first_ten"].notna()
+    assert 0 < covered.sum() <= 10 and snap["first_ten"].isna().sum() == len(snap) - covered.sum()
+    with pytest.raises(ConfigError, match="clash"):
+        build_snapshot(clv_log, cutoff, extra_features=lambda t, c: pd.DataFrame({"recency_days": [1.0]}))
+    with pytest.raises(ConfigError, match="DataFrame"):
+        build_snapshot(clv_log, cutoff, extra_features=lambda t, c: [1.0])

@@ -35,9 +35,10 @@ Definitions (all durations in days; ``d(x)`` is the calendar day of a timestamp,
     -> ``days_since_<col>`` = (c - value) in days (float, negative for dates after c); numeric and boolean ->
     float64; everything else -> pandas ``string`` dtype. Customers absent from the table get NaN / <NA>.
     The table is taken as known at every cutoff (static attributes): do not pass values observed later;
-  * ``clv_features=True``: custval's `BetaGeo` fitted on ``rfm_summary(transactions, c - 1 day, "W")`` (every
-    customer with a transaction before c, nothing at or after c) gives ``p_alive`` and
-    ``expected_purchases_{H}d`` (expected purchases in the next H days = H / 7 weeks);
+  * ``extra_features``: a callable ``(transactions before c, c) -> DataFrame indexed by customer_id`` whose
+    columns are added as float64 features (NaN for customers it does not cover). It only ever sees rows
+    before c. `custval.models.clv.features.CLVFeatures(H)` gives BG/NBD ``p_alive`` and
+    ``expected_purchases_{H}d`` this way (features must not import models, so the caller passes it);
   * labels: ``churn`` (int8) = 1 when the customer has no purchase day in [c, c + H); with categories,
     ``propensity_<k>`` (float64 0/1) = 1 when k is bought in [c, c + H); with ``cross_sell_new_only`` NaN for
     customers who bought k before c.
@@ -111,7 +112,7 @@ class _Log:
     cat_code: np.ndarray | None
     cat_day: np.ndarray | None
     last_day: int
-    frame: pd.DataFrame  # the input, for rfm_summary (clv_features)
+    frame: pd.DataFrame  # the input, for extra_features
 
     @property
     def n(self) -> int:
@@ -364,20 +365,29 @@ def _attribute_columns(customers, ids: pd.Index, cutoff: pd.Timestamp, taken: se
     return out
 
 
-def _clv_columns(log: _Log, cutoff: pd.Timestamp, pop_ids: pd.Index, horizon_days: int) -> dict[str, np.ndarray]:
-    from custval.features.rfm import rfm_summary
-    from custval.models.clv.bgnbd import BetaGeo
-
-    summary = rfm_summary(log.frame, cutoff - pd.Timedelta(days=1), "W")
-    model = BetaGeo().fit(summary)
-    X = summary.reindex(pop_ids)
-    return {"p_alive": np.asarray(model.p_alive(X), dtype=np.float64),
-            f"expected_purchases_{horizon_days}d": np.asarray(model.expected_purchases(X, horizon_days / 7.0),
-                                                              dtype=np.float64)}
+def _extra_columns(log: _Log, cutoff: pd.Timestamp, pop_ids: pd.Index, extra_features,
+                   taken: set[str]) -> dict[str, np.ndarray]:
+    """Columns of `extra_features(rows before cutoff, cutoff)`, aligned to the population (NaN elsewhere)."""
+    before = log.frame[log.frame["timestamp"] < cutoff]
+    extra = extra_features(before, cutoff)
+    if not isinstance(extra, pd.DataFrame):
+        raise ConfigError(f"extra_features must return a DataFrame indexed by customer_id, got {type(extra).__name__}")
+    clash = sorted(set(map(str, extra.columns)) & taken)
+    if clash:
+        raise ConfigError(f"extra_features columns {clash} clash with snapshot columns")
+    aligned = extra.reindex(pop_ids)
+    out = {}
+    for name in extra.columns:
+        try:
+            out[str(name)] = aligned[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise DataError("extra_features", str(name), "must be numeric",
+                            extra[name].dropna().iloc[0] if extra[name].notna().any() else None) from None
+    return out
 
 
 def _snapshot(log: _Log, cutoff, *, customers, horizon_days, windows, active_days, labels, cross_sell_new_only,
-              clv_features, observation_end) -> pd.DataFrame:
+              extra_features, observation_end) -> pd.DataFrame:
     cutoff_ts, c = _cutoff_day(cutoff)
     n = log.n
     if labels:
@@ -488,8 +498,8 @@ def _snapshot(log: _Log, cutoff, *, customers, horizon_days, windows, active_day
         pass
     if customers is not None:
         cols.update(_attribute_columns(customers, ids, cutoff_ts, set(cols) | set(ID_COLUMNS)))
-    if clv_features:
-        cols.update(_clv_columns(log, cutoff_ts, ids, horizon_days))
+    if extra_features is not None:
+        cols.update(_extra_columns(log, cutoff_ts, ids, extra_features, set(cols) | set(ID_COLUMNS)))
 
     if labels:
         lo, hi = c, c + horizon_days
@@ -520,7 +530,7 @@ def _check_options(horizon_days, windows, active_days) -> tuple[int, tuple[int, 
 # -------------------------------------------------------------------------------------------------- public
 def build_snapshot(transactions: pd.DataFrame, cutoff, *, customers: pd.DataFrame | None = None,
                    horizon_days: int = 90, windows=WINDOWS, active_days: int | None = 365, categories=None,
-                   labels: bool = True, cross_sell_new_only: bool = False, clv_features: bool = False,
+                   labels: bool = True, cross_sell_new_only: bool = False, extra_features=None,
                    observation_end=None) -> pd.DataFrame:
     """Features as of `cutoff` (rows with timestamp < cutoff) and labels from [cutoff, cutoff + horizon_days).
 
@@ -533,7 +543,7 @@ def build_snapshot(transactions: pd.DataFrame, cutoff, *, customers: pd.DataFram
     log = _prepare(transactions, categories)
     return _snapshot(log, cutoff, customers=customers, horizon_days=horizon_days, windows=windows,
                      active_days=active_days, labels=labels, cross_sell_new_only=cross_sell_new_only,
-                     clv_features=clv_features, observation_end=observation_end)
+                     extra_features=extra_features, observation_end=observation_end)
 
 
 def build_snapshots(transactions: pd.DataFrame, cutoffs, **kwargs) -> pd.DataFrame:
@@ -547,11 +557,11 @@ def build_snapshots(transactions: pd.DataFrame, cutoffs, **kwargs) -> pd.DataFra
     if len(set(days)) != len(days):
         raise ConfigError(f"cutoffs must be distinct, got {[str(t.date()) for t, _ in parsed]}")
     unknown = sorted(set(kwargs) - {"customers", "horizon_days", "windows", "active_days", "categories", "labels",
-                                    "cross_sell_new_only", "clv_features", "observation_end"})
+                                    "cross_sell_new_only", "extra_features", "observation_end"})
     if unknown:
         raise ConfigError(f"unknown build_snapshots options {unknown}")
     opts = dict(customers=None, horizon_days=90, windows=WINDOWS, active_days=365, labels=True,
-                cross_sell_new_only=False, clv_features=False, observation_end=None)
+                cross_sell_new_only=False, extra_features=None, observation_end=None)
     categories = kwargs.pop("categories", None)
     opts.update(kwargs)
     opts["horizon_days"], opts["windows"], opts["active_days"] = _check_options(

@@ -36,6 +36,7 @@ from custval.errors import ConfigError, DataError, SchemaError
 from custval.features import snapshots as snap
 from custval.metrics.classification import classification_report, roc_auc
 from custval.models.classifiers import BoostedClassifier, CalibratedClassifier, TreeClassifier
+from custval.models.clv.features import CLVFeatures
 from custval.plots.classification import plot_calibration, plot_feature_importance, plot_gains, plot_roc
 from custval.tracking import runs
 from custval.tracking.classifier_pyfunc import log_classifier_model
@@ -323,7 +324,8 @@ def _customer_frame(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
 def _snapshot_kwargs(config, transactions: pd.DataFrame, as_of: pd.Timestamp, **extra) -> dict[str, Any]:
     s = config.snapshots
     return dict(horizon_days=s.horizon_days, windows=tuple(s.windows), active_days=s.active_days,
-                clv_features=s.clv_features, observation_end=as_of, **extra)
+                extra_features=CLVFeatures(s.horizon_days) if s.clv_features else None, observation_end=as_of,
+                **extra)
 
 
 def load_dataset(config, *, label: str = LABEL, **snapshot_extra) -> Dataset:

@@ -103,7 +103,8 @@ def test_explain_finds_the_known_driver_for_extreme_customers(boosted, data):
     assert (first == "recency_days").mean() >= 0.95, first.value_counts()
     # the text shows the customer's own value
     hit = first == "recency_days"
-    expected = "recency_days=" + extreme.loc[hit, "recency_days"].map(lambda v: f"{v:.6g}")
+    expected = "recency_days=" + extreme.loc[hit, "recency_days"].map(
+        lambda v: f"{v:.0f}" if v == round(v) else f"{v:.3g}")
     pd.testing.assert_series_equal(reasons.loc[hit, "reason_1"], expected, check_names=False, check_dtype=False)
 
 
@@ -176,6 +177,6 @@ def test_same_data_and_seed_give_identical_models(data):
 
 
 def test_reason_value_formatting():
-    values = np.array([143.0, 143.25, 52000.0, np.nan, 0.000123456, -2.0, 1e20])
+    values = np.array([143.0, 143.25, 39.4382, 52000.0, np.nan, 0.000123456, -2.0, 1e20])
     assert list(format_reason_values("x", values)) == [
-        "x=143", "x=143.25", "x=52000", "x=missing", "x=0.000123456", "x=-2", "x=1e+20"]
+        "x=143", "x=143", "x=39.4", "x=52000", "x=missing", "x=0.000123", "x=-2", "x=1e+20"]

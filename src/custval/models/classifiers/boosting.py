@@ -39,11 +39,11 @@ def _check_eval_set(eval_set):
 
 
 def format_reason_values(column: str, values: np.ndarray) -> np.ndarray:
-    """"col=value" strings for numeric values: whole numbers in full ("income=52000"), others with 6
-    significant digits ("recency_days=143.25"), NaN -> "missing"."""
+    """"col=value" strings for numeric values: whole numbers in full ("income=52000"), others with 3
+    significant digits, enough to read a reason ("recency_ratio=39.4", "p_alive=7.85e-05"), NaN -> "missing"."""
     values = np.asarray(values, dtype=np.float64)
     whole = np.isfinite(values) & (np.abs(values) < 1e15) & (values == np.round(values))
-    text = np.char.mod("%.6g", values).astype(object)
+    text = np.char.mod("%.3g", values).astype(object)
     if whole.any():
         text[whole] = np.char.mod("%.0f", values[whole]).astype(object)
     text[np.isnan(values)] = "missing"
