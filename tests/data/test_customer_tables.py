@@ -276,3 +276,11 @@ def test_simulated_telecom_export_round_trips_through_csv(tmp_path):
     np.testing.assert_allclose(X["TotalCharges"].to_numpy()[~blanks],
                                raw["TotalCharges"][~blanks].astype(float).to_numpy())
     assert set(truth.index) == set(X.index)
+
+
+@pytest.mark.parametrize("token", ["inf", "-Infinity", "1e400"])
+def test_coerce_numeric_text_rejects_infinite_numbers(token):
+    frame = pd.DataFrame({"charges": pd.array(["1.5", " ", token], dtype="string")})
+    with pytest.raises(DataError, match=r"customers\.charges: numbers must be finite") as info:
+        coerce_numeric_text(frame)
+    assert token in str(info.value)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from custval.data.simulate import simulate_retail
-from custval.errors import ConfigError, DataError, SchemaError
+from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
 from custval.features.rfm import rfm_summary
 from custval.features.snapshots import (
     ID_COLUMNS,
@@ -55,7 +55,7 @@ HAND = tx_frame(
         ("C", "2023-01-15", 50, "home"),  # inactive at the cutoff: not in the snapshot
         ("C", "2024-04-10", 5, "home"),
         ("D", "2024-02-01", 10, "home"),  # home sale and kitchen return on one day: net 0 with a return,
-        ("D", "2024-02-01", -10, "kitchen"),  # so not a purchase day; home alone still counts as bought
+        ("D", "2024-02-01", -10, "kitchen"),  # so not a purchase day, and so home is not bought either
         ("D", "2024-03-01", 25, "garden"),
         ("D", "2024-04-20", 12, "kitchen"),  # label window [04-01, 05-01) with H = 30
         ("E", "2024-03-10", -5, "home"),  # only a return: never a purchase, never active
@@ -137,15 +137,15 @@ def test_hand_category_features():
     s = hand_snapshot().set_index("customer_id")
     # A: home 10 + 20 = 30, kitchen 5 + 30 - 10 = 25, garden 0 -> shares 0, 30/55, 25/55;
     #    home last bought 02-15 (46 days), kitchen 03-20 (12; the 03-25 return is no purchase)
-    # B: home only; D: home 10, kitchen -10 (clipped to 0), garden 25 -> 0.. 10/35 and 25/35;
-    #    D bought home on 02-01 (its home rows are a sale), never kitchen before the cutoff
+    # B: home only; D: home 10, kitchen -10 (clipped to 0), garden 25 -> 0.. 10/35 and 25/35 (spend counts);
+    #    D's 02-01 is no purchase day (net 0 with a return), so home was not bought then: only garden
     np.testing.assert_allclose(s["share_garden"], [0, 0, 25 / 35], rtol=1e-12)
     np.testing.assert_allclose(s["share_home"], [30 / 55, 1, 10 / 35], rtol=1e-12)
     np.testing.assert_allclose(s["share_kitchen"], [25 / 55, 0, 0], rtol=1e-12)
     np.testing.assert_array_equal(s["days_since_garden"], [np.nan, np.nan, 31])
-    np.testing.assert_array_equal(s["days_since_home"], [46, 1, 60])
+    np.testing.assert_array_equal(s["days_since_home"], [46, 1, np.nan])
     np.testing.assert_array_equal(s["days_since_kitchen"], [12, np.nan, np.nan])
-    np.testing.assert_array_equal(s["n_categories"], [2, 1, 2])
+    np.testing.assert_array_equal(s["n_categories"], [2, 1, 1])
 
 
 def test_hand_labels_and_cross_sell_masking():
@@ -156,14 +156,75 @@ def test_hand_labels_and_cross_sell_masking():
     np.testing.assert_array_equal(s["propensity_home"], [0, 0, 0])
     np.testing.assert_array_equal(s["propensity_kitchen"], [0, 0, 1])
     new = hand_snapshot(cross_sell_new_only=True).set_index("customer_id")
-    # NaN where the category was bought before the cutoff (A: home, kitchen; B: home; D: home, garden)
+    # NaN where the category was bought before the cutoff (A: home, kitchen; B: home; D: garden)
     np.testing.assert_array_equal(new["propensity_garden"], [1, 0, np.nan])
-    np.testing.assert_array_equal(new["propensity_home"], [np.nan, np.nan, np.nan])
+    np.testing.assert_array_equal(new["propensity_home"], [np.nan, np.nan, 0])
     np.testing.assert_array_equal(new["propensity_kitchen"], [np.nan, 0, 1])
     np.testing.assert_array_equal(new["churn"], s["churn"])
     # H = 60: B still silent, both others buy
     s60 = hand_snapshot(horizon_days=60).set_index("customer_id")
     np.testing.assert_array_equal(s60["churn"], [0, 1, 0])
+
+
+def test_exchange_day_buys_no_category_and_labels_agree():
+    """Returning B (-50) and buying A (+50) on one day nets 0 with a return: no purchase day, so A is not
+    bought either, in the label window (churn = 1 and propensity_a = 0) and before the cutoff."""
+    tx = tx_frame([
+        (1, "2024-01-10", 50, "b"),
+        (1, "2024-02-10 10:00", -50, "b"),  # exchange in the label window [02-01, 02-21)
+        (1, "2024-02-10 11:00", 50, "a"),
+        (2, "2024-01-05", 30, "b"),
+        (2, "2024-01-20 09:00", -30, "b"),  # exchange before the cutoff
+        (2, "2024-01-20 09:30", 30, "a"),
+        (2, "2024-02-12", 20, "a"),  # a real purchase of a in the window (net > 0 on its day)
+    ], ids="int")
+    s = build_snapshot(tx, "2024-02-01", horizon_days=20, observation_end="2024-03-01").set_index("customer_id")
+    np.testing.assert_array_equal(s["churn"], [1, 0])
+    np.testing.assert_array_equal(s["propensity_a"], [0, 1])
+    np.testing.assert_array_equal(s["propensity_b"], [0, 0])
+    # customer 2: the 01-20 exchange is no purchase day (recency from 01-05 = 27 days) and buys no a
+    np.testing.assert_array_equal(s["recency_days"], [22, 27])
+    np.testing.assert_array_equal(s["frequency"], [1, 1])
+    np.testing.assert_array_equal(s["days_since_a"], [np.nan, np.nan])
+    np.testing.assert_array_equal(s["days_since_b"], [22, 27])
+    np.testing.assert_array_equal(s["n_categories"], [1, 1])
+    new = build_snapshot(tx, "2024-02-01", horizon_days=20, observation_end="2024-03-01", cross_sell_new_only=True)
+    np.testing.assert_array_equal(new["propensity_a"], [0, 1])  # a was never bought before: not masked
+
+
+def with_exchanges(tx: pd.DataFrame, seed: int, n: int = 60) -> pd.DataFrame:
+    """Add `n` exchange days (return of one category and a sale of another for the same amount, one day)."""
+    rng = np.random.default_rng(seed)
+    cust = rng.choice(tx["customer_id"].unique(), n)
+    day = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 500, n), "D")
+    amount = np.round(rng.uniform(5, 80, n), 2)
+    cats = np.array(["a", "b", "c"], dtype=object)
+    pick = rng.permuted(np.tile(np.arange(3), (n, 1)), axis=1)[:, :2]
+    ex = pd.DataFrame({
+        "customer_id": np.r_[cust, cust].astype(np.int64),
+        "timestamp": np.r_[day + pd.Timedelta(hours=9), day + pd.Timedelta(hours=10)].astype("datetime64[ns]"),
+        "amount": np.r_[-amount, amount],
+        "category": pd.array(np.r_[cats[pick[:, 0]], cats[pick[:, 1]]], dtype="string"),
+    })
+    return pd.concat([tx, ex], ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_category_labels_and_features_never_contradict_churn_and_recency(seed):
+    tx = with_exchanges(random_log(20 + seed), seed)
+    cutoffs = ["2022-03-01", "2022-05-01", "2022-07-01", "2022-09-01", "2022-11-01", "2023-01-01"]
+    snaps = build_snapshots(tx, cutoffs, horizon_days=60, windows=(30, 90), active_days=None, categories=("a", "b", "c"))
+    assert snaps["churn"].mean() > 0.1
+    for k in ("a", "b", "c"):
+        bought = snaps[f"propensity_{k}"] == 1
+        assert bought.sum() > 10
+        assert (snaps.loc[bought, "churn"] == 0).all()
+        since = snaps[f"days_since_{k}"]
+        seen = since.notna()
+        assert seen.sum() > 10 and (since[seen] >= snaps.loc[seen, "recency_days"]).all()
+    n_cat = snaps[[f"days_since_{k}" for k in "abc"]].notna().sum(axis=1)
+    np.testing.assert_array_equal(snaps["n_categories"], n_cat)
+    assert (snaps["n_categories"] <= snaps["frequency"] * 3).all()
 
 
 def test_hand_population_rule_and_no_categories():
@@ -185,7 +246,7 @@ def test_hand_explicit_categories_and_labels_off():
     assert [c for c in s.columns if c.startswith("share_")] == ["share_kitchen", "share_home"]
     # garden rows now belong to no listed category: they still count as purchases and spend
     np.testing.assert_allclose(s["share_home"], [30 / 55, 1, 1], rtol=1e-12)
-    np.testing.assert_array_equal(s["n_categories"], [2, 1, 1])
+    np.testing.assert_array_equal(s["n_categories"], [2, 1, 0])  # D: garden unlisted, home not bought
     np.testing.assert_array_equal(s["frequency"], [3, 2, 1])
 
 
@@ -242,6 +303,25 @@ def test_customer_attribute_errors():
         hand_snapshot(customers=pd.DataFrame({"customer_id": ["A"], "churn": [1]}))
     with pytest.raises(SchemaError, match="same kind of ids"):
         hand_snapshot(customers=pd.DataFrame({"customer_id": [1, 2], "age": [3, 4]}))
+
+
+def test_date_attributes_at_or_after_the_cutoff_warn_of_leakage():
+    # A: a date after the cutoff; B: exactly at it (days_since 0); C: after, but C is not in the snapshot
+    customers = pd.DataFrame({"customer_id": ["A", "B", "C", "D"],
+                              "churned_on": pd.to_datetime(["2024-05-03", "2024-04-01", "2024-06-01", None])})
+    with pytest.warns(CustvalWarning, match=r"customers\.churned_on: 2 snapshot customers .*cutoff 2024-04-01 "
+                                            r"\(e\.g\. customer 'A': 2024-05-03") as rec:
+        s = hand_snapshot(customers=customers)
+    assert len([w for w in rec if issubclass(w.category, CustvalWarning)]) == 1
+    np.testing.assert_array_equal(s["days_since_churned_on"], [-32, 0, np.nan])  # still computed
+    with pytest.warns(CustvalWarning, match="customer 'B'"):
+        hand_snapshot(customers=customers.assign(churned_on=customers["churned_on"].where(
+            customers["customer_id"] != "A")))
+    # dates strictly before the cutoff (and a late one for a customer outside the snapshot): no warning
+    early = customers.assign(churned_on=pd.to_datetime(["2024-03-31 23:59", "2020-01-01 00:00", "2024-06-01 00:00", None]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hand_snapshot(customers=early)
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -340,15 +420,17 @@ def oracle_snapshot(tx, cutoff, *, horizon_days, windows, active_days, categorie
         cat_spend = {k: 0.0 for k in categories}
         cat_last, cat_future = {}, set()
         for d, rows in by_day.items():
+            day_ok = _is_purchase([a for a, _ in rows])
             for k in categories:
                 amounts = [a for a, cat in rows if cat == k]
                 if not amounts:
                     continue
+                bought = day_ok and _is_purchase(amounts)  # k bought: a purchase day AND k's rows pass
                 if d < c:
                     cat_spend[k] += sum(amounts)
-                    if _is_purchase(amounts):
+                    if bought:
                         cat_last[k] = max(cat_last.get(k, d), d)
-                elif d < end and _is_purchase(amounts):
+                elif d < end and bought:
                     cat_future.add(k)
         pos = {k: max(v, 0.0) for k, v in cat_spend.items()}
         den = sum(pos.values())
@@ -384,7 +466,7 @@ def random_log(seed: int, n_customers=40, n_rows=700, days=500, cats=("a", "b", 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_matches_the_slow_oracle_on_random_logs(seed):
-    tx = random_log(seed)
+    tx = with_exchanges(random_log(seed), seed)
     cats = ("a", "b", "c")
     rng = np.random.default_rng(100 + seed)
     cutoff = pd.Timestamp("2022-01-01") + pd.Timedelta(days=int(rng.integers(150, 400)))
@@ -627,14 +709,6 @@ def test_time_split_on_real_snapshots_and_errors():
         time_split(snaps, horizon_days=60, n_valid=0)
 
 
-def test_module_docstring_states_the_definitions():
-    import custval.features.snapshots as mod
-
-    for word in ("purchase day", "recency_days", "trend_", "ipt_std_days", "share_", "cross_sell_new_only",
-                 "expected_purchases_"):
-        assert word in mod.__doc__
-
-
 def test_extra_features_see_only_rows_before_the_cutoff_and_are_aligned(clv_log):
     cutoff = pd.Timestamp("2023-03-01")
     seen = {}
@@ -652,3 +726,45 @@ def test_extra_features_see_only_rows_before_the_cutoff_and_are_aligned(clv_log)
         build_snapshot(clv_log, cutoff, extra_features=lambda t, c: pd.DataFrame({"recency_days": [1.0]}))
     with pytest.raises(ConfigError, match="DataFrame"):
         build_snapshot(clv_log, cutoff, extra_features=lambda t, c: [1.0])
+
+
+def test_extra_features_on_a_tz_aware_log_use_the_wall_clock_day_rule():
+    tz = HAND.assign(timestamp=HAND["timestamp"].dt.tz_localize("Europe/Paris"))
+    seen = {}
+
+    def n_rows(transactions, at):
+        seen["rows"] = transactions
+        return transactions.groupby("customer_id").size().astype(float).to_frame("n_rows")
+
+    s = build_snapshot(tz, "2024-04-01", extra_features=n_rows, **HAND_KW)
+    # A's row at 2024-04-01 00:00 Paris (2024-03-31 22:00 UTC) is on the cutoff day: not before it
+    rows = seen["rows"]
+    assert rows["timestamp"].dt.tz is not None
+    want = HAND[HAND["timestamp"] < CUT]
+    assert sorted(rows.index) == sorted(want.index)
+    np.testing.assert_array_equal(s["n_rows"], [5, 2, 3])  # A, B, D rows before 04-01
+    naive = build_snapshot(HAND, "2024-04-01", extra_features=n_rows, **HAND_KW)
+    pd.testing.assert_frame_equal(s, naive)
+
+
+def test_extra_features_index_must_be_unique_and_of_the_transactions_id_kind():
+    def dup(transactions, at):
+        return pd.DataFrame({"x": [1.0, 2.0]}, index=pd.Index(["A", "A"], name="customer_id"))
+
+    with pytest.raises(DataError, match="unique") as info:
+        hand_snapshot(extra_features=dup)
+    assert (info.value.table, info.value.column, info.value.example) == ("extra_features", "customer_id", "A")
+    # HAND's ids are text: integer ids would all miss (silently NaN) -> an error naming the kind
+    with pytest.raises(DataError, match="same kind of ids") as info:
+        hand_snapshot(extra_features=lambda t, c: pd.DataFrame({"x": [1.0]}, index=[7]))
+    assert info.value.column == "customer_id" and info.value.example == 7
+    ints = HAND.assign(customer_id=HAND["customer_id"].map({k: i for i, k in enumerate("ABCDEF")}).astype("int64"))
+    with pytest.raises(DataError, match="same kind of ids"):
+        build_snapshot(ints, "2024-04-01", extra_features=lambda t, c: pd.DataFrame({"x": [1.0, 2.0]}, index=["0", "1"]),
+                       **HAND_KW)
+    # matching kinds align by id (object-dtype integers too); an empty table gives NaN everywhere
+    got = build_snapshot(ints, "2024-04-01", extra_features=lambda t, c: pd.DataFrame(
+        {"x": [1.0, 2.0]}, index=pd.Index([3, 0], dtype=object)), **HAND_KW)
+    np.testing.assert_array_equal(got["x"], [2.0, np.nan, 1.0])
+    empty = hand_snapshot(extra_features=lambda t, c: pd.DataFrame({"x": []}, dtype=float))
+    assert empty["x"].isna().all()

@@ -610,7 +610,7 @@ def coerce_numeric_text(frame: pd.DataFrame, *, exclude=()) -> pd.DataFrame:
     """A copy of `frame` where each text column whose non-blank values all parse as numbers is float64.
 
     Blank (white-space only) and missing values become NaN, e.g. a telecom export's TotalCharges with " "
-    for new customers. Columns with any non-numeric text, all-blank columns, non-text columns and the
+    for new customers; a numeric column with an infinite value ("inf", "1e400") is a DataError. Columns with any non-numeric text, all-blank columns, non-text columns and the
     names in `exclude` (id and label columns: "00123" is an id, not 123.0) are left as they are.
     """
     if not isinstance(frame, pd.DataFrame):
@@ -632,6 +632,9 @@ def coerce_numeric_text(frame: pd.DataFrame, *, exclude=()) -> pd.DataFrame:
         num = pd.to_numeric(text.mask(blank), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         if np.isnan(num[~blank]).any():
             continue
+        infinite = np.flatnonzero(np.isinf(num))
+        if infinite.size:  # "inf" or "1e400" parse, but no model can use them
+            raise DataError("customers", str(col), "numbers must be finite", text.iloc[infinite[0]])
         out[col] = pd.Series(num, index=s.index, dtype="float64")
     return out
 

@@ -124,8 +124,9 @@ _MC_PAIRS = 2**18
 class ChurnSimulation:
     """A simulated customer base with churn and propensity ground truth.
 
-    transactions: customer_id int64, timestamp datetime64[ns], amount float64, order_id int64 (unique, in
-        time order), category string; sorted by customer then time. No row at or after observation_end.
+    transactions: customer_id int64, timestamp datetime64[ns], amount float64, order_id int64 (unique,
+        numbered 1, 2, ... in row order, i.e. by customer then time, not in global time order), category
+        string; sorted by customer then time. No row at or after observation_end.
     customers: customer_id int64, signup_date datetime64[ns] (midnight of the first purchase day), age,
         income (float64 with NaN), region, channel (string, <NA>), plan (string).
     latent: index customer_id: g (rate multiplier), spend (spend level), dropout_date (the day at whose end

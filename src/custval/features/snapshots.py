@@ -25,7 +25,10 @@ Definitions (all durations in days; ``d(x)`` is the calendar day of a timestamp,
     (frequency - 1), ``ipt_std_days`` = population std (ddof = 0) of the gaps, ``ipt_last_days`` = the last
     gap, ``recency_ratio`` = recency_days / ipt_mean_days; NaN with fewer than 2 purchase days;
   * with a ``category`` column (`categories` = the names to use, default: every category in the log, sorted):
-    a customer *bought* category k on a day when that day's rows of k satisfy the purchase-day rule above.
+    a customer *bought* category k on a day when that day is a purchase day AND that day's rows of k satisfy
+    the purchase-day rule on their own (a sale of k on a day cancelled by returns, e.g. an exchange that
+    returns B for A at the same price, buys nothing). So every category bought is bought on a purchase day:
+    ``propensity_<k>`` = 1 implies ``churn`` = 0, and ``days_since_<k>`` >= ``recency_days``;
     ``share_<k>`` = max(net spend on k before c, 0) / sum over categories of the same (0 when that sum is 0;
     rows with a missing or unlisted category count nowhere here; the default category list comes from the
     whole log, so pass `categories` for a column set that cannot depend on rows after the cutoff);
@@ -34,11 +37,15 @@ Definitions (all durations in days; ``d(x)`` is the calendar day of a timestamp,
   * customer attributes (`customers`: ``customer_id`` + any columns, one row per customer): datetime columns
     -> ``days_since_<col>`` = (c - value) in days (float, negative for dates after c); numeric and boolean ->
     float64; everything else -> pandas ``string`` dtype. Customers absent from the table get NaN / <NA>.
-    The table is taken as known at every cutoff (static attributes): do not pass values observed later;
+    The table is taken as known at every cutoff (static attributes): do not pass values observed later; a
+    date at or after the cutoff for a snapshot customer (e.g. ``churned_on``) is leakage and emits a
+    `CustvalWarning` naming the column, the cutoff and an example customer;
   * ``extra_features``: a callable ``(transactions before c, c) -> DataFrame indexed by customer_id`` whose
     columns are added as float64 features (NaN for customers it does not cover). It only ever sees rows
-    before c. `custval.models.clv.features.CLVFeatures(H)` gives BG/NBD ``p_alive`` and
-    ``expected_purchases_{H}d`` this way (features must not import models, so the caller passes it);
+    before c (by the same day rule: d(timestamp) < c, wall-clock day for tz-aware logs). Its index must be
+    unique and of the same kind (numeric or text) as the transactions' ids, else `DataError`.
+    `custval.models.clv.features.CLVFeatures(H)` gives BG/NBD ``p_alive`` and ``expected_purchases_{H}d``
+    this way (features must not import models, so the caller passes it);
   * labels: ``churn`` (int8) = 1 when the customer has no purchase day in [c, c + H); with categories,
     ``propensity_<k>`` (float64 0/1) = 1 when k is bought in [c, c + H); with ``cross_sell_new_only`` NaN for
     customers who bought k before c.
@@ -55,13 +62,14 @@ the cutoff leaves them bit-identical.
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from custval.data.schemas import parse_date
-from custval.errors import ConfigError, DataError, SchemaError
+from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
 from custval.features.rfm import _customer_codes
 
 __all__ = [
@@ -95,7 +103,7 @@ class _Log:
     Customer codes are ranks of the ids (so code order = id order). ``cd_*``: one entry per customer-day,
     sorted by (code, day). ``cat_*``: one entry per customer-day-category that was *bought*, sorted by
     (category, code, day). ``cdc_*``: every customer-day-category entry (slot K = missing/unlisted), sorted
-    by (code, day, slot)."""
+    by (code, day, slot). ``row_day``: each input row's day, in input order (kept only for extra_features)."""
 
     keys: np.ndarray
     id_dtype: object
@@ -113,6 +121,7 @@ class _Log:
     cat_day: np.ndarray | None
     last_day: int
     frame: pd.DataFrame  # the input, for extra_features
+    row_day: np.ndarray | None = None  # each input row's day (days since 1970, int32), kept for extra_features
 
     @property
     def n(self) -> int:
@@ -218,7 +227,7 @@ def _resolve_categories(transactions: pd.DataFrame, categories) -> tuple[tuple[s
     return names, slot
 
 
-def _prepare(transactions, categories) -> _Log:
+def _prepare(transactions, categories, *, keep_row_days: bool = False) -> _Log:
     """Validate cheaply and reduce the log to sorted customer-day(-category) arrays (see `_Log`)."""
     _check_frame(transactions)
     ids = transactions["customer_id"]
@@ -249,17 +258,21 @@ def _prepare(transactions, categories) -> _Log:
     net, gross, has_sale, has_return, bought = _reduce(starts, amt)
     del amt
     log = dict(keys=keys, id_dtype=ids.dtype, categories=names, last_day=dmax, frame=transactions,
-               cdc_code=None, cdc_day=None, cdc_slot=None, cdc_net=None, cat_slot=None, cat_code=None, cat_day=None)
+               row_day=days.astype(np.int32) if keep_row_days else None, cdc_code=None, cdc_day=None, cdc_slot=None, cdc_net=None, cat_slot=None, cat_code=None, cat_day=None)
     if names is None:
         cd_key, cd_net, cd_purchase = gkey, net, bought
     else:
         cdc_slot = gkey % k1
         cd_key_full = gkey // k1
-        cd_starts = np.flatnonzero(np.r_[True, cd_key_full[1:] != cd_key_full[:-1]])
+        cd_change = np.r_[True, cd_key_full[1:] != cd_key_full[:-1]]
+        cd_starts = np.flatnonzero(cd_change)
         cd_key = cd_key_full[cd_starts]
         cd_net, _, _, _, cd_purchase = _reduce(cd_starts, net, gross, has_sale, has_return)
         cdc_code = cd_key_full // span
         cdc_day = cd_key_full - cdc_code * span + dmin
+        # a category is bought only on a purchase day: its own rows AND the whole day's rows pass the rule
+        bought &= cd_purchase[np.cumsum(cd_change) - 1]
+        del cd_change
         # bought category-days in (category, code, day) order: a stable radix sort on the small slot numbers
         b = np.flatnonzero(bought & (cdc_slot < k1 - 1))
         by_cat = np.argsort(cdc_slot[b].astype(np.int16), kind="stable")
@@ -316,6 +329,17 @@ def _trend(recent: np.ndarray, prior: np.ndarray) -> np.ndarray:
     return out
 
 
+def _warn_late_dates(col, stamps: np.ndarray, take: np.ndarray, ids: pd.Index, cutoff: pd.Timestamp) -> None:
+    """CustvalWarning when a snapshot customer's date attribute is at or after the cutoff (future knowledge)."""
+    late = np.r_[stamps >= cutoff.to_datetime64(), False][take]  # NaT compares False; absent customers too
+    if late.any():
+        i = _first(late)
+        warnings.warn(CustvalWarning(
+            f"customers.{col}: {int(late.sum())} snapshot customers have a value at or after the cutoff "
+            f"{cutoff.date()} (e.g. customer {ids[i]!r}: {pd.Timestamp(stamps[take[i]])}); days_since_{col} "
+            f"<= 0 leaks what happened after the cutoff: pass only values known at the cutoff"), stacklevel=5)
+
+
 def _attribute_columns(customers, ids: pd.Index, cutoff: pd.Timestamp, taken: set[str]) -> dict[str, object]:
     if not isinstance(customers, pd.DataFrame):
         raise SchemaError("customers", "*", "must be a pandas DataFrame", type(customers).__name__)
@@ -346,7 +370,9 @@ def _attribute_columns(customers, ids: pd.Index, cutoff: pd.Timestamp, taken: se
         name = str(col)
         if pd.api.types.is_datetime64_dtype(s.dtype):
             name = f"days_since_{col}"
-            values = (cutoff.to_datetime64() - s.to_numpy().astype("datetime64[ns]")) / np.timedelta64(1, "D")
+            stamps = s.to_numpy().astype("datetime64[ns]")
+            values = (cutoff.to_datetime64() - stamps) / np.timedelta64(1, "D")
+            _warn_late_dates(col, stamps, take, ids, cutoff)
         elif pd.api.types.is_timedelta64_dtype(s.dtype):
             values = s.to_numpy() / np.timedelta64(1, "D")
         elif pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
@@ -365,16 +391,40 @@ def _attribute_columns(customers, ids: pd.Index, cutoff: pd.Timestamp, taken: se
     return out
 
 
-def _extra_columns(log: _Log, cutoff: pd.Timestamp, pop_ids: pd.Index, extra_features,
+def _scalar(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_numeric_index(index: pd.Index) -> bool:
+    if pd.api.types.is_bool_dtype(index.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(index.dtype):
+        return True
+    return pd.api.types.infer_dtype(index, skipna=True) in ("integer", "floating", "mixed-integer-float", "decimal")
+
+
+def _extra_columns(log: _Log, cutoff: pd.Timestamp, c: int, pop_ids: pd.Index, extra_features,
                    taken: set[str]) -> dict[str, np.ndarray]:
-    """Columns of `extra_features(rows before cutoff, cutoff)`, aligned to the population (NaN elsewhere)."""
-    before = log.frame[log.frame["timestamp"] < cutoff]
+    """Columns of `extra_features(rows before cutoff, cutoff)`, aligned to the population (NaN elsewhere).
+
+    "Before the cutoff" is the per-row day rule of every other feature (the calendar day of the timestamp,
+    wall-clock for tz-aware logs, is < the cutoff day), so tz-aware logs work too."""
+    before = log.frame[log.row_day < c]
     extra = extra_features(before, cutoff)
     if not isinstance(extra, pd.DataFrame):
         raise ConfigError(f"extra_features must return a DataFrame indexed by customer_id, got {type(extra).__name__}")
     clash = sorted(set(map(str, extra.columns)) & taken)
     if clash:
         raise ConfigError(f"extra_features columns {clash} clash with snapshot columns")
+    index = extra.index
+    dup = index.duplicated()
+    if dup.any():
+        raise DataError("extra_features", "customer_id", "index must be unique (one row per customer)",
+                        _scalar(index[_first(dup)]))
+    if len(index) and _is_numeric_index(index) != pd.api.types.is_numeric_dtype(pop_ids.dtype):
+        raise DataError("extra_features", "customer_id",
+                        f"index must have the same kind of ids as transactions.customer_id ({pop_ids.dtype}), "
+                        f"got {index.dtype}", _scalar(index[0]))
     aligned = extra.reindex(pop_ids)
     out = {}
     for name in extra.columns:
@@ -499,7 +549,7 @@ def _snapshot(log: _Log, cutoff, *, customers, horizon_days, windows, active_day
     if customers is not None:
         cols.update(_attribute_columns(customers, ids, cutoff_ts, set(cols) | set(ID_COLUMNS)))
     if extra_features is not None:
-        cols.update(_extra_columns(log, cutoff_ts, ids, extra_features, set(cols) | set(ID_COLUMNS)))
+        cols.update(_extra_columns(log, cutoff_ts, c, ids, extra_features, set(cols) | set(ID_COLUMNS)))
 
     if labels:
         lo, hi = c, c + horizon_days
@@ -540,7 +590,7 @@ def build_snapshot(transactions: pd.DataFrame, cutoff, *, customers: pd.DataFram
     day after the last transaction) bounds the label window: a window past it is a DataError.
     """
     horizon_days, windows, active_days = _check_options(horizon_days, windows, active_days)
-    log = _prepare(transactions, categories)
+    log = _prepare(transactions, categories, keep_row_days=extra_features is not None)
     return _snapshot(log, cutoff, customers=customers, horizon_days=horizon_days, windows=windows,
                      active_days=active_days, labels=labels, cross_sell_new_only=cross_sell_new_only,
                      extra_features=extra_features, observation_end=observation_end)
@@ -566,7 +616,7 @@ def build_snapshots(transactions: pd.DataFrame, cutoffs, **kwargs) -> pd.DataFra
     opts.update(kwargs)
     opts["horizon_days"], opts["windows"], opts["active_days"] = _check_options(
         opts["horizon_days"], opts["windows"], opts["active_days"])
-    log = _prepare(transactions, categories)
+    log = _prepare(transactions, categories, keep_row_days=opts["extra_features"] is not None)
     blocks = [_snapshot(log, ts, **opts) for ts, _ in sorted(parsed, key=lambda p: p[1])]
     return pd.concat(blocks, axis=0, ignore_index=True)
 

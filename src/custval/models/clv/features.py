@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from custval.errors import DataError
 from custval.features.rfm import rfm_summary
 from custval.models.clv.bgnbd import BetaGeo
 from custval.units import check_period, period_days
@@ -19,15 +20,26 @@ from custval.units import check_period, period_days
 
 @dataclass(frozen=True)
 class CLVFeatures:
-    """BG/NBD p_alive and expected_purchases_<H>d as of a cutoff, fitted on the log before it alone."""
+    """BG/NBD p_alive and expected_purchases_<H>d as of a cutoff, fitted on the log before it alone.
+
+    BG/NBD needs repeat buyers before the cutoff: at a cutoff too early to have any (or any other data
+    problem in the fit) the call raises a `DataError` that names the cutoff, chained to the fit's error."""
 
     horizon_days: int = 90
     period: str = "W"
 
     def __call__(self, transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
         period = check_period(self.period)
-        summary = rfm_summary(transactions, pd.Timestamp(cutoff) - pd.Timedelta(days=1), period)
-        model = BetaGeo().fit(summary)
+        cutoff = pd.Timestamp(cutoff)
+        summary = rfm_summary(transactions, cutoff - pd.Timedelta(days=1), period)
+        try:
+            model = BetaGeo().fit(summary)
+        except DataError as exc:
+            raise DataError(
+                "transactions", "timestamp",
+                f"CLV features (BG/NBD) at cutoff {cutoff.date()} need repeat buyers (customers with >= 2 "
+                f"purchase days) before the cutoff; use a later cutoff or drop CLVFeatures there ({exc})",
+                str(cutoff.date())) from exc
         horizon = self.horizon_days / period_days(period)
         return pd.DataFrame({
             "p_alive": model.p_alive(summary),
