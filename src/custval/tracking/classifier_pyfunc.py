@@ -220,7 +220,9 @@ def _input_example(frame: pd.DataFrame, features: list[dict[str, str]]) -> pd.Da
 
 
 def pip_requirements() -> list[str]:
-    """`package==version` for the installed packages of MODEL_PACKAGES."""
+    """`package==version` for the installed packages of MODEL_PACKAGES. custval itself is not on a public
+    index: serve with `--env-manager local` from an environment where it is installed (as `make` does), or
+    install it from a local wheel into the environment MLflow builds."""
     pins = []
     for name in MODEL_PACKAGES:
         try:

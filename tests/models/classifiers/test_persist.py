@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+import xgboost as xgb
 
 from custval.errors import ConfigError, DataError, ModelError, NotFittedError
 from custval.models.classifiers import (
@@ -115,3 +117,66 @@ def test_bad_save_and_load(tmp_path):
     (tmp_path / "c" / "meta.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(ModelError, match="custval-classifier"):
         load_classifier(tmp_path / "c")
+
+
+def _as_version_1(directory, text_keys: dict[str, list[str]] | None = None) -> None:
+    """Rewrite a saved model's meta.json the way version 1 wrote it: no kinds / numeric_missing / key_version
+    in the preprocessor state, categories of numeric columns in their text form."""
+    path = directory / "meta.json"
+    meta = json.loads(path.read_text())
+    assert meta["version"] == 2
+    state = meta["preprocessor"]
+    for key in ("kinds", "numeric_missing", "key_version"):
+        del state[key]
+    state["categories"] |= text_keys or {}
+    path.write_text(json.dumps(meta | {"version": 1}))
+
+
+def test_version_1_boosted_model_loads_and_scores_int_rows_like_float_rows(tmp_path):
+    """A version-1 directory rebuilt as version 1 wrote it: the float column keyed by its text form ("0.0")
+    both in meta.json and in the booster (XGBoost stores the category names it was trained on)."""
+    rng = np.random.default_rng(3)
+    n = 800
+    X = pd.DataFrame({"senior": rng.integers(0, 3, n).astype(float), "x": rng.normal(size=n),
+                      "plan": pd.array(rng.choice(["a", "b"], n), dtype="string")})
+    X.loc[[1, 9], "senior"] = np.nan  # why the 0/1/2 column is float
+    y = (X["senior"].fillna(0) + rng.normal(size=n) > 1.2).astype(int).to_numpy()
+    model = BoostedClassifier(n_estimators=40, categorical=["senior"]).fit(X, y)
+    save_classifier(model, tmp_path)
+    legacy_keys = sorted(X["senior"].dropna().astype("string").unique().tolist())
+    assert legacy_keys == ["0.0", "1.0", "2.0"]
+    _as_version_1(tmp_path, {"senior": legacy_keys})
+    # the booster version 1 trained: on the text-keyed categories
+    legacy = X.assign(senior=pd.Categorical(X["senior"].astype("string"), categories=legacy_keys),
+                      plan=pd.Categorical(X["plan"], categories=["a", "b"]))
+    booster = xgb.XGBClassifier(n_estimators=40, tree_method="hist", enable_categorical=True,
+                                scale_pos_weight=model.scale_pos_weight_, random_state=0, n_jobs=1)
+    booster.fit(legacy, y)
+    booster.save_model(tmp_path / "booster.json")
+    loaded = load_classifier(tmp_path)
+    assert loaded.preprocessor_.key_version_ == 1 and loaded.preprocessor_.categories_["senior"] == legacy_keys
+    rows = X.dropna()
+    expected = booster.predict_proba(legacy.loc[rows.index])
+    np.testing.assert_allclose(loaded.predict_proba(rows), expected, rtol=1e-6)
+    np.testing.assert_array_equal(loaded.predict_proba(rows.astype({"senior": "int64"})), loaded.predict_proba(rows))
+
+
+def test_version_1_tree_loads_with_the_old_missing_wording(tree, data, tmp_path):
+    save_classifier(tree, tmp_path)
+    assert json.loads((tmp_path / "meta.json").read_text())["preprocessor"]["numeric_missing"] == ["income"]
+    _as_version_1(tmp_path)
+    loaded = load_classifier(tmp_path)
+    X = data["test"][0]
+    np.testing.assert_array_equal(loaded.predict_proba(X), tree.predict_proba(X))
+    # which columns had missing values is unknown: every numeric split says where missing values go
+    assert loaded.preprocessor_.numeric_missing_ is None
+    assert re.search(r"recency_days [<>]= ?[\d.]+ or missing", loaded.rules_text())
+    assert not re.search(r"recency_days [<>]= ?[\d.]+ or missing", tree.rules_text())
+
+
+def test_unknown_future_version_is_refused(tree, tmp_path):
+    save_classifier(tree, tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps(meta | {"version": 3}))
+    with pytest.raises(ModelError, match="custval-classifier"):
+        load_classifier(tmp_path)

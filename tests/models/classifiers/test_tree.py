@@ -83,3 +83,29 @@ def test_class_weight_balanced_inflates_scores_and_eval_set_is_ignored(data):
     assert np.average(balanced.predict_proba(X)[:, 1], weights=weights) == pytest.approx(0.5, abs=1e-9)
     assert balanced.predict_proba(X)[:, 1].mean() > y.mean() + 0.1
     np.testing.assert_array_equal(balanced.predict_proba(X), TreeClassifier().fit(X, y).predict_proba(X))
+
+
+def test_rules_mention_missing_only_for_columns_with_missing_training_values():
+    """x has NaN in training, z none: z's splits must not say "or missing" (true for sklearn, but noise)."""
+    rng = np.random.default_rng(11)
+    n = 4000
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    x[rng.random(n) < 0.2] = np.nan
+    y = (rng.random(n) < np.where(np.isnan(x), 0.8, 0.1 + 0.35 * (x > 0.0) + 0.35 * (z > 0.5))).astype(int)
+    model = TreeClassifier(max_depth=3, min_samples_leaf=50).fit(pd.DataFrame({"x": x, "z": z}), y)
+    assert model.preprocessor_.numeric_missing_ == ["x"]
+    lines = model.rules_text().splitlines()
+    z_lines = [line for line in lines if re.search(r"\bz [<>]", line)]
+    x_lines = [line for line in lines if re.search(r"\bx [<>]", line)]
+    assert z_lines and x_lines, lines
+    assert not any("missing" in line for line in z_lines), z_lines
+    # every x split says where missing goes, on exactly one side
+    assert sum("or missing" in line for line in x_lines) == len(x_lines) // 2
+
+
+def test_session_tree_rules_missing_wording(tree):
+    """income has NaN in the synthetic data, recency_days and frequency do not."""
+    assert sorted(tree.preprocessor_.numeric_missing_) == ["income"]
+    lines = tree.rules_text().splitlines()
+    assert any(re.search(r"recency_days [<>]", line) for line in lines)
+    assert not any(re.search(r"(recency_days|frequency) [<>].*missing", line) for line in lines)

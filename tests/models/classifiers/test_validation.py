@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 
 from custval.errors import ConfigError, DataError, NotFittedError, SchemaError
-from custval.models.classifiers import BoostedClassifier, TreeClassifier
+from custval.models.classifiers import BoostedClassifier, CalibratedClassifier, TreeClassifier
 
 MODELS = [lambda **kw: TreeClassifier(min_samples_leaf=5, **kw), lambda **kw: BoostedClassifier(n_estimators=5, **kw)]
 IDS = ["tree", "boosted"]
@@ -125,3 +125,36 @@ def test_sklearn_conventions(make, small):
     assert list(model.feature_names_in_) == list(X.columns)
     assert model.set_params(random_state=1) is model and model.random_state == 1
     assert 0.5 < model.score(X, y) <= 1.0  # ClassifierMixin accuracy works through predict
+
+
+@pytest.mark.parametrize("make", MODELS, ids=IDS)
+def test_label_series_must_carry_the_features_index(make, small):
+    """Labels are matched to rows by position: a shuffled or reindexed Series would silently mislabel rows."""
+    X, y = small
+    aligned = pd.Series(y, index=X.index, name="churn")
+    shuffled = aligned.sample(frac=1.0, random_state=0)
+    with pytest.raises(DataError) as err:
+        make().fit(X, shuffled)
+    assert (err.value.table, err.value.column) == ("labels", "churn")
+    assert err.value.rule == "index must match the features' index"
+    first = int(np.flatnonzero(shuffled.index != X.index)[0])
+    ours, theirs = shuffled.index.tolist()[first], X.index.tolist()[first]
+    assert err.value.example == f"label index {ours!r} vs feature index {theirs!r} at row {first}"
+    with pytest.raises(DataError, match="index must match"):
+        make().fit(X, aligned.reset_index(drop=True))  # default 0..n-1 index vs customer ids
+    # aligned Series, a plain array and the aligned values in X's order all fit the same model
+    p = make().fit(X, aligned).predict_proba(X)
+    np.testing.assert_array_equal(p, make().fit(X, y).predict_proba(X))
+    np.testing.assert_array_equal(p, make().fit(X, shuffled.reindex(X.index)).predict_proba(X))
+
+
+def test_eval_set_and_calibration_labels_must_carry_their_index(small, data):
+    X, y = small
+    Xv, yv, _ = data["valid"]
+    yv_series = pd.Series(yv, index=Xv.index, name="churn")
+    with pytest.raises(DataError, match="labels.churn: index must match"):
+        BoostedClassifier(n_estimators=5, early_stopping_rounds=2).fit(X, y, eval_set=(Xv, yv_series.iloc[::-1]))
+    model = BoostedClassifier(n_estimators=5).fit(X, y)
+    with pytest.raises(DataError, match="labels.churn: index must match"):
+        CalibratedClassifier(model).fit(Xv, yv_series.sample(frac=1.0, random_state=1))
+    CalibratedClassifier(model).fit(Xv, yv_series)  # aligned: fine

@@ -31,10 +31,11 @@ def check_frame(X, *, table: str = FEATURES) -> pd.DataFrame:
     return X
 
 
-def check_target(y, n_rows: int, *, require_both: bool = True) -> np.ndarray:
+def check_target(y, n_rows: int, *, index: pd.Index | None = None, require_both: bool = True) -> np.ndarray:
     """The binary target as an int8 array of 0/1. Bools are accepted; text labels ("Yes"/"No") are not:
     they must be parsed explicitly (custval.data.schemas.parse_binary_label) so the positive class is never
-    guessed."""
+    guessed. Labels are matched to X by position, so a Series y must carry X's `index` (when given) in the
+    same order: a reindexed or shuffled y would otherwise silently give rows the wrong labels."""
     name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
     if isinstance(y, pd.DataFrame):
         raise DataError(LABELS, name, "must be one column (a Series or 1-D array) of 0/1 labels",
@@ -70,6 +71,12 @@ def check_target(y, n_rows: int, *, require_both: bool = True) -> np.ndarray:
         if present.size < 2:
             raise DataError(LABELS, name, "needs both classes 0 and 1; only one class is present",
                             int(present[0]) if present.size else None)
+    if index is not None and isinstance(y, pd.Series) and not y.index.equals(index):
+        ours, theirs = np.asarray(y.index, dtype=object), np.asarray(index, dtype=object)
+        differ = np.flatnonzero(~((ours == theirs) | (pd.isna(ours) & pd.isna(theirs))))
+        first = int(differ[0]) if differ.size else 0
+        raise DataError(LABELS, name, "index must match the features' index",
+                        f"label index {ours[first]!r} vs feature index {theirs[first]!r} at row {first}")
     return values
 
 

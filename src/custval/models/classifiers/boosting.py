@@ -132,7 +132,7 @@ class BoostedClassifier(BinaryClassifier):
         """Fit on X, y (0/1); early-stop on `eval_set=(X_valid, y_valid)` when given."""
         self._check_params()
         X = check_frame(X)
-        target = check_target(y, len(X))
+        target = check_target(y, len(X), index=X.index)
         bad = [c for c in X.columns if any(ch in c for ch in _FORBIDDEN)]
         if bad:
             raise SchemaError(FEATURES, bad[0], "XGBoost does not accept '[', ']' or '<' in feature names: "
@@ -146,7 +146,7 @@ class BoostedClassifier(BinaryClassifier):
         if eval_set is not None:
             X_valid, y_valid = _check_eval_set(eval_set)
             X_valid = check_frame(X_valid)
-            valid_target = check_target(y_valid, len(X_valid), require_both=False)
+            valid_target = check_target(y_valid, len(X_valid), index=X_valid.index, require_both=False)
             fit_kwargs["eval_set"] = [(preprocessor.transform(X_valid), valid_target)]
             fit_kwargs["sample_weight_eval_set"] = [np.where(valid_target == 1, spw, 1.0)]
         model = xgb.XGBClassifier(**self._xgb_params(spw, early_stopping=eval_set is not None))

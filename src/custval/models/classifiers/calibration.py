@@ -99,7 +99,7 @@ class CalibratedClassifier(BinaryClassifier):
         check_choice(self.method, "method", METHODS)
         check_int(self.cv, "cv", minimum=2)
         X = check_frame(X)
-        target = check_target(y, len(X))
+        target = check_target(y, len(X), index=X.index)
         scores = self._raw_scores(X)
         minority = int(min(target.sum(), len(target) - target.sum()))
         n_splits = min(self.cv, minority)

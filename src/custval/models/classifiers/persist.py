@@ -29,7 +29,8 @@ from custval.models.classifiers.preprocess import TabularPreprocessor
 from custval.models.classifiers.tree import TreeClassifier
 
 FORMAT = "custval-classifier"
-VERSION = 1
+VERSION = 2  # 2: preprocessor keys numeric categories normalised (1 and 1.0 -> "1"); version 1 still loads
+READABLE_VERSIONS = (1, 2)
 META = "meta.json"
 TREE_FILE = "tree.skops"
 BOOSTER_FILE = "booster.json"
@@ -110,8 +111,8 @@ def load_classifier(directory):
     if not path.is_file():
         raise ModelError(f"no saved classifier at {directory} ({META} not found)")
     meta = json.loads(path.read_text())
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise ModelError(f"{path} is not a {FORMAT} v{VERSION} file (format={meta.get('format')!r}, "
+    if meta.get("format") != FORMAT or meta.get("version") not in READABLE_VERSIONS:
+        raise ModelError(f"{path} is not a {FORMAT} v{READABLE_VERSIONS} file (format={meta.get('format')!r}, "
                          f"version={meta.get('version')!r})")
     params = {k: _from_jsonable(v) for k, v in meta["params"].items()}
     kind = meta.get("kind")

@@ -12,18 +12,20 @@ Two encodings:
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from custval.errors import CustvalWarning, DataError, SchemaError
+from custval.errors import CustvalWarning, DataError, ModelError, SchemaError
 from custval.models.classifiers._checks import FEATURES, check_choice, check_fitted, check_frame
 
 ENCODINGS = ("onehot", "category")
 HANDLE_UNKNOWN = ("error", "ignore")
 MISSING = "<missing>"  # label of the one-hot indicator of a missing categorical value
+KEY_VERSION = 2  # category keys: 1 = text form (legacy), 2 = normalised numbers (see _category_keys)
 
 
 def _is_temporal(dtype) -> bool:
@@ -36,10 +38,74 @@ def _is_numeric(dtype) -> bool:
 
 
 def _as_text(series: pd.Series) -> pd.Series:
-    """Categorical values as text (bool True -> "True", int 3 -> "3"), missing as <NA>."""
+    """Legacy (key version 1) category keys: the values' text form (float 1.0 -> "1.0", int 1 -> "1")."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(object)
     return series.astype("string")
+
+
+def _float_key(value: float) -> str:
+    """Whole numbers as integers ("1", also for 1.0), others as repr ("0.5"): one key per number whatever
+    its dtype, so a float column (float because of NaN) and the same column as int64 give the same keys."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _value_key(value) -> str:
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return _float_key(float(value))
+    return str(value)
+
+
+def _category_keys(series: pd.Series) -> pd.Series:
+    """Category keys (key version 2) as a string Series, missing as <NA>: text as is, bools "True"/"False",
+    numbers normalised (`_float_key`). Used identically in fit and at transform."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        keys = _category_keys(pd.Series(dtype.categories)).to_numpy(dtype=object)
+        codes = series.cat.codes.to_numpy()
+        return pd.Series(pd.array(np.where(codes >= 0, keys[codes], None), dtype="string"), index=series.index)
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype) \
+            or pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return series.astype("string")
+    if _is_numeric(dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~np.isnan(values)
+        levels, inverse = np.unique(values[present], return_inverse=True)
+        keys = np.empty(len(values), dtype=object)
+        keys[present] = np.array([_float_key(float(v)) for v in levels], dtype=object)[inverse]
+        return pd.Series(pd.array(keys, dtype="string"), index=series.index)
+    # object: mixed Python values, keyed one by one (bool is tested before int: True is not 1)
+    missing = series.isna().to_numpy()
+    keys = np.array([None if m else _value_key(v) for v, m in zip(series.to_numpy(dtype=object), missing,
+                                                                     strict=True)], dtype=object)
+    return pd.Series(pd.array(keys, dtype="string"), index=series.index)
+
+
+def _kind(dtype) -> str:
+    """Kind of values a categorical column holds: "bool", "number", "text" or "any" (object: mixed)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        if dtype.categories is None:  # the bare name "category" (legacy states): kind unknown
+            return "any"
+        dtype = dtype.categories.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if _is_numeric(dtype):
+        return "number"
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return "text"
+    return "any"
+
+
+def _kind_from_name(name: str) -> str:
+    """Kind of a persisted dtype name (states saved before kinds were stored); unknown -> "any"."""
+    try:
+        return _kind(pd.api.types.pandas_dtype(name))
+    except (TypeError, ValueError):
+        return "any"
 
 
 def _numeric_values(series: pd.Series, column: str) -> np.ndarray:
@@ -57,7 +123,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     any named in `categorical`), and the sorted categories of each; transforms frames the same way.
 
     `handle_unknown="error"` raises DataError for a category not seen in training; "ignore" treats it as
-    missing. Datetime columns are refused (convert them to days, e.g. days since signup, first)."""
+    missing. Datetime columns are refused (convert them to days, e.g. days since signup, first).
+
+    Category keys are text; numbers are normalised first (1, 1.0 -> "1"; 0.5 -> "0.5"), so a column that is
+    float in training (because of NaN) and int64 at scoring is encoded the same. `kinds_` (bool / number /
+    text / any, from the training dtypes `dtypes_`) is checked at transform: a categorical column arriving
+    with another kind of values (e.g. 0/1 for a bool column) raises SchemaError instead of being treated as
+    unseen or missing. `numeric_missing_`: numeric columns that had missing values in training."""
 
     def __init__(self, categorical=None, encoding: str = "onehot", handle_unknown: str = "error"):
         self.categorical = categorical
@@ -75,7 +147,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if unknown:
             raise SchemaError(FEATURES, str(unknown[0]), "listed in `categorical` but not a column of X",
                               f"columns: {list(X.columns)[:10]}")
-        numeric, categorical, categories, has_missing, dtypes = [], [], {}, {}, {}
+        numeric, categorical, categories, has_missing, dtypes, kinds = [], [], {}, {}, {}, {}
+        numeric_missing = []
         for column in X.columns:
             series = X[column]
             dtypes[column] = str(series.dtype)
@@ -88,8 +161,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             if column not in forced and _is_numeric(series.dtype):
                 _numeric_values(series, column)
                 numeric.append(column)
+                if series.isna().any():
+                    numeric_missing.append(column)
                 continue
-            text = _as_text(series)
+            text = _category_keys(series)
             levels = sorted(text.dropna().unique().tolist())
             if MISSING in levels:
                 raise DataError(FEATURES, column, f"the value {MISSING!r} is reserved for missing values", MISSING)
@@ -97,6 +172,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 warnings.warn(f"features.{column}: {len(levels)} distinct values in {len(text)} rows looks like an "
                               "identifier, not a category; drop it from the features", CustvalWarning, stacklevel=3)
             categorical.append(column)
+            kinds[column] = _kind(series.dtype)
             categories[column] = [str(v) for v in levels]
             has_missing[column] = bool(text.isna().any())
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
@@ -106,7 +182,12 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.categories_ = categories
         self.has_missing_ = has_missing
         self.dtypes_ = dtypes
-        self.feature_names_out_ = self._output_names()
+        self.kinds_ = kinds
+        self.numeric_missing_ = numeric_missing
+        self.key_version_ = KEY_VERSION
+        names = self._output_names()
+        self._check_unique_names(names)
+        self.feature_names_out_ = names
         return self
 
     def _output_names(self) -> list[str]:
@@ -122,6 +203,30 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 names.append(column)
         return names
 
+    def _check_unique_names(self, names: list[str]) -> None:
+        """One-hot names `col=level` must not clash with another output (e.g. a numeric column named "a=b"
+        next to column "a" with level "b"): a clash would silently replace one of the two features."""
+        names_index = pd.Index(names)
+        if names_index.is_unique:
+            return
+        clash = str(names_index[names_index.duplicated()][0])
+        # the categorical column producing the clashing indicator (the other side may be any column)
+        source = next((c for c in self.categorical_columns_ if clash.startswith(f"{c}=")), clash)
+        raise SchemaError(FEATURES, source, "one-hot name clashes with another column", clash)
+
+    def _keys(self, series: pd.Series, column: str) -> pd.Series:
+        if self.key_version_ >= 2:
+            return _category_keys(series)
+        # legacy keys (text form): cast numbers to the training dtype first, so int64 scoring of a column
+        # trained as float still gives "1.0"
+        training = self.dtypes_.get(column)
+        if training is not None and _is_numeric(series.dtype) and _kind_from_name(training) == "number":
+            try:
+                series = series.astype(training)
+            except (TypeError, ValueError):
+                pass
+        return _as_text(series)
+
     # ------------------------------------------------------------------------------------- transform
     def category_codes(self, X) -> dict[str, np.ndarray]:
         """Codes into the fitted categories of every categorical column (-1 = missing, or unseen under
@@ -130,7 +235,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         X = self._check_columns(X)
         codes = {}
         for column in self.categorical_columns_:
-            text = _as_text(X[column])
+            text = self._keys(X[column], column)
             code = pd.Index(self.categories_[column], dtype=object).get_indexer(text).astype(np.int64)
             unseen = (code < 0) & text.notna().to_numpy()
             if unseen.any() and self.handle_unknown == "error":
@@ -149,6 +254,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             dtype = X[column].dtype
             if not pd.api.types.is_numeric_dtype(dtype):
                 raise SchemaError(FEATURES, column, "must be numeric, as in training", str(dtype))
+        for column in self.categorical_columns_:
+            series = X[column]
+            trained, now = self.kinds_.get(column, "any"), _kind(series.dtype)
+            if trained == now or "any" in (trained, now) or series.isna().all():
+                continue
+            raise SchemaError(FEATURES, column, f"must hold {trained} values, as in training",
+                              f"dtype {series.dtype} (training: {self.dtypes_.get(column)})")
         return X
 
     def transform(self, X) -> pd.DataFrame:
@@ -185,7 +297,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                            "encoding": self.encoding, "handle_unknown": self.handle_unknown},
                 "columns": [str(c) for c in self.feature_names_in_], "numeric": list(self.numeric_columns_),
                 "categorical": list(self.categorical_columns_), "categories": self.categories_,
-                "has_missing": self.has_missing_, "dtypes": self.dtypes_}
+                "has_missing": self.has_missing_, "dtypes": self.dtypes_, "kinds": self.kinds_,
+                "numeric_missing": list(self.numeric_missing_), "key_version": self.key_version_}
 
     @classmethod
     def from_state(cls, state: dict) -> TabularPreprocessor:
@@ -197,5 +310,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         pre.categories_ = {k: list(v) for k, v in state["categories"].items()}
         pre.has_missing_ = {k: bool(v) for k, v in state["has_missing"].items()}
         pre.dtypes_ = dict(state["dtypes"])
+        # states saved before these were stored: kinds from the dtype names, text-form keys, and unknown
+        # numeric missingness (None: rules then mention missing routing for every numeric split)
+        pre.kinds_ = dict(state["kinds"]) if "kinds" in state else {
+            c: _kind_from_name(pre.dtypes_.get(c, "object")) for c in pre.categorical_columns_}
+        pre.numeric_missing_ = list(state["numeric_missing"]) if "numeric_missing" in state else None
+        pre.key_version_ = int(state.get("key_version", 1))
+        if pre.key_version_ > KEY_VERSION:
+            raise ModelError(f"preprocessor state uses category key version {pre.key_version_}; this custval "
+                             f"reads versions up to {KEY_VERSION}: upgrade custval")
         pre.feature_names_out_ = pre._output_names()
         return pre

@@ -75,7 +75,7 @@ class TreeClassifier(BinaryClassifier):
         """Fit on a feature frame X and 0/1 labels y. `eval_set` is ignored (API parity with boosting)."""
         self._check_params()
         X = check_frame(X)
-        target = check_target(y, len(X))
+        target = check_target(y, len(X), index=X.index)
         preprocessor = TabularPreprocessor(categorical=self.categorical, encoding="onehot",
                                            handle_unknown=self.handle_unknown)
         tree = DecisionTreeClassifier(max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
@@ -115,13 +115,16 @@ class TreeClassifier(BinaryClassifier):
     # ----------------------------------------------------------------------------------------- rules
     def rules_text(self, *, label: str = "positive", decimals: int = 2) -> str:
         """The tree as indented if/else rules with, at each leaf, its training rows and their observed
-        `label` rate. Numeric splits say which side missing values go to."""
+        `label` rate. Numeric splits say which side missing values go to, for columns that had missing
+        values in training (other columns' missing values also follow the tree's default, the child with more
+        training rows, but saying so on every split confuses readers)."""
         self._check_is_fitted()
         t = self.tree_model_.tree_
         names = self.preprocessor_.feature_names_out_
         onehot = {f"{c}={v}": (c, v) for c, levels in self.preprocessor_.categories_.items() for v in levels}
         onehot.update({f"{c}={MISSING}": (c, None) for c in self.preprocessor_.categorical_columns_})
         missing_left = getattr(t, "missing_go_to_left", np.ones(t.node_count, dtype=np.uint8))
+        with_missing = self.preprocessor_.numeric_missing_  # None: unknown (older saved model), say it always
         total, positives = int(self.leaf_counts_.sum()), int(self.leaf_positives_.sum())
         n_leaves = int((t.children_left < 0).sum())
         lines = [f"Decision tree: depth {self.tree_model_.get_depth()}, {n_leaves} leaves, "
@@ -139,6 +142,8 @@ class TreeClassifier(BinaryClassifier):
                 return f"{column} is not {level}", f"{column} is {level}"
             threshold = f"{t.threshold[node]:.{decimals}f}"
             left, right = f"{name} <= {threshold}", f"{name} > {threshold}"
+            if with_missing is not None and name not in with_missing:
+                return left, right
             if missing_left[node]:
                 return left + " or missing", right
             return left, right + " or missing"
