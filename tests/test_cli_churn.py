@@ -3,6 +3,7 @@ version and the customers to act on; bad input exits with status 2 and a message
 
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -31,6 +32,18 @@ def test_train_churn_prints_metrics_registration_and_customers_most_at_risk(tmp_
     for customer_id in scores["customer_id"].head(10):
         assert str(customer_id) in out
     assert read_table_metadata(tmp_path / "outputs" / "churn_scores.parquet")["custval.run_id"] in out
+
+    # an existing directory as output: a message and status 2 before any training, nothing registered, the
+    # champion and the scores it wrote untouched
+    before = (tmp_path / "outputs" / "churn_scores.parquet").read_bytes()
+    (tmp_path / "adir.parquet").mkdir()
+    again = runner.invoke(app, ["train", "churn", *SMALL, "--set", "output=adir.parquet"])
+    assert again.exit_code == 2, again.output
+    assert "adir.parquet" in again.output and "directory" in again.output and "Traceback" not in again.output
+    client = mlflow.MlflowClient()
+    assert [str(v.version) for v in client.search_model_versions("name='custval-churn'")] == ["1"]
+    assert str(client.get_model_version_by_alias("custval-churn", "champion").version) == "1"
+    assert (tmp_path / "outputs" / "churn_scores.parquet").read_bytes() == before
 
 
 def test_train_propensity_prints_per_category_auc_and_cross_sell_suggestions(tmp_path):
@@ -88,6 +101,12 @@ def test_bad_customer_table_exits_2(tmp_path, case, message):
     (["train", "churn", "--config", "nope.yaml"], "config file not found"),
     (["train", "propensity", "--set", "data.table=x.csv"], "propensity needs transactions"),
     (["tune", "churn", "--trials", "1", "--set", "model.calibration=platt"], "model.calibration"),
+    # checked before the 20,000 default customers are simulated
+    (["tune", "churn", "--trials", "1", "--timeout", "0"], "timeout"),
+    (["train", "churn", "--set", "model.xgboost.learnin_rate=0.1"], "model.xgboost.learnin_rate"),
+    (["train", "churn", "--set", "model.xgboost.max_depth=0"], "model.xgboost.max_depth"),
+    (["train", "churn", "--set", "data.customers=customers.csv"], "data.customers"),
+    (["train", "propensity", "--set", "data.label=Churn"], "data.label"),
 ])
 def test_bad_input_exits_2_with_a_message(args, message):
     result = runner.invoke(app, args)

@@ -11,7 +11,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from custval.data.io import read_table, read_table_metadata
 from custval.data.simulate_churn import simulate_churn, simulate_churn_table
-from custval.errors import ConfigError, DataError, SchemaError
+from custval.errors import ConfigError, CustvalError, DataError, SchemaError
 from custval.features.snapshots import build_snapshot, feature_columns
 from custval.jobs.train_churn import ChurnConfig, load_config, train_churn
 
@@ -51,10 +51,40 @@ def test_repository_config_is_the_builtin_default():
     ("simulate.start=2026-01-01", "simulate.start"),
     ("data.typo=1", "unknown keys"),
     ("top_n=0", "top_n"),
+    # BoostedClassifier settings are checked up front, named with their section
+    ("model.xgboost.learnin_rate=0.1", r"model\.xgboost\.learnin_rate: unknown"),
+    ("model.xgboost.subsample=1.5", r"model\.xgboost\.subsample must be in \(0, 1\]"),
+    ("model.xgboost.n_estimators=0", r"model\.xgboost\.n_estimators must be an integer"),
+    ("model.xgboost.scale_pos_weight=-1", r"model\.xgboost\.scale_pos_weight"),
+    # settings the simulated transactions would silently ignore
+    ("data.customers=customers.csv", "data.customers.*ignored.*simulate"),
+    ("data.label=Churn", "data.label.*ignored"),
+    ("split.valid_fraction=0.3", "split.valid_fraction.*ignored.*customer table"),
+    # scores go to a .parquet/.csv file
+    ("output=scores.txt", "output must be a file name ending with"),
 ])
 def test_bad_config_is_a_config_error(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=[override])
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["snapshots.horizon_days=30"], "snapshots.horizon_days.*ignored.*data.table"),
+    (["split.n_test=2"], "split.n_test.*ignored"),
+    (["simulate.seed=3"], "simulate.seed.*ignored"),
+    (["data.source=tx.csv"], "data.source.*ignored"),
+])
+def test_transaction_settings_with_a_customer_table_are_config_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=["data.table=telco.csv", "data.label=Churn", *overrides])
+    # the table's own settings are fine
+    load_config(overrides=["data.table=telco.csv", "data.label=Churn", "split.test_fraction=0.3"])
+
+
+def test_an_existing_directory_as_output_is_a_config_error(tmp_path):
+    (tmp_path / "adir.parquet").mkdir()
+    with pytest.raises(ConfigError, match="adir.parquet.*directory"):
+        load_config(overrides=[f"output={tmp_path / 'adir.parquet'}"])
 
 
 def test_test_metrics_match_an_independent_computation_and_approach_the_oracle(first_run, sim):
@@ -109,11 +139,24 @@ def test_run_logs_metrics_plots_rules_explanations_and_a_signed_model(first_run)
     assert "python_model.pkl" not in str(mlflow.artifacts.list_artifacts(first_run.model_uri))
 
 
+def test_the_logged_input_example_shows_missing_attributes(first_run, sim):
+    local = mlflow.artifacts.download_artifacts(first_run.model_uri)
+    example = mlflow.models.Model.load(local).load_input_example(local)
+    assert list(example.columns) == first_run.features and len(example) > 5
+    # every customer attribute the simulator leaves missing for some customers is missing in some example row
+    gappy = [c for c in sim.customers.columns if sim.customers[c].isna().any()]
+    assert {"age", "income", "channel"} <= set(gappy)
+    for column in gappy:
+        assert example[column].isna().any(), column
+
+
 def test_champion_scores_the_population_as_the_output_file_says(first_run, sim):
     assert first_run.promotion.promoted and first_run.registered_version == "1"
     frame = read_table(first_run.output)
     meta = read_table_metadata(first_run.output)
-    assert meta["custval.run_id"] == first_run.run_id and meta["custval.model_version"] == "1"
+    assert meta["custval.run_id"] == first_run.run_id and meta["custval.model_uri"] == first_run.model_uri
+    assert meta["custval.model"] == "custval-churn" and meta["custval.model_version"] == first_run.registered_version
+    assert mlflow.MlflowClient().get_model_version("custval-churn", "1").run_id == meta["custval.run_id"]
     assert meta["custval.model"] == "custval-churn" and meta["custval.as_of"] == "2025-01-01"
     assert meta["custval.horizon_days"] == 90
     # every customer with a purchase in the 365 days before the observation end, once
@@ -135,15 +178,6 @@ def test_champion_scores_the_population_as_the_output_file_says(first_run, sim):
     assert (served["reason_1"].to_numpy() == by_id["reason_1"].to_numpy()).all()
 
 
-@pytest.mark.slow
-def test_same_config_and_seed_give_identical_metrics(first_run, store):
-    _, uri = store
-    again = train_churn(load_config(overrides=[*SMALL, "output=null", "registered_model=null"]), tracking_uri=uri)
-    assert again.metrics == first_run.metrics
-    assert again.registered_version is None and again.output is None
-    pd.testing.assert_frame_equal(again.scores, first_run.scores)
-
-
 def test_a_failed_run_keeps_the_earlier_output(first_run, store):
     _, uri = store
     before = Path(first_run.output).read_bytes()
@@ -153,6 +187,48 @@ def test_a_failed_run_keeps_the_earlier_output(first_run, store):
         train_churn(config, tracking_uri=uri)
     assert Path(first_run.output).read_bytes() == before
     assert not list(Path(first_run.output).parent.glob(".tmp-*"))
+
+
+def test_a_rerun_is_identical_and_when_its_write_fails_the_champion_is_kept(first_run, store, monkeypatch):
+    """The same config and seed again give identical metrics and scores. Here the disk fills up while those
+    scores are written: the run fails with a custval error, the earlier scores stay as they were, and the new
+    version stays a challenger, so the champion is still the model that wrote them (promoting before the
+    write would have promoted the rerun: its test AUC equals the champion's)."""
+    import pyarrow.parquet as pq
+
+    _, uri = store
+    target = Path(first_run.output)
+    before = target.read_bytes()
+    client = mlflow.MlflowClient()
+    versions = {v.version for v in client.search_model_versions("name='custval-churn'")}
+    champion = client.get_model_version_by_alias("custval-churn", "champion").version
+    real_write = pq.write_table
+    attempted = []
+
+    def disk_full(table, where, **kwargs):
+        if not str(where).endswith(target.name):
+            return real_write(table, where, **kwargs)
+        attempted.append(table.to_pandas())
+        Path(where).write_bytes(b"PAR1 half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", disk_full)
+    with pytest.raises(ConfigError, match="No space left on device") as failure:
+        train_churn(load_config(overrides=[*SMALL, f"output={target}"]), tracking_uri=uri)
+    assert isinstance(failure.value, CustvalError) and str(target) in str(failure.value)
+    assert target.read_bytes() == before and not list(target.parent.glob(".tmp-*"))
+    after = {v.version for v in client.search_model_versions("name='custval-churn'")}
+    assert len(after - versions) == 1 and versions < after
+    (new_version,) = after - versions
+    assert client.get_model_version_by_alias("custval-churn", "champion").version == champion
+    assert client.get_model_version_by_alias("custval-churn", "challenger").version == new_version
+    rerun = client.search_runs([first_run.experiment_id], order_by=["attributes.start_time DESC"],
+                               max_results=1)[0]
+    assert rerun.info.status == "FAILED" and "custval.registry.promoted" not in rerun.data.tags
+    # identical: every logged metric, and the scores it tried to write
+    assert {k: rerun.data.metrics[k] for k in first_run.metrics} == first_run.metrics
+    assert len(attempted) == 1
+    pd.testing.assert_frame_equal(attempted[0], first_run.scores)
 
 
 @pytest.mark.slow
@@ -181,7 +257,11 @@ def test_a_telecom_customer_table_trains_without_transactions(store, tmp_path):
     assert m["test_roc_auc"] >= 0.9 * bayes
     scores = pd.read_csv(out)
     assert len(scores) == len(table) and set(scores["customer_id"]) == set(table["customerID"])
-    assert read_table_metadata(out)["custval.run_id"] == result.run_id
+    meta = read_table_metadata(out)
+    assert meta["custval.run_id"] == result.run_id
+    # no horizon: a customer table has no cutoffs and no label window
+    assert "custval.horizon_days" not in meta and meta["custval.as_of"] == ""
+    assert "custval.horizon_days" not in mlflow.get_run(result.run_id).data.tags
     assert result.features and "customerID" not in result.features and "Churn" not in result.features
 
 

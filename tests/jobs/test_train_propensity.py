@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from custval.data.io import read_table, read_table_metadata
 from custval.data.simulate_churn import simulate_churn
 from custval.errors import ConfigError, DataError
-from custval.features.snapshots import build_snapshot, feature_columns
+from custval.features.snapshots import build_snapshot, cutoff_schedule, feature_columns
 from custval.jobs.train_propensity import PropensityConfig, load_config, train_propensity
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,11 +28,16 @@ def sim():
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
+def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("propensity_job")
-    yield train_propensity(load_config(overrides=[*SMALL, f"output={root}/propensity.parquet"]),
-                           tracking_uri=f"sqlite:///{root}/mlflow.db")
+    yield root, f"sqlite:///{root}/mlflow.db"
     mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module")
+def result(store):
+    root, uri = store
+    return train_propensity(load_config(overrides=[*SMALL, f"output={root}/propensity.parquet"]), tracking_uri=uri)
 
 
 def test_repository_config_is_the_builtin_default():
@@ -43,10 +48,48 @@ def test_repository_config_is_the_builtin_default():
     ("data.table=telco.csv", "propensity needs transactions"),
     ("categories=[home, home]", "distinct"),
     ("cross_sell_new_only=maybe", "cross_sell_new_only"),
+    # a customer table's settings: propensity has none, so setting them would do nothing
+    ("data.label=Churn", "data.label.*ignored"),
+    ("data.id_column=cid", "data.id_column.*ignored"),
+    ("data.customers=customers.csv", "data.customers.*ignored"),
+    ("split.test_fraction=0.3", "split.test_fraction.*ignored"),
+    ("model.xgboost.max_dept=3", r"model\.xgboost\.max_dept: unknown"),
+    ("model.xgboost.learning_rate=0", r"model\.xgboost\.learning_rate must be"),
 ])
 def test_bad_config_is_a_config_error(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=[override])
+
+
+def test_label_settings_with_transactions_from_a_file_are_config_errors():
+    with pytest.raises(ConfigError, match="data.label.*customer table"):
+        load_config(overrides=["data.source=tx.csv", "data.label=Churn"])
+    with pytest.raises(ConfigError, match="data.id_column.*data.customers"):
+        load_config(overrides=["data.source=tx.csv", "data.id_column=cid"])
+    # with a customer attribute table the id column applies
+    load_config(overrides=["data.source=tx.csv", "data.customers=c.csv", "data.id_column=cid"])
+
+
+def test_a_category_with_too_few_buyers_in_a_split_is_named_before_any_fit(tmp_path):
+    sim = simulate_churn(400, seed=7, start="2023-01-01", end="2025-01-01")
+    tx = sim.transactions.copy()
+    as_of = tx["timestamp"].max().normalize() + pd.Timedelta(days=1)
+    cutoffs = cutoff_schedule(as_of, n_cutoffs=6, every_days=90, horizon_days=90)
+    valid = cutoffs[-2]  # n_test=1, n_valid=1: the second-to-last cutoff is valid
+    window = tx.index[(tx["timestamp"] >= valid) & (tx["timestamp"] < valid + pd.Timedelta(days=90))]
+    tx["category"] = tx["category"].astype("string")
+    chosen = tx.loc[window].drop_duplicates("customer_id").index[:3]
+    tx.loc[chosen, "category"] = "garden"  # garden: 3 buyers, all in valid's label window
+    path = tmp_path / "tx.csv"
+    tx.to_csv(path, index=False)
+    config = load_config(overrides=[f"data.source={path}", "categories=[grocery, garden]", "output=null"])
+    with pytest.raises(DataError, match=r"snapshots\.propensity_garden: needs at least 2 buyers") as failure:
+        train_propensity(config, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_tracking_uri(None)
+    counts = failure.value.example
+    assert counts["train"]["buyers"] == 0 and counts["test"]["buyers"] == 0
+    assert counts["valid"]["buyers"] == 3 and counts["valid"]["non-buyers"] > 100
+    assert "too few in train/test" in str(failure.value)
 
 
 def test_unknown_category_is_a_data_error(tmp_path):
@@ -105,7 +148,8 @@ def test_output_holds_the_champion_probabilities_and_cross_sells_only_new_catego
     frame = read_table(result.output)
     meta = read_table_metadata(result.output)
     assert meta["custval.run_id"] == result.run_id and meta["custval.model"] == "custval-propensity"
-    assert meta["custval.model_version"] == "1" and meta["custval.as_of"] == "2025-01-01"
+    assert meta["custval.model_uri"] == result.model_uri and meta["custval.as_of"] == "2025-01-01"
+    assert mlflow.MlflowClient().get_model_version("custval-propensity", "1").run_id == result.run_id
     assert meta["custval.categories"] == CATEGORIES
     tx = sim.transactions[sim.transactions["timestamp"] < END]
     # the champion on independently rebuilt features gives the file's probabilities
@@ -129,3 +173,19 @@ def test_output_holds_the_champion_probabilities_and_cross_sells_only_new_catego
     top = result.top_customers
     assert len(top) == 10 and top["cross_sell_score"].is_monotonic_decreasing
     assert top["cross_sell_score"].iloc[0] == pytest.approx(frame["cross_sell_score"].max())
+
+
+def test_a_version_over_other_categories_stays_challenger(result, store):
+    """Mean test AUC over other categories is not comparable: the champion keeps its alias whatever the AUCs."""
+    _, uri = store
+    other = train_propensity(load_config(overrides=[f"simulate.n_customers={N_CUSTOMERS}", "simulate.seed=5",
+                                                    "categories=[grocery]", "output=null"]), tracking_uri=uri)
+    assert other.registered_version == "2" and other.promotion.promoted is False
+    assert "custval.categories 'grocery' differs from champion v1's 'grocery,home,beauty'" in other.promotion.reason
+    assert other.promotion.champion_version == "1"
+    assert other.promotion.champion_value == pytest.approx(result.metrics["mean_test_roc_auc"])
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias("custval-propensity", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("custval-propensity", "challenger").version) == "2"
+    assert client.get_model_version("custval-propensity", "2").tags["custval.registry.promoted"] == "False"
+    assert mlflow.get_run(other.run_id).data.tags["custval.registry.reason"] == other.promotion.reason

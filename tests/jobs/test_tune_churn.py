@@ -1,16 +1,24 @@
 """`tune_churn`: trials nested under one "tune-xgboost" run, the Optuna study stored next to the MLflow store
-and resumed by a second call, the best parameters refitted and registered as a new custval-churn version."""
+and resumed by a second call on the same data (a new study on changed data), the best parameters refitted and
+registered as a new custval-churn version, and the tuned model held to the issue's quality bars against the
+simulator's Bayes probabilities."""
 
+import warnings
 from pathlib import Path
 
 import mlflow
 import optuna
 import pytest
 
+import custval.jobs.tune_churn as tune_module
+from custval.data.simulate_churn import simulate_churn
+from custval.errors import ConfigError, CustvalWarning
 from custval.jobs.train_churn import load_config
-from custval.jobs.tune_churn import study_name, tune_churn
+from custval.jobs.tune_churn import searched_params, study_name, tune_churn
 
-SMALL = ["simulate.n_customers=2000", "simulate.seed=4", "model.tree.min_samples_leaf=50", "output=null"]
+N_CUSTOMERS = 8000
+SMALL = [f"simulate.n_customers={N_CUSTOMERS}", "simulate.seed=4", "model.tree.min_samples_leaf=50",
+         "output=null"]
 
 
 @pytest.fixture(scope="module")
@@ -22,25 +30,75 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_calls(store):
+    """Two calls of 2 trials on the same config and data: the second resumes the study (4 trials)."""
     _, uri = store
-    config = load_config(overrides=SMALL)
-    first = tune_churn(config, n_trials=2, timeout=None, tracking_uri=uri)
+    first = tune_churn(load_config(overrides=SMALL), n_trials=2, timeout=None, tracking_uri=uri)
     second = tune_churn(load_config(overrides=SMALL), n_trials=2, timeout=None, tracking_uri=uri)
     return first, second
+
+
+class _Loaded(Exception):
+    """Raised by a stand-in for load_dataset: the job got as far as loading data."""
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    def load_dataset(*args, **kwargs):
+        raise _Loaded
+
+    monkeypatch.setattr(tune_module, "load_dataset", load_dataset)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"n_trials": 0}, "n_trials"),
+    ({"n_trials": 2.5}, "n_trials"),
+    ({"n_trials": 2, "timeout": 0}, "timeout"),
+    ({"n_trials": 2, "timeout": float("nan")}, "timeout"),
+])
+def test_bad_tuning_options_fail_before_any_data_is_loaded(no_data, options, message):
+    # the default config simulates 20,000 customers: the options must be checked first
+    with pytest.raises(ConfigError, match=message):
+        tune_churn(load_config(), **options)
+
+
+def test_settings_the_search_overrides_are_warned_about(no_data):
+    assert {"learning_rate", "max_depth", "subsample"} <= set(searched_params())
+    config = load_config(overrides=["model.xgboost.subsample=0.6", "model.xgboost.n_estimators=500"])
+    with pytest.warns(CustvalWarning, match=r"searches \['subsample'\]"), pytest.raises(_Loaded):
+        tune_churn(config, n_trials=1)
+    # the defaults (learning_rate 0.05, max_depth 4 are the starting point the search replaces) are not news
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CustvalWarning)
+        with pytest.raises(_Loaded):
+            tune_churn(load_config(), n_trials=1)
 
 
 def test_the_study_lives_next_to_the_store_and_a_second_call_resumes_it(two_calls, store):
     root, _ = store
     first, second = two_calls
     assert first.storage == f"sqlite:///{Path(root).resolve() / 'optuna.db'}"
-    assert first.study_name == second.study_name == study_name(load_config(overrides=SMALL))
+    assert first.study_name == second.study_name
+    fingerprint = mlflow.get_run(first.tune_run_id).data.tags["custval.data_fingerprint"]
+    assert first.study_name == study_name(load_config(overrides=SMALL), fingerprint)
+    assert first.study_name.endswith("-" + fingerprint[:12])
     assert (first.n_trials, second.n_trials) == (2, 4)
     study = optuna.load_study(study_name=first.study_name, storage=first.storage)
     assert len(study.trials) == 4
     assert second.best_value == pytest.approx(study.best_value)
     assert second.best_value >= first.best_value  # the resumed study keeps the earlier trials
     # another problem (other data settings) is another study
-    assert study_name(load_config(overrides=[*SMALL, "snapshots.horizon_days=60"])) != first.study_name
+    assert study_name(load_config(overrides=[*SMALL, "snapshots.horizon_days=60"]), fingerprint) != first.study_name
+
+
+def test_the_tuned_model_meets_the_quality_bars_against_the_oracle(two_calls):
+    """The shipped `tune churn` path with a small budget (4 trials) on 8,000 simulated customers."""
+    _, tuned = two_calls
+    m = tuned.train.metrics
+    assert m["test_roc_auc"] >= 0.97 * m["oracle_test_roc_auc"]
+    assert m["tree_test_roc_auc"] >= m["test_roc_auc"] - 0.05
+    assert m["test_brier"] <= 1.10 * m["oracle_test_brier"]
+    # the refit is the study's best trial: same data, parameters and seed give the same validation AUC
+    assert m["valid_roc_auc"] == pytest.approx(tuned.best_value, abs=1e-12)
 
 
 def test_trials_are_nested_runs_of_one_tuning_run_per_call(two_calls):
@@ -72,3 +130,23 @@ def test_the_best_parameters_are_refitted_and_registered_as_new_versions(two_cal
     champion = client.get_model_version_by_alias("custval-churn", "champion")
     expected = "2" if second.train.metrics["test_roc_auc"] >= first.train.metrics["test_roc_auc"] else "1"
     assert str(champion.version) == expected
+
+
+def test_changed_data_at_the_same_path_starts_a_new_study(tmp_path):
+    """Same config, edited transactions file: the old study's trials (scored on the old data) must not compete."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sim = simulate_churn(1500, seed=6, start="2023-01-01", end="2025-01-01")
+    path = tmp_path / "tx.csv"
+    sim.transactions.to_csv(path, index=False)
+    overrides = [f"data.source={path}", "model.tree.min_samples_leaf=50", "output=null", "registered_model=null"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CustvalWarning)  # no "study was started on different data"
+        first = tune_churn(load_config(overrides=overrides), n_trials=1, tracking_uri=uri)
+        edited = sim.transactions.drop(index=sim.transactions.index[::50])  # 2% of the rows gone
+        edited.to_csv(path, index=False)
+        second = tune_churn(load_config(overrides=overrides), n_trials=1, tracking_uri=uri)
+    mlflow.set_tracking_uri(None)
+    assert second.study_name != first.study_name and (first.n_trials, second.n_trials) == (1, 1)
+    assert first.study_name.rsplit("-", 1)[0] == second.study_name.rsplit("-", 1)[0]  # same config key
+    studies = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(first.storage)}
+    assert studies == {first.study_name: 1, second.study_name: 1}

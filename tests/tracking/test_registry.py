@@ -87,3 +87,29 @@ def test_frame_fingerprint_changes_with_any_value():
     assert runs.frame_fingerprint(frame) == runs.frame_fingerprint(frame.copy())
     assert runs.frame_fingerprint(frame) != runs.frame_fingerprint(changed)
     assert len(runs.frame_fingerprint(frame)) == 64
+
+
+
+def test_a_champion_over_another_comparable_tag_is_never_replaced(store):
+    """With comparable_tag (e.g. the propensity categories) a better metric over another set does not promote;
+    the same set in another order is comparable."""
+    from custval.tracking.registry import promote, register_challenger
+
+    def run_with(categories):
+        with runs.tracked_run("custval-test", config={}, data_fingerprint="f" * 64,
+                              tags={"custval.categories": categories}) as run:
+            info = mlflow.pyfunc.log_model(name="model", python_model=Doubler(),
+                                           input_example=pd.DataFrame({"x": [1.0]}))
+        return run.info.run_id, info.model_uri
+
+    results = []
+    for categories, value in (("a,b", 0.7), ("a,c", 0.9), ("b,a", 0.8)):
+        run_id, uri = run_with(categories)
+        results.append(promote("custval-tag", register_challenger(uri, "custval-tag"), run_id=run_id, metric="auc",
+                               value=value, higher_is_better=True, comparable_tag="custval.categories"))
+    first, other, same = results
+    assert first.promoted and not other.promoted and "not comparable" in other.reason
+    assert same.promoted and same.champion_version == first.version
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias("custval-tag", "champion").version) == same.version
+    assert str(client.get_model_version_by_alias("custval-tag", "challenger").version) == same.version

@@ -8,7 +8,8 @@ calibration map (isotonic or sigmoid, chosen on valid) differ per category; a si
 would share one stopping point and one calibration. They are logged and registered together as ONE
 multi-output pyfunc (`custval-propensity`, outputs `p_<category>`) so that every score of a customer comes
 from the same version: the cross-sell argmax over categories never mixes versions trained on different data.
-The champion metric is the mean test ROC AUC over the categories.
+The champion metric is the mean test ROC AUC over the categories, so a new version takes `champion` only from
+a champion of the same categories (run tag `custval.categories`); over other categories it stays challenger.
 
 With `cross_sell_new_only` (default) a category's model is trained and tested only on customers who never
 bought it before the cutoff: cross-sell is about new categories. The output has p_<category> for every
@@ -18,7 +19,6 @@ has not bought yet (null when they have bought them all).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,33 +29,38 @@ import numpy as np
 import pandas as pd
 
 from custval.config import build_config, config_from_dict
-from custval.data.io import write_table
 from custval.errors import ConfigError, DataError
 from custval.features import snapshots as snap
-from custval.jobs.train_churn import (
+from custval.jobs._snapshot_job import (
     ChurnDataConfig,
     Dataset,
     SimulateSettings,
+    SnapshotJobConfig,
     SnapshotSettings,
     SplitSettings,
-    _check_calibration,
-    _check_common,
-    _finite,
-    _lists,
-    _proba,
+    check_calibration,
+    check_xgboost,
+    finish_run,
+    finite,
     fit_boosted,
     load_dataset,
+    proba,
     scoring_frame,
     xgboost_kwargs,
 )
 from custval.metrics.classification import classification_report, roc_auc
 from custval.plots.classification import plot_calibration, plot_gains
 from custval.tracking import runs
-from custval.tracking.classifier_pyfunc import log_classifier_model
-from custval.tracking.registry import register_and_promote
+
+__all__ = ["CHAMPION_METRIC", "MIN_PER_CLASS", "OUTPUT_PREFIX", "ChurnDataConfig", "PropensityConfig",
+           "PropensityModelSettings", "SimulateSettings", "SnapshotSettings", "SplitSettings",
+           "TrainPropensityResult", "cross_sell", "load_config", "purchased_categories", "train_propensity"]
 
 CHAMPION_METRIC = "mean_test_roc_auc"  # higher is better
 OUTPUT_PREFIX = "p_"
+# buyers and non-buyers each split needs: both classes to train, 2 of each for calibration's stratified folds
+# on valid, both for the test ROC AUC
+MIN_PER_CLASS = 2
 
 
 @dataclass
@@ -68,45 +73,33 @@ class PropensityModelSettings:
     calibration: str = "auto"
 
     def validate(self) -> None:
-        from custval.jobs.train_churn import _check_xgboost
-
-        _check_xgboost("model.xgboost", self.xgboost)
-        _check_calibration("model.calibration", self.calibration)
+        check_xgboost("model.xgboost", self.xgboost)
+        check_calibration("model.calibration", self.calibration)
 
 
 @dataclass
-class PropensityConfig:
+class PropensityConfig(SnapshotJobConfig):
     experiment: str = "custval-propensity"
     registered_model: str | None = "custval-propensity"
-    data: ChurnDataConfig = field(default_factory=ChurnDataConfig)
-    simulate: SimulateSettings = field(default_factory=SimulateSettings)
-    snapshots: SnapshotSettings = field(default_factory=SnapshotSettings)
-    split: SplitSettings = field(default_factory=SplitSettings)
+    output: str | None = "outputs/propensity_scores.parquet"
     model: PropensityModelSettings = field(default_factory=PropensityModelSettings)
     categories: tuple | None = None  # None = every category in the transactions
     cross_sell_new_only: bool = True
-    seed: int = 0
-    output: str | None = "outputs/propensity_scores.parquet"
-    top_n: int = 10
-    run_name: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> PropensityConfig:
         return config_from_dict(cls, raw, name="propensity config")
 
     def validate(self) -> None:
-        _check_common(self)
         if self.data.table is not None:
             raise ConfigError("propensity needs transactions with a category column, not a customer table "
                               "(data.table); set data.source instead")
+        super().validate()
         if self.categories is not None and (not isinstance(self.categories, tuple) or not self.categories or not all(
                 isinstance(c, str) and c for c in self.categories) or len(set(self.categories)) != len(self.categories)):
             raise ConfigError(f"categories must be a list of distinct category names or null, got {self.categories!r}")
         if not isinstance(self.cross_sell_new_only, bool):
             raise ConfigError(f"cross_sell_new_only must be true or false, got {self.cross_sell_new_only!r}")
-
-    def as_dict(self) -> dict[str, Any]:
-        return _lists(dataclasses.asdict(self))
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PropensityConfig:
@@ -158,6 +151,23 @@ def _categories(config: PropensityConfig, data: Dataset) -> list[str]:
     return list(config.categories)
 
 
+def check_class_counts(data: Dataset, categories: list[str]) -> None:
+    """Every category needs MIN_PER_CLASS buyers and non-buyers in each of train, valid and test (among its
+    labelled rows): checked for all categories before any model is fitted, so the error names the category."""
+    for category in categories:
+        label = f"{snap.LABEL_PREFIX}{category}"
+        counts = {}
+        for name, part in (("train", data.train), ("valid", data.valid), ("test", data.test)):
+            y = part[label].dropna().to_numpy()
+            counts[name] = {"buyers": int((y == 1).sum()), "non-buyers": int((y == 0).sum())}
+        short = [name for name, c in counts.items() if min(c.values()) < MIN_PER_CLASS]
+        if short:
+            raise DataError("snapshots", label,
+                            f"needs at least {MIN_PER_CLASS} buyers and {MIN_PER_CLASS} non-buyers in each of "
+                            f"train/valid/test to fit, calibrate and test its model; too few in {'/'.join(short)} "
+                            "(drop the category, add data or change the snapshot settings)", counts)
+
+
 def _oracle(data: Dataset, frame: pd.DataFrame, category: str, horizon_days: int, cache: dict) -> np.ndarray | None:
     """The simulator's P(buys `category` in the window) for each (customer_id, cutoff) row of `frame`."""
     sim = data.simulation
@@ -201,6 +211,7 @@ def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = Non
     categories = list(config.categories) if config.categories is not None else None
     data = load_dataset(config, categories=categories, cross_sell_new_only=config.cross_sell_new_only)
     categories = _categories(config, data)
+    check_class_counts(data, categories)
     horizon = config.snapshots.horizon_days
     features = data.features
     metrics: dict[str, float] = {}
@@ -218,11 +229,11 @@ def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = Non
         raw, cal = fit_boosted(config, X_tr, y_tr, X_va, y_va)
         models[f"{OUTPUT_PREFIX}{category}"], raw_models[category] = cal, raw
         model_features[f"{OUTPUT_PREFIX}{category}"] = used
-        p = _proba(cal, X_te)
+        p = proba(cal, X_te)
         name = _metric_name(category)
         report = classification_report(y_te, p)
         metrics.update({f"{name}_test_{k}": v for k, v in report.items()})
-        metrics[f"{name}_valid_roc_auc"] = roc_auc(y_va, _proba(raw, X_va))
+        metrics[f"{name}_valid_roc_auc"] = roc_auc(y_va, proba(raw, X_va))
         metrics[f"{name}_best_iteration"] = float(raw.best_iteration_)
         for split_name, part, y in zip(("train", "valid", "test"), parts, (y_tr, y_va, y_te), strict=True):
             metrics[f"{name}_n_{split_name}"] = float(len(part))
@@ -245,10 +256,10 @@ def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = Non
         metrics["mean_oracle_test_roc_auc"] = float(by_category["oracle_test_roc_auc"].mean())
     metrics["n_categories"] = float(len(categories))
     metrics["n_features"] = float(len(features))
-    metrics = _finite(metrics)
+    metrics = finite(metrics)
 
     ids, X = scoring_frame(config, data)
-    probabilities = pd.DataFrame({out: _proba(model, X[model_features[out]]) for out, model in models.items()},
+    probabilities = pd.DataFrame({out: proba(model, X[model_features[out]]) for out, model in models.items()},
                                  index=ids.index)
     bought = purchased_categories(data.transactions, data.as_of, categories, ids["customer_id"].to_numpy())
     bought.index = ids.index
@@ -283,28 +294,18 @@ def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = Non
                 runs.log_figure(plot(y, curves), path)
                 plots.append(path)
 
-        model_info = log_classifier_model(models, X.head(5))
-        version, promotion = None, None
-        if config.registered_model:
-            promotion = register_and_promote(model_info.model_uri, config.registered_model, run_id=run.info.run_id,
-                                             metric=CHAMPION_METRIC, value=metrics[CHAMPION_METRIC],
-                                             higher_is_better=True)
-            version = promotion.version
-        output = None
-        if config.output:
-            output = write_table(scores, config.output, metadata={
-                "custval.model": config.registered_model or model_info.model_uri,
-                "custval.model_version": version or "",
-                "custval.run_id": run.info.run_id,
-                "custval.as_of": str(data.as_of.date()),
-                "custval.horizon_days": horizon,
-                "custval.categories": categories,
-                "custval.cross_sell_new_only": config.cross_sell_new_only,
-            })
+        # the test split (not its first rows): log_classifier_model picks example rows that show missing values
+        done = finish_run(config, run, models=models, input_example=data.test[features], scores=scores,
+                          metadata={"custval.as_of": str(data.as_of.date()), "custval.horizon_days": horizon,
+                                    "custval.categories": categories,
+                                    "custval.cross_sell_new_only": config.cross_sell_new_only},
+                          metric=CHAMPION_METRIC, value=metrics[CHAMPION_METRIC],
+                          comparable_tag="custval.categories")
         return TrainPropensityResult(
             run_id=run.info.run_id, experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri,
-            tracking_uri=uri, model_uri=model_info.model_uri, registered_version=version, promotion=promotion,
+            tracking_uri=uri, model_uri=done.model_uri, registered_version=done.registered_version,
+            promotion=done.promotion,
             as_of=data.as_of, cutoffs=list(data.cutoffs), categories=categories, features=list(features),
             metrics=metrics, by_category=by_category, models=models, model_features=model_features, test_predictions=test_predictions,
-            scores=scores, top_customers=top, plots=plots, output=Path(output) if output else None,
+            scores=scores, top_customers=top, plots=plots, output=done.output,
         )

@@ -3,33 +3,34 @@
 The data and train/valid split are exactly those of `train_churn` (same config). One parent MLflow run
 "tune-xgboost" in the churn experiment holds the search: each trial is a nested run (custval.models.tuning),
 and the parent records the best parameters, the best validation AUC and the trial counts. The Optuna study
-lives next to the MLflow store (`custval.config.optuna_storage`) under a name derived from the config
-(`custval-churn-xgboost-<digest of data, snapshot, split, model and seed settings>`), so running the same
-tuning again resumes the study instead of starting over. Finally `train_churn` refits with the best
-parameters and registers the result as a new version of `custval-churn` (champion by test ROC AUC).
+lives next to the MLflow store (`custval.config.optuna_storage`) under a name derived from the config and the
+data (`custval-churn-xgboost-<digest of data, snapshot, split, model and seed settings>-<data fingerprint>`):
+tuning the same config on the same data again resumes the study; changed data (say, an edited transactions
+file at the same path) starts a new one, so trials scored on other data never compete with the new ones.
+Finally `train_churn` refits with the best parameters and registers the result as a new version of
+`custval-churn` (champion by test ROC AUC).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import mlflow
 
 from custval.config import optuna_storage
-from custval.jobs.train_churn import (
-    LABEL,
-    ChurnConfig,
-    TrainChurnResult,
-    load_dataset,
-    study_key,
-    train_churn,
-)
-from custval.models.tuning import tune
+from custval.errors import ConfigError, CustvalWarning
+from custval.jobs._snapshot_job import LABEL, load_dataset, study_key
+from custval.jobs.train_churn import ChurnConfig, ModelSettings, TrainChurnResult, train_churn
+from custval.models.tuning import SPACES, tune
 from custval.tracking import runs
 
 TUNE_RUN_NAME = "tune-xgboost"
 METRIC = "roc_auc"
+FINGERPRINT_CHARS = 12
 
 
 @dataclass
@@ -45,21 +46,64 @@ class TuneChurnResult:
     train: TrainChurnResult  # the refit with the best parameters (registered)
 
 
-def study_name(config: ChurnConfig) -> str:
-    return f"custval-churn-xgboost-{study_key(config)}"
+def study_name(config: ChurnConfig, data_fingerprint: str) -> str:
+    """The study of this problem: the config's study key and the first characters of the data fingerprint."""
+    return f"custval-churn-xgboost-{study_key(config)}-{data_fingerprint[:FINGERPRINT_CHARS]}"
+
+
+class _SpaceNames:
+    """Stands in for an Optuna trial to list the parameter names a search space suggests."""
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def _suggest(self, name, low, *args, **kwargs):
+        self.names.append(name)
+        return low
+
+    suggest_float = suggest_int = _suggest
+
+    def suggest_categorical(self, name, choices):
+        self.names.append(name)
+        return choices[0]
+
+
+def searched_params() -> list[str]:
+    """The XGBoost settings the tuner searches (custval.models.tuning.xgboost_space)."""
+    names = _SpaceNames()
+    SPACES["xgboost"](names)
+    return names.names
+
+
+def _check_options(config: ChurnConfig, n_trials, timeout) -> None:
+    """The tuning options, before any data is loaded; a warning for model.xgboost settings the search
+    overrides (those the user changed from the defaults)."""
+    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
+        raise ConfigError(f"tune: n_trials must be an integer >= 1, got {n_trials!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+                                or not math.isfinite(timeout) or timeout <= 0):
+        raise ConfigError(f"tune: timeout must be a number of seconds > 0 or null, got {timeout!r}")
+    defaults = ModelSettings().xgboost
+    overridden = [k for k in searched_params() if k in config.model.xgboost
+                  and (k not in defaults or config.model.xgboost[k] != defaults[k])]
+    if overridden:
+        warnings.warn(f"tune churn searches {overridden}: the model.xgboost values "
+                      f"{ {k: config.model.xgboost[k] for k in overridden} } are not used", CustvalWarning,
+                      stacklevel=3)
 
 
 def tune_churn(config: ChurnConfig, *, n_trials: int, timeout: float | None = None,
                tracking_uri: str | None = None) -> TuneChurnResult:
-    """Search XGBoost parameters on the churn train/valid split (resuming the config's study), log the
-    search under a parent run, then refit, log and register the best with `train_churn`."""
+    """Search XGBoost parameters on the churn train/valid split (resuming the study of this config and data),
+    log the search under a parent run, then refit, log and register the best with `train_churn`."""
     config.validate()
+    _check_options(config, n_trials, timeout)
     data = load_dataset(config)
     X_train, X_valid = data.train[data.features], data.valid[data.features]
     y_train, y_valid = (part[LABEL].to_numpy().astype("int8") for part in (data.train, data.valid))
     uri = runs.configure(tracking_uri)
     storage = optuna_storage(uri)
-    name = study_name(config)
+    name = study_name(config, data.fingerprint)
     base = {"n_jobs": 2, **dict(config.model.xgboost)}
     with runs.tracked_run(config.experiment, config=config.as_dict(), run_name=TUNE_RUN_NAME,
                           data_fingerprint=data.fingerprint,

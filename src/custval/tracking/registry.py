@@ -27,22 +27,50 @@ class Promotion:
 
 
 def register_and_promote(model_uri: str, name: str, *, run_id: str, metric: str, value: float,
-                         higher_is_better: bool) -> Promotion:
-    """Register `model_uri` as a new version of `name`, alias it `challenger`, promote it by the rule.
+                         higher_is_better: bool, comparable_tag: str | None = None) -> Promotion:
+    """Register `model_uri` as a new version of `name` (alias `challenger`), then promote it by the rule."""
+    version = register_challenger(model_uri, name)
+    return promote(name, version, run_id=run_id, metric=metric, value=value, higher_is_better=higher_is_better,
+                   comparable_tag=comparable_tag)
+
+
+def register_challenger(model_uri: str, name: str) -> str:
+    """Register `model_uri` as a new version of `name` with alias `challenger`; returns the version.
+
+    Jobs register first, write their outputs naming that version, and call `promote` last, so a failed
+    write leaves the champion as it was."""
+    import mlflow
+
+    version = str(mlflow.register_model(model_uri, name).version)
+    mlflow.MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
+    return version
+
+
+def promote(name: str, version: str, *, run_id: str, metric: str, value: float, higher_is_better: bool,
+            comparable_tag: str | None = None) -> Promotion:
+    """Give `version` the alias `champion` when its `metric` is at least as good as the champion's.
 
     The rule (DESIGN.md) compares holdout metrics even when the two runs saw different data; `same_data`
-    (from the runs' data fingerprints) and the reason say when the comparison is not like-for-like.
+    (from the runs' data fingerprints) and the reason say when the comparison is not like-for-like. With
+    `comparable_tag` (a run tag such as the propensity categories, a comma-separated set), a champion whose
+    run has another set is not comparable at all: the version stays challenger and the reason says why.
     """
     import mlflow
 
     client = mlflow.MlflowClient()
-    version = mlflow.register_model(model_uri, name).version
-    client.set_registered_model_alias(name, CHALLENGER, version)
-    champion_version, champion_value, champion_fingerprint = _current_champion(client, name, metric)
-    fingerprint = client.get_run(run_id).data.tags.get("custval.data_fingerprint")
-    same_data = None if champion_version is None else (fingerprint is not None and fingerprint == champion_fingerprint)
+    champion_version, champion_value, champion_tags = _current_champion(client, name, metric)
+    tags = client.get_run(run_id).data.tags
+    fingerprint = tags.get("custval.data_fingerprint")
+    same_data = None if champion_version is None else (
+        fingerprint is not None and fingerprint == champion_tags.get("custval.data_fingerprint"))
+    ours = tags.get(comparable_tag) if comparable_tag else None
+    theirs = champion_tags.get(comparable_tag) if comparable_tag else None
     if champion_version is None:
         promoted, reason = True, "no champion yet"
+    elif comparable_tag and (theirs is None or set(theirs.split(",")) != set((ours or "").split(","))):
+        promoted = False
+        reason = (f"{comparable_tag} {ours!r} differs from champion v{champion_version}'s {theirs!r}: {metric} "
+                  "not comparable, kept champion")
     elif champion_value is None or not math.isfinite(champion_value):
         promoted, reason = True, f"champion v{champion_version} has no finite {metric}"
     else:
@@ -63,15 +91,15 @@ def register_and_promote(model_uri: str, name: str, *, run_id: str, metric: str,
     return result
 
 
-def _current_champion(client, name: str, metric: str) -> tuple[str | None, float | None, str | None]:
-    """Version, holdout metric and data fingerprint of the current champion (Nones when there is none)."""
+def _current_champion(client, name: str, metric: str) -> tuple[str | None, float | None, dict[str, str]]:
+    """Version, holdout metric and run tags of the current champion (None, None, {} when there is none)."""
     from mlflow.exceptions import MlflowException
 
     try:
         champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
-        return None, None, None
+        return None, None, {}
     if not champion.run_id:
-        return str(champion.version), None, None
+        return str(champion.version), None, {}
     data = client.get_run(champion.run_id).data
-    return str(champion.version), data.metrics.get(metric), data.tags.get("custval.data_fingerprint")
+    return str(champion.version), data.metrics.get(metric), dict(data.tags)
