@@ -284,3 +284,24 @@ def test_coerce_numeric_text_rejects_infinite_numbers(token):
     with pytest.raises(DataError, match=r"customers\.charges: numbers must be finite") as info:
         coerce_numeric_text(frame)
     assert token in str(info.value)
+
+
+def test_iso_date_text_becomes_datetime_and_other_text_stays(tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,signup_date,last_seen,plan,code\n"
+                    "1,2023-04-01,2024-01-02 10:30,basic,2023-xx\n"
+                    "2, ,2024-02-03 08:00,plus,2024-yy\n"
+                    "3,2022-12-31,2024-03-04 09:15,basic,2025-zz\n")
+    X, _ = load_customer_table(path)
+    assert X["signup_date"].dtype == "datetime64[ns]" and X["last_seen"].dtype == "datetime64[ns]"
+    assert list(X["signup_date"]) == [pd.Timestamp("2023-04-01"), pd.NaT, pd.Timestamp("2022-12-31")]
+    assert X.loc[1, "last_seen"] == pd.Timestamp("2024-01-02 10:30")
+    # text that merely starts like a date, and plain text, stay text
+    assert X["code"].dtype == "string" and X["plan"].dtype == "string"
+
+
+def test_coerce_date_text_leaves_a_column_with_one_non_date_alone():
+    from custval.data.schemas import coerce_date_text
+
+    frame = pd.DataFrame({"d": pd.array(["2023-01-01", "2023-13-45", None], dtype="string")})
+    assert coerce_date_text(frame)["d"].dtype == "string"

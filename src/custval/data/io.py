@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from custval.data.schemas import (
+    coerce_date_text,
     coerce_numeric_text,
     parse_binary_label,
     validate_customers,
@@ -306,7 +307,8 @@ def load_customer_table(
     Returns ``(X, y)``:
       * X: one row per customer, indexed by the id column (int64 or str ids, unique), features only (id and
         label removed). Text columns whose non-blank values are all numbers become float64 (blank " " ->
-        NaN); the other text columns become pandas ``string`` dtype with blanks as <NA>; other numeric
+        NaN); text columns of ISO dates ("2023-04-01") become datetime64 (blank -> NaT; see
+        `coerce_date_text`); the other text columns become pandas ``string`` dtype with blanks as <NA>; other numeric
         columns become float64 (so a missing value at scoring time cannot change a column's type); booleans,
         categoricals and datetimes are kept.
       * y: the label as int8 0/1 (see `parse_binary_label`), same index, or None when `label` is None.
@@ -351,7 +353,7 @@ def load_customer_table(
     features = frame.drop(columns=[id_column] + ([label] if label is not None else []))
     if features.shape[1] == 0:
         raise SchemaError(table, "*", "no feature columns besides the id and label columns")
-    X = coerce_numeric_text(features)
+    X = coerce_date_text(coerce_numeric_text(features))
     for col in X.columns:
         s = X[col]
         if pd.api.types.is_bool_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):

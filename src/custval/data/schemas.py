@@ -53,6 +53,7 @@ __all__ = [
     "ColumnSpec",
     "TableSchema",
     "check_cutoff",
+    "coerce_date_text",
     "coerce_numeric_text",
     "parse_binary_label",
     "parse_date",
@@ -636,6 +637,30 @@ def coerce_numeric_text(frame: pd.DataFrame, *, exclude=()) -> pd.DataFrame:
         if infinite.size:  # "inf" or "1e400" parse, but no model can use them
             raise DataError("customers", str(col), "numbers must be finite", text.iloc[infinite[0]])
         out[col] = pd.Series(num, index=s.index, dtype="float64")
+    return out
+
+
+def coerce_date_text(frame: pd.DataFrame, *, exclude=()) -> pd.DataFrame:
+    """A copy of `frame` where each text column whose non-blank values all parse as ISO-8601 dates or
+    datetimes ("2023-04-01", "2023-04-01 12:30") is datetime64 (blank -> NaT), e.g. a customer export's
+    signup_date read from CSV; snapshots turn such columns into days since the date. Other columns are
+    left as they are."""
+    out = frame.copy()
+    skip = set(exclude)
+    for col in out.columns:
+        s = out[col]
+        if col in skip or not _is_string_like(s):
+            continue
+        text = s.astype("string").str.strip()
+        blank = (text.isna() | (text == "")).to_numpy(dtype=bool)
+        if blank.all() or not text[~blank].str.match(r"^\d{4}-\d{2}-\d{2}").all():
+            continue
+        parsed = pd.to_datetime(text.mask(blank), errors="coerce", format="ISO8601")
+        if parsed.isna().to_numpy()[~blank].any():
+            continue
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_localize(None)
+        out[col] = parsed.astype("datetime64[ns]")
     return out
 
 
