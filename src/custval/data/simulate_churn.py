@@ -67,6 +67,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from custval.data.simulate import _check_count
+from custval.data.simulate import _check_window as check_window
 from custval.errors import ConfigError
 
 NS_PER_DAY = 86_400 * 10**9
@@ -723,12 +725,6 @@ def simulate_churn_table(n_customers: int = 5_000, *, seed: int = 0,
 
 
 # ---------------------------------------------------------------------------------------------- validation
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def _check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
@@ -766,20 +762,14 @@ def _check_unit(name: str, value: object, *, low_open: bool, high_closed: bool) 
 
 
 def _check_window(start: object, end: object) -> tuple[pd.Timestamp, pd.Timestamp]:
-    stamps = []
-    for name, value in (("start", start), ("end", end)):
-        try:
-            stamp = pd.Timestamp(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a date, got {value!r}") from None
-        if stamp is pd.NaT or pd.isna(stamp) or stamp.tzinfo is not None:
-            raise ConfigError(f"{name} must be a timezone-naive date, got {value!r}")
+    """simulate.py's window rules (naive dates, end after start), plus whole days and at least 2 of them."""
+    start_ts, end_ts = check_window(start, end)
+    for name, stamp in (("start", start_ts), ("end", end_ts)):
         if stamp != stamp.normalize():
-            raise ConfigError(f"{name} must be a midnight (a date), got {value!r}")
-        stamps.append(stamp.as_unit("ns"))
-    if (stamps[1] - stamps[0]) < pd.Timedelta(days=2):
-        raise ConfigError(f"end must be at least 2 days after start, got start={stamps[0]} end={stamps[1]}")
-    return stamps[0], stamps[1]
+            raise ConfigError(f"{name} must be a midnight (a date), got {stamp}")
+    if end_ts - start_ts < pd.Timedelta(days=2):
+        raise ConfigError(f"end must be at least 2 days after start, got start={start_ts} end={end_ts}")
+    return start_ts, end_ts
 
 
 def _check_categories(categories) -> tuple[str, ...]:
