@@ -231,8 +231,9 @@ def _frame(frequency, monetary_value):
 
 @pytest.fixture
 def small_valid():
-    rng = np.random.default_rng(3)
-    return _frame(rng.integers(1, 5, 30).astype(float), rng.gamma(5.0, 5.0, 30))
+    # 30 repeat buyers drawn from the Gamma-Gamma process itself: spends that share one mean across customers
+    # (a single Gamma) put the optimum on the q -> infinity boundary, so the fit would be a boundary case.
+    return simulate_gamma_gamma(30, p=6.0, q=4.0, gamma=15.0, seed=2).iloc[:30].reset_index(drop=True)
 
 
 def test_nan_rejected(small_valid):
