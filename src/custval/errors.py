@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class CustvalError(Exception):
     """Base class: the CLI turns any CustvalError into its message and exit status 2."""
@@ -26,8 +28,9 @@ class DataError(SchemaError):
     """Values break a rule of the contract (NaN ids, unparseable dates, duplicates, an empty table, ...)."""
 
 
-class NotFittedError(CustvalError, AttributeError):
-    """An estimator was used before `fit`. Also an AttributeError, as scikit-learn's own is."""
+class NotFittedError(CustvalError, _SklearnNotFittedError):
+    """An estimator was used before `fit`. Also scikit-learn's NotFittedError (so an AttributeError and a
+    ValueError), so code written for scikit-learn estimators catches it."""
 
 
 class ConvergenceError(CustvalError):
