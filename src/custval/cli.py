@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +22,8 @@ train_app = typer.Typer(no_args_is_help=True, help="Train a pipeline from a conf
 app.add_typer(train_app, name="train")
 tune_app = typer.Typer(no_args_is_help=True, help="Tune a pipeline's hyper-parameters with Optuna (resumable).")
 app.add_typer(tune_app, name="tune")
+config_app = typer.Typer(no_args_is_help=True, help="Show the settings of a pipeline config.")
+app.add_typer(config_app, name="config")
 
 # Tables need room: when output is not a terminal (make, CI, a pipe) rich would fold them at 80 columns.
 console = Console() if Console().is_terminal else Console(width=150)
@@ -39,17 +43,35 @@ def _quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr, without the source file and line it was raised from."""
+    text = " ".join(str(message).split())
+    err_console.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True, markup=True)
+
+
 def _custval_errors(func):
-    """Turn CustvalError into a one-line message and exit status 2."""
+    """Turn CustvalError into a one-line message and exit status 2; SIGINT / SIGTERM into one line and exit
+    status 130 / 143 (the job's MLflow run is then FAILED and its outputs and aliases as they were)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         _quiet_mlflow()
-        try:
-            return func(*args, **kwargs)
-        except CustvalError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            # other libraries' deprecation notices are for custval's developers, not for its users
+            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category)
+            try:
+                return func(*args, **kwargs)
+            except CustvalError as exc:
+                err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                raise typer.Exit(code=2) from None
+            except KeyboardInterrupt as exc:
+                signum = getattr(exc, "signum", signal.SIGINT)
+                err_console.print(f"[bold red]interrupted[/] by {signal.Signals(signum).name}: nothing was promoted; "
+                                  "the MLflow run is marked FAILED and earlier outputs are unchanged",
+                                  highlight=False, soft_wrap=True)
+                raise typer.Exit(code=128 + int(signum)) from None
 
     return wrapper
 
@@ -129,15 +151,36 @@ def simulate(
     truth: Annotated[Path | None, typer.Option(help="also write the ground truth table here")] = None,
 ):
     """Simulate a BG/NBD + Gamma-Gamma customer base (CDNOW-like, daily) and write its log (and ground truth)."""
-    from custval.data.io import write_table
-    from custval.data.simulate import CDNOW_DAILY, simulate_bgnbd
+    from custval.jobs.simulate import simulate as run_simulate
 
-    sim = simulate_bgnbd(customers, **CDNOW_DAILY, seed=seed)
-    write_table(sim.transactions, out, metadata={"custval.simulation": str(sim.params), "custval.seed": str(seed)})
-    console.print(f"wrote {len(sim.transactions):,} transactions of {customers:,} customers to {out}")
-    if truth is not None:
-        write_table(sim.truth.reset_index(), truth)
-        console.print(f"wrote the ground truth to {truth}")
+    result = run_simulate(out=out, customers=customers, seed=seed, truth=truth)
+    console.print(f"wrote {result.n_transactions:,} transactions of {result.n_customers:,} customers to "
+                  f"{result.outputs['--out']}")
+    if "--truth" in result.outputs:
+        console.print(f"wrote the ground truth to {result.outputs['--truth']}")
+
+
+@config_app.command("show")
+@_custval_errors
+def config_show(
+    pipeline: Annotated[str, typer.Argument(help="clv, churn, propensity or segment")],
+    config: ConfigOption = None,
+    set_: SetOption = None,
+):
+    """Every key of a pipeline config with its value (the built-in default unless --config/--set change it)
+    and a one-line description."""
+    from custval.config import PIPELINES, build_config, describe
+
+    if pipeline not in PIPELINES:
+        raise CustvalError(f"pipeline must be one of {sorted(PIPELINES)}, got {pipeline!r}")
+    resolved = build_config(PIPELINES[pipeline], config, set_ or [])
+    title = "defaults" if config is None and not set_ else "resolved settings"
+    table = Table(title=f"custval {pipeline} config: {title}", show_lines=False)
+    for column in ("key", "value", "description"):
+        table.add_column(column, overflow="fold")
+    for key, value, description in describe(resolved):
+        table.add_row(key, value, description)
+    console.print(table)
 
 
 @app.command()

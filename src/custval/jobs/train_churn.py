@@ -12,13 +12,13 @@ e.g. a telecom churn export) has no time: it is split at random, stratified on t
 table is scored.
 
 The defaults of `ChurnConfig` are the demo: 20,000 simulated customers over 2023-2024 (`pipelines/churn.yaml`
-spells them out). The data/snapshot/split sections, the data loading and the run's ending are shared with
-`custval.jobs.train_propensity` (`custval.jobs._snapshot_job`).
+spells them out). The config sections and the data loading are shared with `custval.jobs.train_propensity`
+(`custval.config.SnapshotJobConfig`, `custval.features.datasets`); the run follows `custval.jobs.sequence`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,41 +26,18 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from custval.config import build_config, config_from_dict
-from custval.errors import DataError
-from custval.jobs._snapshot_job import (
-    CALIBRATION_METHODS,
-    LABEL,
-    SIMULATE,
-    ChurnDataConfig,
-    Dataset,
-    SimulateSettings,
-    SnapshotJobConfig,
-    SnapshotSettings,
-    SplitSettings,
-    check_calibration,
-    check_xgboost,
-    finish_run,
-    finite,
-    fit_boosted,
-    load_dataset,
-    positive_int,
-    proba,
-    scoring_frame,
-    study_key,
-    xgboost_kwargs,
-)
+from custval.config import ChurnConfig, build_config, validate_config
+from custval.features.datasets import LABEL, Dataset, load_dataset, oracle_churn, population
+from custval.jobs.sequence import Champion, Output, start_job
+from custval.jobs.snapshot_jobs import check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
 from custval.models.classifiers import CalibratedClassifier, TreeClassifier
+from custval.models.clv.features import CLVFeatures
 from custval.plots.classification import plot_calibration, plot_feature_importance, plot_gains, plot_roc
+from custval.scoring.batch import positive_probability as proba
+from custval.scoring.batch import score_with_reasons
 from custval.tracking import runs
-
-__all__ = [
-    "CALIBRATION_METHODS", "CHAMPION_METRIC", "LABEL", "OUTPUT_COLUMN", "SIMULATE", "ChurnConfig", "ChurnDataConfig",
-    "Dataset", "ModelSettings", "SimulateSettings", "SnapshotSettings", "SplitSettings", "TrainChurnResult",
-    "TreeSettings", "fit_boosted", "load_config", "load_dataset", "oracle_churn", "scoring_frame", "study_key",
-    "train_churn", "xgboost_kwargs",
-]
+from custval.tracking.classifier_pyfunc import log_classifier_model
 
 CHAMPION_METRIC = "test_roc_auc"  # higher is better
 OUTPUT_COLUMN = "churn_probability"
@@ -69,66 +46,23 @@ N_EXPLAINED = 100  # test customers with the highest churn probability whose rea
 PLOTS = ("plots/gains.png", "plots/calibration.png", "plots/roc.png", "plots/feature_importance.png")
 
 
-# ------------------------------------------------------------------------------------------ config
-@dataclass
-class TreeSettings:
-    max_depth: int = 5
-    min_samples_leaf: int = 100
-
-    def validate(self) -> None:
-        positive_int("model.tree.max_depth", self.max_depth)
-        positive_int("model.tree.min_samples_leaf", self.min_samples_leaf)
-
-
-@dataclass
-class ModelSettings:
-    """tree: the readable depth-limited tree; xgboost: BoostedClassifier keyword arguments (early stopping on
-    the valid split); calibration of both on valid: auto (chosen on valid) | isotonic | sigmoid."""
-
-    tree: TreeSettings = field(default_factory=TreeSettings)
-    xgboost: dict[str, Any] = field(default_factory=lambda: {
-        "n_estimators": 2000, "learning_rate": 0.05, "max_depth": 4, "early_stopping_rounds": 50})
-    calibration: str = "auto"
-
-    def validate(self) -> None:
-        self.tree.validate()
-        check_xgboost("model.xgboost", self.xgboost)
-        check_calibration("model.calibration", self.calibration)
-
-
-@dataclass
-class ChurnConfig(SnapshotJobConfig):
-    experiment: str = "custval-churn"
-    registered_model: str | None = "custval-churn"
-    output: str | None = "outputs/churn_scores.parquet"
-    model: ModelSettings = field(default_factory=ModelSettings)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ChurnConfig:
-        """Validated config from a mapping (unknown keys -> ConfigError)."""
-        return config_from_dict(cls, raw, name="churn config")
+def check_config(config: ChurnConfig) -> ChurnConfig:
+    """The config re-validated (a hand-built or edited one too) and its model settings checked by the
+    estimators' own rules, before any data is loaded."""
+    config = validate_config(type(config), config.model_dump())
+    check_models(config)
+    return config
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ChurnConfig:
     """Defaults, updated by the YAML file at `path`, then by `key=value` overrides (e.g. `snapshots.n_cutoffs=8`)."""
-    return build_config(ChurnConfig, path, overrides, name="churn config")
+    return check_config(build_config(ChurnConfig, path, overrides))
 
 
-# ----------------------------------------------------------------------------------------------- models
-def oracle_churn(dataset: Dataset, frame: pd.DataFrame, horizon_days: int) -> np.ndarray | None:
-    """The simulator's Bayes P(churn) for each (customer_id, cutoff) row of `frame` (None without a simulator)."""
-    sim = dataset.simulation
-    if sim is None:
-        return None
-    out = np.full(len(frame), np.nan)
-    for cutoff in pd.unique(frame["cutoff"]):
-        rows = (frame["cutoff"] == cutoff).to_numpy()
-        truth = sim.churn_probability(pd.Timestamp(cutoff), horizon_days=horizon_days)
-        out[rows] = truth.reindex(frame.loc[rows, "customer_id"].to_numpy()).to_numpy(dtype=float)
-    if np.isnan(out).any():  # pragma: no cover - the simulator covers every customer active before a cutoff
-        raise DataError("snapshots", "customer_id", "customer without a simulated churn probability",
-                        frame.loc[np.isnan(out), "customer_id"].iloc[0])
-    return out
+def churn_dataset(config: ChurnConfig) -> Dataset:
+    """The labelled snapshots (or customer table) the churn models are trained on."""
+    clv = CLVFeatures(config.snapshots.horizon_days) if config.snapshots.clv_features else None
+    return load_dataset(config, extra_features=clv)
 
 
 # ------------------------------------------------------------------------------------------------- job
@@ -166,8 +100,13 @@ def train_churn(config: ChurnConfig, *, tracking_uri: str | None = None,
     xgboost_params: BoostedClassifier settings overriding `config.model.xgboost` (e.g. tuned ones).
     dataset: a `load_dataset(config)` result to reuse (the tuner passes the one it tuned on).
     """
-    config.validate()
-    data = dataset if dataset is not None else load_dataset(config)
+    config = check_config(config)
+    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri) as job:
+        return _train(config, job, xgboost_params, dataset, tags)
+
+
+def _train(config: ChurnConfig, job, xgboost_params, dataset, tags) -> TrainChurnResult:
+    data = dataset if dataset is not None else churn_dataset(config)
     horizon = config.snapshots.horizon_days
     features = data.features
     X_train, X_valid, X_test = (part[features] for part in (data.train, data.valid, data.test))
@@ -199,13 +138,13 @@ def train_churn(config: ChurnConfig, *, tracking_uri: str | None = None,
 
     id_columns = ["customer_id", "cutoff"] if data.kind == "snapshots" else ["customer_id"]
     test_predictions = data.test[id_columns].assign(**{LABEL: y_test}, **predictions)
-    scores = _score(config, data, xgb_cal)
+    ids, X = population(data)
+    scores = score_with_reasons(xgb_cal, ids, X, column=OUTPUT_COLUMN, reasons=N_REASONS)
     top = scores.head(config.top_n).reset_index(drop=True)
     xgb_params = xgboost_kwargs(config, xgboost_params)
     calibration = {"xgboost": str(xgb_cal.method_), "tree": str(tree_cal.method_)}
     rules = tree.rules_text()
 
-    uri = runs.configure(tracking_uri)
     provenance = {"custval.data_kind": data.kind, **dict(tags or {})}
     if data.kind == "snapshots":
         provenance["custval.horizon_days"] = str(horizon)
@@ -232,29 +171,19 @@ def train_churn(config: ChurnConfig, *, tracking_uri: str | None = None,
         if data.kind == "snapshots":
             metadata["custval.horizon_days"] = horizon
         # the test split (not its first rows): log_classifier_model picks example rows that show missing values
-        done = finish_run(config, run, models={OUTPUT_COLUMN: xgb_cal}, input_example=X_test, scores=scores,
-                          metadata=metadata, metric=CHAMPION_METRIC, value=metrics[CHAMPION_METRIC],
-                          explain=OUTPUT_COLUMN)
+        model_info = log_classifier_model({OUTPUT_COLUMN: xgb_cal}, X_test, explain=OUTPUT_COLUMN)
+        done = job.finish(run, outputs=[Output("output", scores, metadata)], model_uri=model_info.model_uri,
+                          registered_model=config.registered_model,
+                          champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True))
         return TrainChurnResult(
             run_id=run.info.run_id, experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri,
-            tracking_uri=uri, model_uri=done.model_uri, registered_version=done.registered_version,
+            tracking_uri=job.tracking_uri, model_uri=done.model_uri, registered_version=done.registered_version,
             promotion=done.promotion,
             kind=data.kind, as_of=data.as_of, cutoffs=list(data.cutoffs), features=list(features), metrics=metrics,
             xgboost_params=xgb_params, calibration=calibration, best_iteration=best_iteration, tree_rules=rules,
             models={"xgboost": xgb_cal, "tree": tree_cal}, test_predictions=test_predictions, scores=scores,
             top_customers=top, plots=list(plots), output=done.output,
         )
-
-
-def _score(config, data: Dataset, model) -> pd.DataFrame:
-    """churn_probability and the top reasons for the scored population, most at risk first."""
-    ids, X = scoring_frame(config, data)
-    reasons = pd.DataFrame(model.explain(X, top=N_REASONS))
-    keep = [f"reason_{i}" for i in range(1, N_REASONS + 1) if f"reason_{i}" in reasons.columns]
-    scores = ids.reset_index(drop=True).assign(**{OUTPUT_COLUMN: proba(model, X)})
-    scores = scores.join(reasons[keep].reset_index(drop=True))
-    order = np.argsort(-scores[OUTPUT_COLUMN].to_numpy(), kind="stable")
-    return scores.iloc[order].reset_index(drop=True)
 
 
 def _log_plots(y: np.ndarray, predictions: dict[str, np.ndarray], importances: pd.Series) -> list[str]:

@@ -6,10 +6,7 @@ The defaults of `CLVConfig` are the demo: the full CDNOW log shipped with `lifet
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,79 +14,44 @@ import mlflow
 import pandas as pd
 
 from custval import units
-from custval.config import DataConfig, build_config, config_from_dict
-from custval.data.io import load_transactions, write_table
-from custval.data.schemas import check_cutoff
-from custval.errors import ConfigError
+from custval.config import CLVConfig, build_config, validate_config
+from custval.data.fingerprint import frame_fingerprint
+from custval.data.io import load_transactions
+from custval.features.datasets import calibration_window
 from custval.features.rfm import calibration_holdout_split, rfm_summary
+from custval.jobs.sequence import Champion, Output, check_settings, start_job
 from custval.metrics.clv import holdout_by_frequency, holdout_metrics
+from custval.models.clv.bgnbd import BetaGeo
 from custval.models.clv.diagnostics import tracking_curve
+from custval.models.clv.gamma_gamma import GammaGamma
 from custval.models.clv.value import CustomerValue
 from custval.plots.clv import plot_calibration_holdout, plot_clv_distribution, plot_tracking
 from custval.tracking import runs
 from custval.tracking.pyfunc import log_clv_model
-from custval.tracking.registry import register_and_promote
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 CHAMPION_METRIC = "holdout_mae"  # per-customer MAE of holdout repeat purchases: lower is better
+# CustomerValue parameter -> the CLV config key it is set from
+SETTING_NAMES = {"purchase_model__penalizer": "penalizer", "spend_model__penalizer": "spend_penalizer"}
 
 
-@dataclass
-class CLVConfig:
-    experiment: str = "custval-clv"
-    registered_model: str | None = "custval-clv"
-    data: DataConfig = field(default_factory=DataConfig)
-    calibration_end: str | None = "1997-09-30"
-    observation_end: str | None = "1998-06-30"
-    holdout: str | None = None  # e.g. "39W": calibration_end = observation_end - holdout when not given
-    period: str = "W"
-    horizon: str = "12M"
-    annual_discount_rate: float = 0.10
-    penalizer: float = 0.0  # BG/NBD L2 penalizer (lifetimes' convention)
-    spend_penalizer: float = 0.0  # Gamma-Gamma L2 penalizer
-    refit_full: bool = True
-    output: str | None = "outputs/clv_scores.parquet"
-    top_n: int = 10
-    run_name: str | None = None
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> CLVConfig:
-        """Validated config from a mapping (a `data` sub-mapping; unknown keys -> ConfigError)."""
-        return config_from_dict(cls, raw, name="clv config")
-
-    def validate(self) -> None:
-        units.check_period(self.period)
-        units.parse_horizon(self.horizon)
-        if self.holdout is not None:
-            units.parse_horizon(self.holdout)
-        if not _real(self.annual_discount_rate) or not -1 < self.annual_discount_rate < 10:
-            raise ConfigError(f"annual_discount_rate must be a number in (-1, 10), got {self.annual_discount_rate!r}")
-        for name in ("penalizer", "spend_penalizer"):
-            value = getattr(self, name)
-            if not _real(value) or value < 0:
-                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-        if self.calibration_end is None and self.holdout is None:
-            raise ConfigError("give calibration_end (a date) or holdout (a duration such as '39W')")
-        for name in ("calibration_end", "observation_end"):
-            value = getattr(self, name)
-            if value is not None:
-                try:
-                    pd.Timestamp(str(value))
-                except ValueError as exc:
-                    raise ConfigError(f"{name}: not a date: {value!r}") from exc
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+def customer_value(settings) -> CustomerValue:
+    """The CustomerValue of CLV settings (a CLVConfig, or the segment job's `clv` section)."""
+    return CustomerValue(purchase_model=BetaGeo(penalizer=settings.penalizer),
+                         spend_model=GammaGamma(penalizer=settings.spend_penalizer), period=settings.period,
+                         horizon=settings.horizon, annual_discount_rate=settings.annual_discount_rate)
 
 
-def _real(value) -> bool:
-    """A finite real number (bools are not numbers here)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+def check_config(config: CLVConfig) -> CLVConfig:
+    """The config re-validated and its model settings checked by CustomerValue's own rules."""
+    config = validate_config(CLVConfig, config.model_dump())
+    check_settings(lambda: customer_value(config), names=SETTING_NAMES)
+    return config
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> CLVConfig:
     """Defaults, updated by the YAML file at `path`, then by `key=value` overrides."""
-    return build_config(CLVConfig, path, overrides, name="clv config")
+    return check_config(build_config(CLVConfig, path, overrides))
 
 
 @dataclass
@@ -113,33 +75,25 @@ class TrainCLVResult:
     output: Path | None
 
 
-def _window(config: CLVConfig, transactions: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
-    last_day = transactions["timestamp"].max().normalize()
-    observation_end = pd.Timestamp(config.observation_end) if config.observation_end else last_day
-    if config.calibration_end is not None:
-        calibration_end = pd.Timestamp(config.calibration_end)
-    else:
-        calibration_end = observation_end - pd.Timedelta(days=round(units.horizon_days(config.holdout)))
-    check_cutoff(transactions, calibration_end, name="calibration_end")
-    if calibration_end >= observation_end:
-        raise ConfigError(f"calibration_end {calibration_end.date()} must be before observation_end "
-                          f"{observation_end.date()}")
-    return calibration_end, observation_end
-
-
 def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLVResult:
     """Run the whole CLV pipeline once; every step's result is logged to one MLflow run."""
-    config.validate()
-    transactions = load_transactions(config.data.source, columns=config.data.columns or None,
-                                     returns=config.data.returns, duplicates=config.data.duplicates)
-    calibration_end, observation_end = _window(config, transactions)
+    config = check_config(config)
+    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri) as job:
+        return _train(config, job)
+
+
+def _train(config: CLVConfig, job) -> TrainCLVResult:
+    data = config.data
+    transactions = load_transactions(data.source, columns=data.columns or None, returns=data.returns,
+                                     duplicates=data.duplicates, timestamp_format=data.timestamp_format)
+    calibration_end, observation_end = calibration_window(
+        transactions, calibration_end=config.calibration_end, observation_end=config.observation_end,
+        holdout=config.holdout)
     period = config.period
 
     split = calibration_holdout_split(transactions, calibration_end, observation_end, period=period)
     calibration = split[["frequency_cal", "recency_cal", "T_cal", "monetary_value_cal"]].set_axis(RFM_COLUMNS, axis=1)
-    model_kwargs = dict(period=period, horizon=config.horizon, annual_discount_rate=config.annual_discount_rate,
-                        penalizer=config.penalizer, spend_penalizer=config.spend_penalizer)
-    calibration_model = CustomerValue(**model_kwargs).fit(calibration)
+    calibration_model = customer_value(config).fit(calibration)
     predicted = calibration_model.purchase_model_.expected_purchases(calibration, split["duration_holdout"].to_numpy())
     actual = split["frequency_holdout"].to_numpy()
     metrics = holdout_metrics(actual, predicted)
@@ -147,7 +101,7 @@ def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLV
 
     if config.refit_full:
         full = rfm_summary(transactions, observation_end, period=period)[RFM_COLUMNS]
-        final_model = CustomerValue(**model_kwargs).fit(full)
+        final_model = customer_value(config).fit(full)
         as_of = observation_end
     else:  # the calibration fit scores customers as they stood at calibration_end
         full, final_model, as_of = calibration, calibration_model, calibration_end
@@ -156,11 +110,10 @@ def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLV
     scores = full.join(scores)
     curve = tracking_curve(calibration_model.purchase_model_, transactions, observation_end, period=period)
 
-    uri = runs.configure(tracking_uri)
     provenance = {"custval.units": units.CONVENTION, "custval.calibration_end": str(calibration_end.date()),
                   "custval.observation_end": str(observation_end.date())}
     with runs.tracked_run(config.experiment, config=config.as_dict(), run_name=config.run_name,
-                          data_fingerprint=runs.frame_fingerprint(transactions), tags=provenance) as run:
+                          data_fingerprint=frame_fingerprint(transactions), tags=provenance) as run:
         calibration_params = _model_params(calibration_model)
         final_params = _model_params(final_model)
         mlflow.log_metrics({f"cal_{k}": v for k, v in calibration_params.items()})
@@ -188,30 +141,19 @@ def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLV
         runs.log_figure(plot_clv_distribution(scores["clv"]), plots[3])
 
         model_info = log_clv_model(final_model.to_dict(), full.head(5))
-        version, promotion = None, None
-        if config.registered_model:
-            promotion = register_and_promote(model_info.model_uri, config.registered_model, run_id=run.info.run_id,
-                                             metric=CHAMPION_METRIC, value=metrics[CHAMPION_METRIC],
-                                             higher_is_better=False)
-            version = promotion.version
-        output = None
-        if config.output:
-            output = write_table(scores.reset_index(), config.output, metadata={
-                "custval.model": config.registered_model or model_info.model_uri,
-                "custval.model_version": version or "",
-                "custval.run_id": run.info.run_id,
-                "custval.as_of": str(as_of.date()),
-                "custval.units": units.CONVENTION,
-                "custval.horizon": config.horizon,
-                "custval.period": period,
-            })
+        metadata = {"custval.as_of": str(as_of.date()), "custval.units": units.CONVENTION,
+                    "custval.horizon": config.horizon, "custval.period": period}
+        done = job.finish(run, outputs=[Output("output", scores.reset_index(), metadata)],
+                          model_uri=model_info.model_uri, registered_model=config.registered_model,
+                          champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=False))
         return TrainCLVResult(
             run_id=run.info.run_id, experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri,
-            tracking_uri=uri, model_uri=model_info.model_uri, registered_version=version, promotion=promotion,
+            tracking_uri=job.tracking_uri, model_uri=model_info.model_uri,
+            registered_version=done.registered_version, promotion=done.promotion,
             calibration_end=calibration_end, observation_end=observation_end,
             calibration_params=calibration_params, params=final_params, metrics=metrics,
             by_frequency=by_frequency, top_customers=top, scores=scores, plots=plots,
-            output=Path(output) if output else None,
+            output=done.output,
         )
 
 

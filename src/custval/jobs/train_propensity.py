@@ -20,7 +20,7 @@ has not bought yet (null when they have bought them all).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,83 +28,33 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from custval.config import build_config, config_from_dict
-from custval.errors import ConfigError, DataError
+from custval.config import PropensityConfig, build_config, validate_config
 from custval.features import snapshots as snap
-from custval.jobs._snapshot_job import (
-    ChurnDataConfig,
-    Dataset,
-    SimulateSettings,
-    SnapshotJobConfig,
-    SnapshotSettings,
-    SplitSettings,
-    check_calibration,
-    check_xgboost,
-    finish_run,
-    finite,
-    fit_boosted,
-    load_dataset,
-    proba,
-    scoring_frame,
-    xgboost_kwargs,
-)
+from custval.features.datasets import check_class_counts, load_dataset, modelled_categories, oracle_category, population
+from custval.jobs.sequence import Champion, Output, start_job
+from custval.jobs.snapshot_jobs import check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
+from custval.models.clv.features import CLVFeatures
 from custval.plots.classification import plot_calibration, plot_gains
+from custval.scoring.batch import positive_probability as proba
+from custval.scoring.ranking import cross_sell, purchased_categories
 from custval.tracking import runs
-
-__all__ = ["CHAMPION_METRIC", "MIN_PER_CLASS", "OUTPUT_PREFIX", "ChurnDataConfig", "PropensityConfig",
-           "PropensityModelSettings", "SimulateSettings", "SnapshotSettings", "SplitSettings",
-           "TrainPropensityResult", "cross_sell", "load_config", "purchased_categories", "train_propensity"]
+from custval.tracking.classifier_pyfunc import log_classifier_model
 
 CHAMPION_METRIC = "mean_test_roc_auc"  # higher is better
 OUTPUT_PREFIX = "p_"
-# buyers and non-buyers each split needs: both classes to train, 2 of each for calibration's stratified folds
-# on valid, both for the test ROC AUC
-MIN_PER_CLASS = 2
 
 
-@dataclass
-class PropensityModelSettings:
-    """xgboost: BoostedClassifier keyword arguments shared by every category's model (each stops early on
-    its own valid labels); calibration per category on valid: auto | isotonic | sigmoid."""
-
-    xgboost: dict[str, Any] = field(default_factory=lambda: {
-        "n_estimators": 2000, "learning_rate": 0.05, "max_depth": 4, "early_stopping_rounds": 50})
-    calibration: str = "auto"
-
-    def validate(self) -> None:
-        check_xgboost("model.xgboost", self.xgboost)
-        check_calibration("model.calibration", self.calibration)
-
-
-@dataclass
-class PropensityConfig(SnapshotJobConfig):
-    experiment: str = "custval-propensity"
-    registered_model: str | None = "custval-propensity"
-    output: str | None = "outputs/propensity_scores.parquet"
-    model: PropensityModelSettings = field(default_factory=PropensityModelSettings)
-    categories: tuple | None = None  # None = every category in the transactions
-    cross_sell_new_only: bool = True
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> PropensityConfig:
-        return config_from_dict(cls, raw, name="propensity config")
-
-    def validate(self) -> None:
-        if self.data.table is not None:
-            raise ConfigError("propensity needs transactions with a category column, not a customer table "
-                              "(data.table); set data.source instead")
-        super().validate()
-        if self.categories is not None and (not isinstance(self.categories, tuple) or not self.categories or not all(
-                isinstance(c, str) and c for c in self.categories) or len(set(self.categories)) != len(self.categories)):
-            raise ConfigError(f"categories must be a list of distinct category names or null, got {self.categories!r}")
-        if not isinstance(self.cross_sell_new_only, bool):
-            raise ConfigError(f"cross_sell_new_only must be true or false, got {self.cross_sell_new_only!r}")
+def check_config(config: PropensityConfig) -> PropensityConfig:
+    """The config re-validated and its model settings checked by the estimators' own rules."""
+    config = validate_config(type(config), config.model_dump())
+    check_models(config)
+    return config
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PropensityConfig:
     """Defaults, updated by the YAML file at `path`, then by `key=value` overrides."""
-    return build_config(PropensityConfig, path, overrides, name="propensity config")
+    return check_config(build_config(PropensityConfig, path, overrides))
 
 
 @dataclass
@@ -135,82 +85,19 @@ def _metric_name(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z_.-]+", "_", str(text)).strip("_")
 
 
-def _categories(config: PropensityConfig, data: Dataset) -> list[str]:
-    """The categories modelled: the configured ones (each must occur in the transactions) or every label
-    column of the snapshots."""
-    labelled = [c[len(snap.LABEL_PREFIX):] for c in snap.label_columns(data.train) if c.startswith(snap.LABEL_PREFIX)]
-    if "category" not in data.transactions.columns or not labelled:
-        raise DataError("transactions", "category", "propensity needs a category column in the transactions")
-    if config.categories is None:
-        return labelled
-    present = set(data.transactions["category"].dropna().astype(str).unique())
-    missing = [c for c in config.categories if c not in present or c not in labelled]
-    if missing:
-        raise DataError("transactions", "category",
-                        f"configured category has no transactions (present: {sorted(present)})", missing[0])
-    return list(config.categories)
-
-
-def check_class_counts(data: Dataset, categories: list[str]) -> None:
-    """Every category needs MIN_PER_CLASS buyers and non-buyers in each of train, valid and test (among its
-    labelled rows): checked for all categories before any model is fitted, so the error names the category."""
-    for category in categories:
-        label = f"{snap.LABEL_PREFIX}{category}"
-        counts = {}
-        for name, part in (("train", data.train), ("valid", data.valid), ("test", data.test)):
-            y = part[label].dropna().to_numpy()
-            counts[name] = {"buyers": int((y == 1).sum()), "non-buyers": int((y == 0).sum())}
-        short = [name for name, c in counts.items() if min(c.values()) < MIN_PER_CLASS]
-        if short:
-            raise DataError("snapshots", label,
-                            f"needs at least {MIN_PER_CLASS} buyers and {MIN_PER_CLASS} non-buyers in each of "
-                            f"train/valid/test to fit, calibrate and test its model; too few in {'/'.join(short)} "
-                            "(drop the category, add data or change the snapshot settings)", counts)
-
-
-def _oracle(data: Dataset, frame: pd.DataFrame, category: str, horizon_days: int, cache: dict) -> np.ndarray | None:
-    """The simulator's P(buys `category` in the window) for each (customer_id, cutoff) row of `frame`."""
-    sim = data.simulation
-    if sim is None:
-        return None
-    out = np.full(len(frame), np.nan)
-    for cutoff in pd.unique(frame["cutoff"]):
-        key = pd.Timestamp(cutoff)
-        if key not in cache:
-            cache[key] = sim.category_probability(key, horizon_days=horizon_days)
-        rows = (frame["cutoff"] == cutoff).to_numpy()
-        out[rows] = cache[key][category].reindex(frame.loc[rows, "customer_id"].to_numpy()).to_numpy(dtype=float)
-    return out
-
-
-def purchased_categories(transactions: pd.DataFrame, as_of: pd.Timestamp, categories: list[str],
-                         customer_ids) -> pd.DataFrame:
-    """Boolean frame (index customer_ids, one column per category): bought it before `as_of`."""
-    before = transactions.loc[transactions["timestamp"] < as_of, ["customer_id", "category"]]
-    bought = pd.crosstab(before["customer_id"], before["category"].astype("string")) > 0
-    return bought.reindex(index=pd.Index(customer_ids), columns=categories, fill_value=False).astype(bool)
-
-
-def cross_sell(probabilities: pd.DataFrame, bought: pd.DataFrame) -> pd.DataFrame:
-    """Best category not bought yet: cross_sell_category (string, <NA> when all bought), cross_sell_score.
-    `probabilities` (p_<category> columns) and `bought` (category columns) list the categories in the same order."""
-    p = probabilities.to_numpy(dtype=float).copy()
-    p[bought.to_numpy(dtype=bool)] = -np.inf
-    best = np.argmax(p, axis=1)
-    score = p[np.arange(len(p)), best]
-    none_left = ~np.isfinite(score)
-    names = np.asarray(list(bought.columns), dtype=object)[best]
-    category = pd.array(np.where(none_left, None, names), dtype="string")
-    return pd.DataFrame({"cross_sell_category": category, "cross_sell_score": np.where(none_left, np.nan, score)},
-                        index=probabilities.index)
-
-
 def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = None) -> TrainPropensityResult:
     """Fit, evaluate, log, register and score one calibrated XGBoost per category (module docstring)."""
-    config.validate()
+    config = check_config(config)
+    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri) as job:
+        return _train(config, job)
+
+
+def _train(config: PropensityConfig, job) -> TrainPropensityResult:
     categories = list(config.categories) if config.categories is not None else None
-    data = load_dataset(config, categories=categories, cross_sell_new_only=config.cross_sell_new_only)
-    categories = _categories(config, data)
+    clv = CLVFeatures(config.snapshots.horizon_days) if config.snapshots.clv_features else None
+    data = load_dataset(config, extra_features=clv, categories=categories,
+                        cross_sell_new_only=config.cross_sell_new_only)
+    categories = modelled_categories(data, config.categories)
     check_class_counts(data, categories)
     horizon = config.snapshots.horizon_days
     features = data.features
@@ -239,7 +126,7 @@ def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = Non
             metrics[f"{name}_n_{split_name}"] = float(len(part))
             metrics[f"{name}_{split_name}_rate"] = float(np.mean(y))
         frame = parts[2][["customer_id", "cutoff"]].assign(label=y_te, p=p).reset_index(drop=True)
-        oracle = _oracle(data, parts[2], category, horizon, oracle_cache)
+        oracle = oracle_category(data, parts[2], category, horizon, oracle_cache)
         row = {"category": category, "calibration": str(cal.method_), "best_iteration": int(raw.best_iteration_),
                "n_features": len(used), "n_train": len(parts[0]), "train_rate": float(np.mean(y_tr)), "test_rate": float(np.mean(y_te)),
                "test_roc_auc": report["roc_auc"], "test_pr_auc": report["pr_auc"], "test_brier": report["brier"]}
@@ -258,7 +145,7 @@ def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = Non
     metrics["n_features"] = float(len(features))
     metrics = finite(metrics)
 
-    ids, X = scoring_frame(config, data)
+    ids, X = population(data)
     probabilities = pd.DataFrame({out: proba(model, X[model_features[out]]) for out, model in models.items()},
                                  index=ids.index)
     bought = purchased_categories(data.transactions, data.as_of, categories, ids["customer_id"].to_numpy())
@@ -268,7 +155,6 @@ def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = Non
     top = scores.sort_values("cross_sell_score", ascending=False, kind="stable").head(config.top_n)
     top = top.reset_index(drop=True)
 
-    uri = runs.configure(tracking_uri)
     provenance = {"custval.as_of": str(data.as_of.date()), "custval.horizon_days": str(horizon),
                   "custval.cutoffs": ",".join(str(c.date()) for c in data.cutoffs),
                   "custval.categories": ",".join(categories)}
@@ -295,15 +181,16 @@ def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = Non
                 plots.append(path)
 
         # the test split (not its first rows): log_classifier_model picks example rows that show missing values
-        done = finish_run(config, run, models=models, input_example=data.test[features], scores=scores,
-                          metadata={"custval.as_of": str(data.as_of.date()), "custval.horizon_days": horizon,
-                                    "custval.categories": categories,
-                                    "custval.cross_sell_new_only": config.cross_sell_new_only},
-                          metric=CHAMPION_METRIC, value=metrics[CHAMPION_METRIC],
-                          comparable_tag="custval.categories")
+        model_info = log_classifier_model(models, data.test[features])
+        metadata = {"custval.as_of": str(data.as_of.date()), "custval.horizon_days": horizon,
+                    "custval.categories": categories, "custval.cross_sell_new_only": config.cross_sell_new_only}
+        done = job.finish(run, outputs=[Output("output", scores, metadata)], model_uri=model_info.model_uri,
+                          registered_model=config.registered_model,
+                          champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True,
+                                            comparable_tag="custval.categories"))
         return TrainPropensityResult(
             run_id=run.info.run_id, experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri,
-            tracking_uri=uri, model_uri=done.model_uri, registered_version=done.registered_version,
+            tracking_uri=job.tracking_uri, model_uri=done.model_uri, registered_version=done.registered_version,
             promotion=done.promotion,
             as_of=data.as_of, cutoffs=list(data.cutoffs), categories=categories, features=list(features),
             metrics=metrics, by_category=by_category, models=models, model_features=model_features, test_predictions=test_predictions,

@@ -21,10 +21,12 @@ from typing import Any
 
 import mlflow
 
-from custval.config import optuna_storage
+from custval.config import ChurnConfig, ModelSettings, optuna_storage
 from custval.errors import ConfigError, CustvalWarning
-from custval.jobs._snapshot_job import LABEL, load_dataset, study_key
-from custval.jobs.train_churn import ChurnConfig, ModelSettings, TrainChurnResult, train_churn
+from custval.features.datasets import LABEL
+from custval.jobs.sequence import start_job
+from custval.jobs.snapshot_jobs import study_key
+from custval.jobs.train_churn import TrainChurnResult, check_config, churn_dataset, train_churn
 from custval.models.tuning import SPACES, tune
 from custval.tracking import runs
 
@@ -96,12 +98,17 @@ def tune_churn(config: ChurnConfig, *, n_trials: int, timeout: float | None = No
                tracking_uri: str | None = None) -> TuneChurnResult:
     """Search XGBoost parameters on the churn train/valid split (resuming the study of this config and data),
     log the search under a parent run, then refit, log and register the best with `train_churn`."""
-    config.validate()
+    config = check_config(config)
     _check_options(config, n_trials, timeout)
-    data = load_dataset(config)
+    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri) as job:
+        return _tune(config, job, n_trials, timeout)
+
+
+def _tune(config: ChurnConfig, job, n_trials: int, timeout: float | None) -> TuneChurnResult:
+    data = churn_dataset(config)
     X_train, X_valid = data.train[data.features], data.valid[data.features]
     y_train, y_valid = (part[LABEL].to_numpy().astype("int8") for part in (data.train, data.valid))
-    uri = runs.configure(tracking_uri)
+    uri = job.tracking_uri
     storage = optuna_storage(uri)
     name = study_name(config, data.fingerprint)
     base = {"n_jobs": 2, **dict(config.model.xgboost)}

@@ -1,10 +1,10 @@
-"""One MLflow run per training: resolved config, params, data fingerprint, package versions, git commit."""
+"""One MLflow run per job: resolved config, params, data fingerprint, package versions, git commit, and the
+process that runs it (host and pid), so that a later job can mark a run whose process was killed as FAILED."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from custval import config as settings
+from custval.tracking.store import prepare_store
 
 TRACKED_PACKAGES = (
     "custval", "numpy", "scipy", "pandas", "pyarrow", "duckdb", "scikit-learn", "xgboost-cpu", "xgboost",
@@ -24,14 +25,15 @@ TRACKED_PACKAGES = (
 )
 
 
-def configure(uri: str | None = None) -> str:
-    """Point MLflow at `uri` (default: MLFLOW_TRACKING_URI or the embedded SQLite store); no telemetry."""
-    import mlflow
+HOST_TAG = "custval.host"
+PID_TAG = "custval.pid"
+ENDED_TAG = "custval.ended"
 
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    uri = uri or settings.tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    return uri
+
+def configure(uri: str | None = None) -> str:
+    """Point MLflow at `uri` (default: MLFLOW_TRACKING_URI or the embedded SQLite store), checked and created
+    if new (`custval.tracking.store.prepare_store`); no telemetry."""
+    return prepare_store(uri)
 
 
 def ensure_experiment(name: str) -> str:
@@ -44,15 +46,6 @@ def ensure_experiment(name: str) -> str:
         return experiment.experiment_id
     location = (settings.artifact_root(mlflow.get_tracking_uri()) / name).as_uri()
     return client.create_experiment(name, artifact_location=location)
-
-
-def frame_fingerprint(*frames: pd.DataFrame) -> str:
-    """sha256 over the rows, column names and dtypes of the given frames: the data a run was fitted on."""
-    digest = hashlib.sha256()
-    for frame in frames:
-        digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
-    return digest.hexdigest()
 
 
 def package_versions() -> dict[str, str]:
@@ -90,17 +83,50 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def mark_killed_runs(experiment_id: str) -> list[str]:
+    """Mark as FAILED the RUNNING runs of `experiment_id` started on this host by a process that no longer
+    exists (killed with SIGKILL, or the machine went down): MLflow would show them running forever."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    host = socket.gethostname()
+    found = client.search_runs([experiment_id], filter_string=f"attributes.status = 'RUNNING' and "
+                                                           f"tags.`{HOST_TAG}` = '{host}'", max_results=1000)
+    marked = []
+    for run in found:
+        pid = run.data.tags.get(PID_TAG, "")
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            client.set_tag(run.info.run_id, ENDED_TAG, f"process {pid} on {host} ended without finishing the run")
+            client.set_terminated(run.info.run_id, status="FAILED")
+            marked.append(run.info.run_id)
+    return marked
+
+
 @contextmanager
 def tracked_run(experiment: str, *, config: Mapping[str, Any], data_fingerprint: str,
                 run_name: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[Any]:
-    """Start a run in `experiment` that records the resolved config, its params and the provenance tags."""
+    """Start a run in `experiment` that records the resolved config, its params and the provenance tags. An
+    exception (a failure, SIGINT or SIGTERM) ends the run as FAILED."""
     import mlflow
 
     experiment_id = ensure_experiment(experiment)
+    mark_killed_runs(experiment_id)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({
             "custval.data_fingerprint": data_fingerprint,
             "custval.git_commit": git_commit(),
+            HOST_TAG: socket.gethostname(),
+            PID_TAG: str(os.getpid()),
             **{f"custval.version.{k}": v for k, v in package_versions().items()},
             **dict(tags or {}),
         })

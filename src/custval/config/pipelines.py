@@ -1,0 +1,223 @@
+"""One pydantic model per runnable pipeline, built from the shared sections. Their defaults are the demo
+(`pipelines/*.yaml` spell them out, and a test keeps both equal); `custval config show <pipeline>` lists every
+key with its default and description."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from custval.config.loading import Section
+from custval.config.sections import (
+    CLVModelSettings,
+    CLVSource,
+    DataConfig,
+    ModelSettings,
+    PropensityModelSettings,
+    RolloutSettings,
+    SegmentConfig,
+    SimulateSettings,
+    SnapshotSettings,
+    SplitSettings,
+    TableDataConfig,
+)
+from custval.config.types import Date, Duration, Flag, Name, NonNegativeInt, OutputPath, PositiveInt, SettingError, Share, one_of
+from custval.units import horizon_days, parse_date
+
+
+def _yaml(value) -> str:
+    return "null" if value is None else repr(value)
+
+
+class JobConfig(Section):
+    """What every job has: its MLflow experiment, an optional run name and an output file."""
+
+    experiment: Name = "custval"
+    """MLflow experiment of the run."""
+    run_name: str | None = None
+    """MLflow run name (null: MLflow picks one)."""
+    output: OutputPath | None = None
+    """Output file (.parquet or .csv), written atomically; null: no file."""
+
+
+class TrainingConfig(JobConfig):
+    """A job that registers a model: the registry name and how many top customers it prints."""
+
+    registered_model: Name | None = None
+    """Registered model name (alias challenger; champion when at least as good on the same holdout); null: not
+    registered."""
+    top_n: PositiveInt = 10
+    """Customers shown in the printed top list."""
+
+
+# -------------------------------------------------------------------------------------------------- CLV
+class CLVConfig(TrainingConfig, CLVModelSettings):
+    """custval train clv: BG/NBD + Gamma-Gamma on a calibration period, checked on the holdout, refit on the whole
+    window, registered as custval-clv (champion by holdout MAE)."""
+
+    experiment: Name = "custval-clv"
+    registered_model: Name | None = "custval-clv"
+    output: OutputPath | None = "outputs/clv_scores.parquet"
+    data: DataConfig = Field(default_factory=DataConfig)
+    """The transaction log."""
+    calibration_end: Date | None = "1997-09-30"
+    """Last day (inclusive) of the calibration period; null: observation_end - holdout."""
+    observation_end: Date | None = "1998-06-30"
+    """Last day (inclusive) of the holdout; null: the day of the last transaction."""
+    holdout: Duration | None = None
+    """Holdout length before observation_end (e.g. 39W), used when calibration_end is null."""
+    refit_full: Flag = True
+    """Refit on the whole window for scoring and registration (the holdout metrics come from the calibration fit)."""
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.calibration_end is None and self.holdout is None:
+            raise SettingError("calibration_end", "is null and holdout too: give calibration_end (a date) or "
+                                                  "holdout (a duration such as '39W')")
+        if self.calibration_end is not None and self.holdout is not None:
+            raise SettingError("holdout", f"={self.holdout!r} would be ignored: calibration_end is given "
+                                          f"({self.calibration_end}); set calibration_end=null to use holdout")
+        if self.calibration_end is not None and self.observation_end is not None and \
+                parse_date(self.calibration_end) >= parse_date(self.observation_end):
+            raise SettingError("calibration_end", f"must be before observation_end ({self.observation_end}), got "
+                                                  f"{self.calibration_end}")
+        if self.holdout is not None and horizon_days(self.holdout) < 1:
+            raise SettingError("holdout", f"must be at least one day, got {self.holdout!r}")
+        return self
+
+
+# ------------------------------------------------------------------------------------ churn, propensity
+class SnapshotJobConfig(TrainingConfig):
+    """What the churn and propensity jobs share: the data, the simulated business, snapshots and the split."""
+
+    data: TableDataConfig = Field(default_factory=TableDataConfig)
+    """Transactions (or simulate), optional customer attributes, or a labelled customer table."""
+    simulate: SimulateSettings = Field(default_factory=SimulateSettings)
+    """The simulated business (data.source: simulate)."""
+    snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    """Point-in-time features and labels."""
+    split: SplitSettings = Field(default_factory=SplitSettings)
+    """Train / valid / test."""
+    seed: NonNegativeInt = 0
+    """Seed of the models and of the random split of a customer table."""
+
+    @model_validator(mode="after")
+    def _nothing_ignored(self):
+        """A setting the chosen kind of data would silently ignore is an error (non-default values only)."""
+        data, default = self.data, TableDataConfig()
+        changed = {k for k in type(data).model_fields if getattr(data, k) != getattr(default, k)}
+        table = data.table is not None
+        if table:
+            ignored, why = {"source", "columns", "returns", "duplicates", "timestamp_format"} & changed, \
+                "data.table (a customer table) is used instead of transactions"
+        elif data.simulated:
+            ignored = {"columns", "returns", "duplicates", "timestamp_format", "customers", "customer_columns",
+                       "label", "id_column"} & changed
+            why = "data.source=simulate brings its own transactions and customers"
+        else:
+            ignored = {"label"} & changed
+            if data.customers is None:
+                ignored |= {"customer_columns", "id_column"} & changed
+            why = ("data.label belongs to a customer table (data.table); data.customer_columns and "
+                   "data.id_column to data.customers")
+        if ignored:
+            key = sorted(ignored)[0]
+            raise SettingError(f"data.{key}", f"={getattr(data, key)!r} would be ignored: {why} (leave it at its "
+                                              f"default {_yaml(getattr(default, key))})")
+        for name, section, used, where in (
+                ("simulate", self.simulate, data.simulated, "data.source=simulate"),
+                ("snapshots", self.snapshots, not table, "transactions")):
+            defaults = type(section)()
+            changed = [k for k in type(section).model_fields if getattr(section, k) != getattr(defaults, k)]
+            if changed and not used:
+                raise SettingError(f"{name}.{changed[0]}", f"would be ignored: it applies only to {where}, not to "
+                                   + ("data.table" if table else f"data.source={data.source}"))
+        defaults = SplitSettings()
+        changed = [k for k in SplitSettings.model_fields if getattr(self.split, k) != getattr(defaults, k)]
+        ignored = [k for k in changed if k.startswith("n_")] if table else [k for k in changed if "fraction" in k]
+        if ignored:
+            why = ("a customer table is split at random by split.valid_fraction and split.test_fraction, not by "
+                   "cutoff" if table else "the fractions split a customer table (data.table); transactions are "
+                   "split by cutoff (split.n_valid, split.n_test)")
+            raise SettingError(f"split.{ignored[0]}", f"would be ignored: {why}")
+        return self
+
+
+class ChurnConfig(SnapshotJobConfig):
+    """custval train churn / tune churn: a decision tree and a calibrated XGBoost on point-in-time snapshots,
+    registered as custval-churn (champion by test ROC AUC)."""
+
+    experiment: Name = "custval-churn"
+    registered_model: Name | None = "custval-churn"
+    output: OutputPath | None = "outputs/churn_scores.parquet"
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    """The tree, XGBoost and their calibration."""
+
+
+class PropensityConfig(SnapshotJobConfig):
+    """custval train propensity: one calibrated XGBoost per category, registered together as
+    custval-propensity (champion by mean test ROC AUC over the same categories)."""
+
+    experiment: Name = "custval-propensity"
+    registered_model: Name | None = "custval-propensity"
+    output: OutputPath | None = "outputs/propensity_scores.parquet"
+    model: PropensityModelSettings = Field(default_factory=PropensityModelSettings)
+    """One XGBoost per category."""
+    categories: Annotated[tuple[Name, ...], Field(min_length=1)] | None = None
+    """Categories to model (each must occur in the transactions); null: every category."""
+    cross_sell_new_only: Flag = True
+    """Train and score each category among customers who never bought it."""
+
+    @model_validator(mode="after")
+    def _transactions_with_categories(self):
+        if self.data.table is not None:
+            raise SettingError("data.table", "must be null: propensity needs transactions with a category column, "
+                                             "not a customer table; set data.source instead")
+        if self.categories is not None and len(set(self.categories)) != len(self.categories):
+            raise SettingError("categories", f"must be distinct category names, got {list(self.categories)}")
+        return self
+
+
+# --------------------------------------------------------------------------------------------- segments
+MIGRATION_BY = ("rfm_cell", "rfm_score", "r_score", "f_score", "m_score")
+
+
+class SegmentJobConfig(JobConfig):
+    """custval segment: RFM cells, CLV tiers, value x loyalty, purchase-cycle grid and lifecycle stage per
+    customer as of `as_of`, with summaries, Pareto shares and RFM migration, logged to custval-segments."""
+
+    experiment: Name = "custval-segments"
+    output: OutputPath | None = "outputs/segments.parquet"
+    data: DataConfig = Field(default_factory=DataConfig)
+    """The transaction log."""
+    as_of: Date | None = None
+    """Last day included; null: the day of the last transaction."""
+    clv: CLVSource = Field(default_factory=CLVSource)
+    """Where clv and p_alive come from."""
+    segments: SegmentConfig = Field(default_factory=lambda: SegmentConfig(lifecycle_method="cycle"))
+    """Segment thresholds (lifecycle from the purchase cycle: BG/NBD gives every one-time buyer P(alive) = 1)."""
+    rfm_period_months: PositiveInt | None = 6
+    """Per-period RFM every this many calendar months (1, 2, 3, 4, 6 or 12) and the migration between the last
+    two periods; null: off."""
+    migration_by: Annotated[str, one_of(*MIGRATION_BY)] = "rfm_cell"
+    """Column whose movement between the last two periods is tabulated."""
+    pareto_tops: Annotated[tuple[Share, ...], Field(min_length=1)] = (0.01, 0.05, 0.1, 0.2, 0.5)
+    """Shares of customers whose share of revenue and CLV is tabulated (the top 20% is always logged)."""
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    """Test-and-rollout of a test mailing."""
+
+    @model_validator(mode="after")
+    def _months(self):
+        months = self.rfm_period_months
+        if months is not None and 12 % months:
+            raise SettingError("rfm_period_months", f"must divide 12 (1, 2, 3, 4, 6 or 12) or be null, got {months}")
+        return self
+
+
+PIPELINES: dict[str, type[Section]] = {
+    "clv": CLVConfig,
+    "churn": ChurnConfig,
+    "propensity": PropensityConfig,
+    "segment": SegmentJobConfig,
+}

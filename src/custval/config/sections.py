@@ -1,0 +1,314 @@
+"""The sections pipelines are built from: where the data is (`data`), the simulated business (`simulate`),
+point-in-time snapshots (`snapshots`), the train/valid/test split (`split`), the models (`model`, `clv`), the
+segment thresholds (`segments`) and test-and-rollout (`rollout`).
+
+Settings of an estimator (the XGBoost keyword arguments, tree depth, penalizers, the calibration method) are
+typed here but their rules belong to the estimator: the job checks them with the estimator's own
+`check_params()` before any data is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from custval.config.loading import Section
+from custval.config.types import (
+    DUPLICATES_POLICIES,
+    RETURNS_POLICIES,
+    ColumnMap,
+    Date,
+    Duration,
+    FilePath,
+    Flag,
+    Fraction,
+    Integer,
+    Name,
+    NonNegativeInt,
+    Period,
+    PositiveInt,
+    PositiveReal,
+    Real,
+    SettingError,
+    Share,
+    one_of,
+)
+from custval.units import parse_date
+
+SIMULATE = "simulate"
+DEFAULT_XGBOOST = {"n_estimators": 2000, "learning_rate": 0.05, "max_depth": 4, "early_stopping_rounds": 50}
+
+
+# ------------------------------------------------------------------------------------------------- data
+class DataConfig(Section):
+    """Where the transactions are and how to read them."""
+
+    key = "data"
+
+    source: Name = "cdnow"
+    """A transactions CSV/Parquet path, or a bundled dataset: cdnow (23,570 customers), cdnow-sample (2,357)."""
+    columns: ColumnMap = {}
+    """Contract name -> your column, e.g. {customer_id: cust_no, timestamp: order_date, amount: net_value}."""
+    returns: Annotated[str, one_of(*RETURNS_POLICIES)] = "exclude"
+    """Negative amounts are returns: exclude (drop them, with a warning) | net (net into the same day) | error."""
+    duplicates: Annotated[str, one_of(*DUPLICATES_POLICIES)] | None = None
+    """Rows identical in every column: error | drop | keep | null (the source's default: error for files, keep
+    for the CDNOW datasets)."""
+    timestamp_format: Name | None = None
+    """strptime format of text timestamps, e.g. '%d/%m/%Y %H:%M'; null: ISO 8601 or yyyymmdd only."""
+
+
+class TableDataConfig(DataConfig):
+    """Transactions (or a simulated business), optional customer attributes, or a plain labelled customer table."""
+
+    source: Name = SIMULATE
+    """simulate (the `simulate` section), a transactions CSV/Parquet path or a bundled dataset (cdnow)."""
+    customers: FilePath | None = None
+    """Customer attributes for a transactions file (CSV/Parquet, one row per customer: id_column + any columns)."""
+    customer_columns: ColumnMap = {}
+    """Rename the columns of `customers` or `table`: our name -> source column."""
+    table: FilePath | None = None
+    """Instead of transactions: a customer table with a label column (e.g. a telecom churn export); its rows are
+    split at random, stratified on the label, and all are scored."""
+    label: Name = "churn"
+    """The label column of `table` (1/0, yes/no, y/n, true/false)."""
+    id_column: Name = "customer_id"
+    """The id column of `table` or `customers`."""
+
+    @property
+    def simulated(self) -> bool:
+        return self.table is None and self.source.strip().lower() == SIMULATE
+
+    @model_validator(mode="after")
+    def _one_customer_source(self):
+        if self.table is not None and self.customers is not None:
+            raise SettingError("customers", "must be null with a table: data.table already holds the customers")
+        return self
+
+
+class SimulateSettings(Section):
+    """The simulated business used when data.source is simulate (custval.data.simulate_churn)."""
+
+    key = "simulate"
+
+    n_customers: PositiveInt = 20_000
+    """Customers to simulate."""
+    seed: NonNegativeInt = 0
+    """Seed of the simulation."""
+    start: Date = "2023-01-01"
+    """First day of the simulated history."""
+    end: Date = "2025-01-01"
+    """Day after the last simulated day."""
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if parse_date(self.start) >= parse_date(self.end):
+            raise SettingError("start", f"must be before simulate.end ({self.end}), got {self.start!r}")
+        return self
+
+
+class SnapshotSettings(Section):
+    """Cutoffs and features: labels look horizon_days ahead of each cutoff; n_cutoffs cutoffs every every_days,
+    the latest horizon_days before the observation end; customers count when they bought in the active_days
+    before a cutoff."""
+
+    key = "snapshots"
+
+    horizon_days: PositiveInt = 90
+    """Label window after a cutoff: churn = no purchase in it."""
+    windows: Annotated[tuple[PositiveInt, ...], Field(min_length=1)] = (30, 90, 180, 365)
+    """RFM windows (days before the cutoff)."""
+    active_days: PositiveInt = 365
+    """A customer is in a snapshot when they bought in this many days before its cutoff."""
+    n_cutoffs: PositiveInt = 6
+    """Cutoffs stacked into the training data."""
+    every_days: PositiveInt = 90
+    """Days between cutoffs (= horizon_days, so that train, valid and test label windows do not overlap)."""
+    clv_features: Flag = False
+    """Add BG/NBD p_alive and expected purchases as features."""
+
+
+class SplitSettings(Section):
+    """Time split of the snapshots (the last n_test cutoffs are test, the n_valid before them valid); a plain
+    customer table is split at random instead, stratified on the label, with the fractions."""
+
+    key = "split"
+
+    n_valid: PositiveInt = 1
+    """Cutoffs for early stopping and calibration."""
+    n_test: PositiveInt = 1
+    """The latest cutoffs, for the test metrics."""
+    valid_fraction: Fraction = 0.2
+    """Customer table only: share of rows for validation."""
+    test_fraction: Fraction = 0.2
+    """Customer table only: share of rows for the test."""
+
+    @model_validator(mode="after")
+    def _leaves_training_rows(self):
+        if self.valid_fraction + self.test_fraction >= 1:
+            raise SettingError("test_fraction", f"must leave rows to train on: split.valid_fraction + "
+                                                f"split.test_fraction must be < 1, got {self.valid_fraction} + "
+                                                f"{self.test_fraction}")
+        return self
+
+
+# ----------------------------------------------------------------------------------------------- models
+class TreeSettings(Section):
+    """The readable depth-limited decision tree (custval.models.classifiers.TreeClassifier)."""
+
+    key = "model.tree"
+
+    max_depth: Integer = 5
+    """Depth of the tree; its rules are logged as tree_rules.txt."""
+    min_samples_leaf: Integer = 100
+    """Fewest training rows in a leaf."""
+
+
+class ModelSettings(Section):
+    """The churn models: the tree, XGBoost (early stopping on valid) and their calibration on valid."""
+
+    key = "model"
+
+    tree: TreeSettings = Field(default_factory=TreeSettings)
+    """The readable model."""
+    xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_XGBOOST))
+    """BoostedClassifier keyword arguments (unknown keys and bad values are errors)."""
+    calibration: Name = "auto"
+    """Calibration on valid: auto (chosen by out-of-fold log loss) | isotonic | sigmoid."""
+
+
+class PropensityModelSettings(Section):
+    """One XGBoost per category (each stops early on its own valid labels), calibrated per category."""
+
+    key = "model"
+
+    xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_XGBOOST))
+    """BoostedClassifier keyword arguments shared by every category's model."""
+    calibration: Name = "auto"
+    """Calibration per category on valid: auto | isotonic | sigmoid."""
+
+
+class CLVModelSettings(Section):
+    """BG/NBD purchases + Gamma-Gamma spend (custval.models.clv.CustomerValue)."""
+
+    period: Period = "W"
+    """Model period: D, W (7 days) or M (30.4375 days)."""
+    horizon: Duration = "12M"
+    """CLV horizon, with its unit (90D, 26W, 12M, 1Y)."""
+    annual_discount_rate: Real = 0.10
+    """Compound annual discount rate of the CLV cash flows."""
+    penalizer: Real = 0.0
+    """BG/NBD L2 penalizer (lifetimes' convention: penalizer * sum(params^2))."""
+    spend_penalizer: Real = 0.0
+    """Gamma-Gamma L2 penalizer, kept separate: gamma is large, so the penalty bites hard."""
+
+
+class CLVSource(CLVModelSettings):
+    """Where clv and p_alive come from: a registered CLV model, or a model fitted on the spot."""
+
+    key = "clv"
+
+    model_uri: Name | None = None
+    """A logged CLV model, e.g. models:/custval-clv@champion (fed RFM in its own period); null: fit one here
+    with the settings below."""
+
+
+# --------------------------------------------------------------------------------------------- segments
+DEFAULT_TIER_CUTS = (0.5, 0.8, 0.95)
+DEFAULT_TIER_NAMES = ("lead", "iron", "gold", "platinum")
+DEFAULT_GRID = (("platinum", "gold", "develop"), ("gold", "silver", "develop"), ("silver", "optimise", "optimise"))
+Row3 = tuple[Name, Name, Name]
+
+
+class SegmentConfig(Section):
+    """Every threshold of custval.features.value_segments.segment_customers."""
+
+    key = "segments"
+    model_config = {"frozen": True}
+
+    bins: Annotated[Integer, Field(ge=2)] = 5
+    """RFM scores 1..bins by quantiles (bins = best); R on the time since the last purchase."""
+    ties: Annotated[str, one_of("shared", "first")] = "shared"
+    """shared: tied values get one score | first: ties broken by customer order."""
+    monetary: Name = "monetary_value"
+    """Spend column of the M score and the grid: monetary_value (mean repeat spend) | revenue."""
+    rfm_weights: tuple[Real, Real, Real] = (1, 1, 1)
+    """rfm_score = weighted sum of the R, F and M scores."""
+    tier_cuts: Annotated[tuple[Share, ...], Field(min_length=1)] = DEFAULT_TIER_CUTS
+    """CLV quantiles between tiers (increasing)."""
+    tier_names: Annotated[tuple[Name, ...], Field(min_length=2)] = DEFAULT_TIER_NAMES
+    """Tier names, lowest first: one more than tier_cuts."""
+    value_threshold: Real | None = None
+    """Value x loyalty: high value if clv >= this; null: the value_quantile of clv."""
+    value_quantile: Fraction = 0.5
+    """Quantile of clv used when value_threshold is null."""
+    loyalty: Name = "p_alive"
+    """Loyalty column of the value x loyalty matrix."""
+    loyalty_threshold: Real = 0.5
+    """High loyalty if the loyalty column is >= this."""
+    cycle_thresholds: tuple[Real, Real] | None = None
+    """Purchase-cycle grid: two inter-purchase times (model periods); null: tertiles."""
+    spend_thresholds: tuple[Real, Real] | None = None
+    """Purchase-cycle grid: two order values; null: tertiles of repeat buyers."""
+    grid: tuple[Row3, Row3, Row3] = DEFAULT_GRID
+    """Grid classes: rows short / medium / long cycle, columns high / medium / low spend."""
+    lifecycle_method: Annotated[str, one_of("auto", "cycle", "p_alive")] = "auto"
+    """Lifecycle stages from the purchase cycle | p_alive | auto (p_alive when the frame has it, else cycle)."""
+    new_within: PositiveReal | None = None
+    """New if the first purchase is within this many periods; null: the median purchase cycle."""
+    at_risk_after: PositiveReal = 2.0
+    """Cycle method: at risk after this many own purchase cycles without a purchase."""
+    lapsed_after: PositiveReal = 4.0
+    """Cycle method: lapsed after this many own purchase cycles without a purchase."""
+    active_p_alive: Share = 0.5
+    """p_alive method: active if P(alive) >= this."""
+    lapsed_p_alive: Share = 0.2
+    """p_alive method: lapsed below this (at risk in between)."""
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        cuts = self.tier_cuts
+        if any(b <= a for a, b in zip(cuts, cuts[1:], strict=False)):
+            raise SettingError("tier_cuts", f"must increase, got {list(cuts)}")
+        if len(self.tier_names) != len(cuts) + 1:
+            raise SettingError("tier_names", f"must name {len(cuts) + 1} tiers (one more than tier_cuts), got "
+                                             f"{list(self.tier_names)}")
+        for name in ("cycle_thresholds", "spend_thresholds"):
+            pair = getattr(self, name)
+            if pair is not None and not 0 <= pair[0] < pair[1]:
+                raise SettingError(name, f"must be two increasing values >= 0, got {list(pair)}")
+        if self.lapsed_after <= self.at_risk_after:
+            raise SettingError("lapsed_after", f"must be greater than segments.at_risk_after "
+                                               f"({self.at_risk_after}), got {self.lapsed_after}")
+        if self.lapsed_p_alive >= self.active_p_alive:
+            raise SettingError("lapsed_p_alive", f"must be below segments.active_p_alive ({self.active_p_alive}), "
+                                                 f"got {self.lapsed_p_alive}")
+        return self
+
+
+class RolloutSettings(Section):
+    """Test and rollout: the cells of a test mailing whose response rate reaches the break-even rate
+    cost_per_contact / net_profit_per_response are rolled out to the customers not tested."""
+
+    key = "rollout"
+
+    responses: FilePath | None = None
+    """A CSV/Parquet file of a test mailing: customer_id and a 0/1 response column."""
+    response_column: Name = "responded"
+    """The 0/1 response column of `responses`."""
+    cell: Name = "rfm_cell"
+    """The segment column whose cells are tested and rolled out (rfm_cell, rfm_score, ...)."""
+    cost_per_contact: PositiveReal | None = None
+    """Cost of one contact."""
+    net_profit_per_response: PositiveReal | None = None
+    """Net profit of one response."""
+
+    @model_validator(mode="after")
+    def _economics(self):
+        given = [v is not None for v in (self.cost_per_contact, self.net_profit_per_response)]
+        if any(given) and not all(given):
+            raise SettingError("cost_per_contact", "and rollout.net_profit_per_response must be given together")
+        if self.responses is not None and not all(given):
+            raise SettingError("responses", "needs rollout.cost_per_contact and rollout.net_profit_per_response")
+        return self

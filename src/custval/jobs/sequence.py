@@ -1,0 +1,181 @@
+"""The sequence every job follows (docs/architecture.md):
+
+    validate everything -> load and prepare data -> fit -> log to MLflow -> register the new version as
+    `challenger` -> write outputs atomically -> promote to `champion` last.
+
+`start_job` does the first step before any data is loaded: the tracking store is checked (and a new SQLite
+store created under a lock), every output path is checked (suffix, not a directory, its directory writable),
+and SIGTERM is turned into an interruption like SIGINT's, so that the MLflow run ends FAILED and outputs and
+aliases stay as they were. `Job.finish` does the last three steps in that order: a failed or interrupted write
+leaves the earlier output and the champion as they were, and the new version stays a challenger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from custval.config.types import SettingError, output_path
+from custval.data.io import write_table
+from custval.errors import ConfigError
+from custval.tracking.registry import Promotion, promote, register_challenger
+from custval.tracking.store import prepare_store
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: the job stops where it is; `signum` gives the exit status 128 + signum."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@dataclass(frozen=True)
+class Champion:
+    """How a new version competes for `champion`: its holdout metric, and the run tag that must match."""
+
+    metric: str
+    value: float
+    higher_is_better: bool
+    comparable_tag: str | None = None
+
+
+@dataclass
+class Output:
+    """A frame to write to the output setting `setting`, with its file metadata."""
+
+    setting: str
+    frame: pd.DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Finished:
+    model_uri: str | None
+    registered_version: str | None
+    promotion: Promotion | None
+    outputs: dict[str, Path]
+
+    @property
+    def output(self) -> Path | None:
+        return self.outputs.get("output")
+
+
+def check_output(setting: str, value: str | os.PathLike | None) -> Path | None:
+    """None, or a .parquet/.csv path that is not a directory and whose directory can be written (the nearest
+    existing ancestor takes a probe file, removed at once; nothing else is created)."""
+    if value is None:
+        return None
+    try:
+        output_path(str(value))
+    except SettingError as exc:
+        raise ConfigError(f"{setting} {exc.message}") from None
+    path = Path(value).expanduser()
+    ancestor = path.parent.resolve()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{setting} {str(value)!r} cannot be written: {str(ancestor)!r} is a file, not a directory")
+    try:
+        with tempfile.NamedTemporaryFile(dir=ancestor, prefix=".custval-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{setting} {str(value)!r} cannot be written: {exc.strerror or exc} in "
+                          f"{str(ancestor)!r}; choose another path") from None
+    return path
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGTERM raises Interrupted (SIGINT already raises KeyboardInterrupt) while the job runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Job:
+    """A job that has passed its checks: the tracking URI in use (None: untracked) and the checked outputs."""
+
+    def __init__(self, tracking_uri: str | None, outputs: dict[str, Path | None]):
+        self.tracking_uri = tracking_uri
+        self.outputs = outputs
+
+    def write(self, items: list[Output], *, run_id: str | None = None, model: Mapping[str, Any] | None = None
+              ) -> dict[str, Path]:
+        """Write each frame atomically to its checked output (skipped when the setting is None), its metadata
+        naming the run and the model; an OS failure is a ConfigError naming the setting."""
+        written = {}
+        for item in items:
+            path = self.outputs.get(item.setting)
+            if path is None:
+                continue
+            metadata = {**dict(model or {}), **({"custval.run_id": run_id} if run_id else {}), **item.metadata}
+            try:
+                written[item.setting] = write_table(item.frame, path, metadata=metadata)
+            except OSError as exc:
+                raise ConfigError(f"{item.setting} {str(path)!r}: cannot write the table: "
+                                  f"{exc.strerror or exc}") from exc
+        return written
+
+    def finish(self, run, *, outputs: list[Output], model_uri: str | None = None,
+               registered_model: str | None = None, champion: Champion | None = None) -> Finished:
+        """Inside the active run, after everything else is logged: register `model_uri` as a new version of
+        `registered_model` (alias challenger), write the outputs naming that version, then promote it by
+        `champion`'s rule."""
+        version = register_challenger(model_uri, registered_model) if model_uri and registered_model else None
+        model = {}
+        if model_uri:
+            model = {"custval.model": registered_model or model_uri, "custval.model_version": version or "",
+                     "custval.model_uri": model_uri}
+        written = self.write(outputs, run_id=run.info.run_id, model=model)
+        promotion = None
+        if version is not None and champion is not None:
+            promotion = promote(registered_model, version, run_id=run.info.run_id, metric=champion.metric,
+                                value=champion.value, higher_is_better=champion.higher_is_better,
+                                comparable_tag=champion.comparable_tag)
+        return Finished(model_uri, version, promotion, written)
+
+
+@contextlib.contextmanager
+def start_job(*, outputs: Mapping[str, str | os.PathLike | None], tracking_uri: str | None = None,
+              tracked: bool = True) -> Iterator[Job]:
+    """Check everything a job needs before its first expensive step (outputs, then the tracking store) and run
+    the job's body interruptibly. Two settings naming the same file are an error."""
+    with _interruptible():
+        checked = {setting: check_output(setting, value) for setting, value in outputs.items()}
+        paths = [p.resolve() for p in checked.values() if p is not None]
+        if len(set(paths)) != len(paths):
+            same = sorted(s for s, p in checked.items() if p is not None and paths.count(p.resolve()) > 1)
+            raise ConfigError(f"{' and '.join(same)} name the same file {str(checked[same[0]])!r}: give each its own")
+        uri = prepare_store(tracking_uri) if tracked else None
+        yield Job(uri, checked)
+
+
+def check_settings(build, *, prefix: str = "", names: Mapping[str, str] | None = None) -> None:
+    """Validate configured estimator settings with the estimator's own rules: `build()` makes the estimator,
+    its `check_params()` raises ConfigErrors that start with the parameter name, re-raised here naming the
+    config key (`prefix` + the key of `names`, default the parameter's own name)."""
+    try:
+        build().check_params()
+    except ConfigError as exc:
+        parameter, _, rule = str(exc).partition(" ")
+        key = (names or {}).get(parameter, parameter)
+        raise ConfigError(f"{prefix}{key} {rule}") from None

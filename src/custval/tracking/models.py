@@ -1,0 +1,70 @@
+"""Registered and logged models by URI: which version a `models:/name@alias` or `models:/name/version` URI
+names (MLflow's own URI helpers), and custval's CLV model loaded as data (its JSON parameters), without
+running the Python file logged beside it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from custval.errors import ConfigError
+from custval.tracking.pyfunc import CLV_ARTIFACT
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a model URI points at: the registered name and version (None for runs:/ or plain URIs) and the run
+    that logged it (None when unknown)."""
+
+    uri: str
+    name: str | None
+    version: str | None
+    run_id: str | None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def resolve_model(uri: str, *, setting: str = "model_uri") -> ModelRef:
+    """The registered version behind a `models:/` URI; other URIs (runs:/..., paths) as they are."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+    from mlflow.utils.uri import is_models_uri
+
+    if not isinstance(uri, str) or not uri.strip():
+        raise ConfigError(f"{setting} must be a model URI such as 'models:/custval-clv@champion', got {uri!r}")
+    if not is_models_uri(uri):
+        run_id = uri.removeprefix("runs:/").split("/")[0] if uri.startswith("runs:/") else None
+        return ModelRef(uri, None, None, run_id)
+    client = mlflow.MlflowClient()
+    try:
+        name, version = get_model_name_and_version(client, uri)
+        run_id = client.get_model_version(name, version).run_id
+    except MlflowException as exc:
+        raise ConfigError(f"{setting}: cannot resolve {uri!r} in {mlflow.get_tracking_uri()}: "
+                          f"{_first_line(exc)}") from None
+    return ModelRef(uri, name, str(version), run_id or None)
+
+
+def load_clv_model(uri: str, *, setting: str = "model_uri"):
+    """(CustomerValue, ModelRef) of a CLV model logged by custval (`custval train clv`), read from its JSON
+    parameters: the model's own period and horizon come with it."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from custval.models.clv.value import CustomerValue
+
+    ref = resolve_model(uri, setting=setting)
+    try:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=f"{uri.rstrip('/')}/artifacts/{CLV_ARTIFACT}.json")
+    except (MlflowException, OSError) as exc:
+        raise ConfigError(f"{setting}: {uri!r} is not a custval CLV model (no artifacts/{CLV_ARTIFACT}.json: "
+                          f"{_first_line(exc)}); give a model logged by `custval train clv`") from None
+    try:
+        spec = json.loads(Path(local).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{setting}: {uri!r}: {CLV_ARTIFACT}.json is not valid JSON ({exc})") from None
+    return CustomerValue.from_dict(spec), ref
