@@ -16,8 +16,9 @@ from scipy.stats import rankdata
 from custval.config import build_config
 from custval.data.io import read_table, read_table_metadata
 from custval.errors import ConfigError, CustvalError, DataError
-from custval.features.segments import SegmentConfig, systematic_sample
+from custval.features.value_segments import SegmentConfig
 from custval.jobs.segment import SUMMARY_KINDS, SegmentJobConfig, load_config, segment
+from custval.scoring.targeting import systematic_sample
 
 REPO = Path(__file__).resolve().parents[2]
 SEGMENT_COLUMNS = ["as_of", "frequency", "recency", "T", "monetary_value", "purchases", "revenue", "recency_days",

@@ -27,24 +27,18 @@ from custval.data.io import load_transactions, read_table, write_table
 from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError, CustvalWarning, DataError, ModelError, SchemaError
 from custval.features.rfm import rfm_summary
-from custval.features.segments import (
+from custval.features.rfm_scores import period_edges, period_rfm, rfm_migration, rfm_scores, rfm_table
+from custval.features.value_segments import (
     STAGES,
-    RolloutPlan,
     SegmentConfig,
-    break_even_rate,
     pareto_table,
-    period_edges,
-    period_rfm,
-    rfm_migration,
-    rfm_scores,
-    rfm_table,
-    rollout_plan,
     segment_customers,
     segment_summary,
     top_share,
 )
 from custval.models.clv.value import CustomerValue
 from custval.plots.segments import plot_pareto_curve, plot_rfm_heatmap, plot_tier_pyramid
+from custval.scoring.targeting import RolloutPlan, break_even_rate, rollout_plan
 from custval.tracking import runs
 
 RFM_INPUTS = ["frequency", "recency", "T", "monetary_value"]
