@@ -34,7 +34,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 
-from custval.data.io import load_transactions
+from custval.data.loaders import load_transactions
 from custval.data.simulate import simulate_retail
 from custval.errors import CustvalWarning
 from custval.features import rfm_scores as rs

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custval.data.io import load_customer_table
+from custval.data.loaders import load_customer_table
 from custval.data.schemas import coerce_numeric_text, parse_binary_label, validate_customers
 from custval.errors import ConfigError, DataError, SchemaError
 

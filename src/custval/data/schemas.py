@@ -665,13 +665,15 @@ def coerce_date_text(frame: pd.DataFrame, *, exclude=()) -> pd.DataFrame:
 
 
 def validate_customers(frame: pd.DataFrame, *, id_column: str = "customer_id", table: str = "customers",
-                       _id_label: str | None = None) -> pd.DataFrame:
+                       id_label: str | None = None) -> pd.DataFrame:
     """Check a customer table: a DataFrame with rows, an id column with no missing/empty and no repeated ids.
 
     Returns a copy with the id column parsed (int64 or str, as for transactions) and a fresh RangeIndex;
     the other columns are untouched. Missing id column -> SchemaError; bad ids -> DataError with an example.
+    `id_label` names the id column in error messages (e.g. "customer_id (source column 'custID')"; default
+    `id_column`).
     """
-    label = _id_label or id_column
+    label = id_label or id_column
     if not isinstance(frame, pd.DataFrame):
         raise SchemaError(table, "*", "must be a pandas DataFrame", type(frame).__name__)
     if id_column not in frame.columns:

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from custval.config import DataConfig
-from custval.data.io import load_customer_table, load_transactions, write_table
+from custval.data.io import write_table
+from custval.data.loaders import load_customer_table, load_transactions
 from custval.errors import ConfigError, DataError, SchemaError
 from custval.features import snapshots as snap
 from custval.models.classifiers import BoostedClassifier, CalibratedClassifier

@@ -23,7 +23,8 @@ from mlflow.exceptions import MlflowException
 
 from custval import units
 from custval.config import DataConfig, build_config, config_from_dict
-from custval.data.io import load_transactions, read_table, write_table
+from custval.data.io import read_table, write_table
+from custval.data.loaders import load_transactions
 from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError, CustvalWarning, DataError, ModelError, SchemaError
 from custval.features.rfm import rfm_summary

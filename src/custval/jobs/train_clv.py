@@ -18,7 +18,8 @@ import pandas as pd
 
 from custval import units
 from custval.config import DataConfig, build_config, config_from_dict
-from custval.data.io import load_transactions, write_table
+from custval.data.io import write_table
+from custval.data.loaders import load_transactions
 from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError
 from custval.features.rfm import calibration_holdout_split, rfm_summary
