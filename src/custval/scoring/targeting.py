@@ -21,8 +21,8 @@ __all__ = ["RolloutPlan", "break_even_index", "break_even_rate", "cost_per_respo
 
 def break_even_rate(cost_per_contact: float, net_profit_per_response: float) -> float:
     """BE = cost per contact / net profit per response: the response rate at which a mailing pays for itself."""
-    return check_positive("cost_per_contact", cost_per_contact) / check_positive("net_profit_per_response",
-                                                                      net_profit_per_response)
+    cost = check_positive("cost_per_contact", cost_per_contact)
+    return cost / check_positive("net_profit_per_response", net_profit_per_response)
 
 
 def break_even_index(response_rate, break_even: float):
