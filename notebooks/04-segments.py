@@ -34,14 +34,16 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 
-from custval.data.io import load_transactions
+from custval.data.loaders import load_transactions
 from custval.data.simulate import simulate_retail
 from custval.errors import CustvalWarning
-from custval.features import segments as sg
+from custval.features import rfm_scores as rs
+from custval.features import value_segments as vs
 from custval.features.rfm import rfm_summary
 from custval.models.clv.discount import risk_adjusted_rate, risk_adjusted_rates, weighted_cost_of_capital
 from custval.models.clv.value import CustomerValue, customer_lifetime_value
 from custval.plots.segments import plot_pareto_curve, plot_rfm_heatmap, plot_tier_pyramid
+from custval.scoring import targeting as tg
 
 pd.set_option("display.width", 140)
 pd.set_option("display.max_columns", 20)
@@ -80,8 +82,8 @@ as_of = tx["timestamp"].max().normalize()
 # scores 1 and F scores 2 and 3 stay empty.
 
 # %%
-classic = sg.rfm_table(tx)
-cells = classic.join(sg.rfm_scores(classic))
+classic = rs.rfm_table(tx)
+cells = classic.join(rs.rfm_scores(classic))
 print(cells[["r_score", "f_score", "m_score"]].apply(lambda s: s.value_counts().sort_index()).fillna(0).astype(int))
 cells["rfm_cell"].value_counts().head(10)
 
@@ -97,16 +99,16 @@ plot_rfm_heatmap(cells, value="monetary")
 # moving between cells means changing relative standing. The first half holds only December 2010.
 
 # %%
-halves = sg.period_rfm(tx, months=6)
+halves = rs.period_rfm(tx, months=6)
 halves.groupby("period").agg(customers=("customer_id", "size"), buyers=("frequency", lambda f: int((f > 0).sum())),
                              revenue=("monetary", "sum"))
 
 # %%
-migration = sg.rfm_migration(halves, "2011-01-01", "2011-07-01", by="r_score", normalize=True)
+migration = rs.rfm_migration(halves, "2011-01-01", "2011-07-01", by="r_score", normalize=True)
 migration.round(2)
 
 # %%
-cell_moves = sg.rfm_migration(halves, "2011-01-01", "2011-07-01").drop(index="(none)", errors="ignore")
+cell_moves = rs.rfm_migration(halves, "2011-01-01", "2011-07-01").drop(index="(none)", errors="ignore")
 stayed = sum(cell_moves.loc[c, c] for c in cell_moves.index.intersection(cell_moves.columns))
 print(f"{stayed / cell_moves.to_numpy().sum():.1%} of the customers acquired by mid-2011 kept their RFM cell "
       f"from H1 to H2 2011")
@@ -127,10 +129,10 @@ def true_rate(score):
 
 
 cost, profit = 1.0, 30.0
-test = sg.systematic_sample(cells, 5, by="rfm_score")
+test = tg.systematic_sample(cells, 5, by="rfm_score")
 test = test.assign(responded=(rng.random(len(test)) < true_rate(test["rfm_score"])).astype(int))
 rest = cells.drop(test.index)
-plan = sg.rollout_plan(test, rest, cost_per_contact=cost, net_profit_per_response=profit, cell="rfm_score")
+plan = tg.rollout_plan(test, rest, cost_per_contact=cost, net_profit_per_response=profit, cell="rfm_score")
 print(f"break-even rate {plan.break_even_rate:.2%}; pooled test response {plan.pooled_response_rate:.2%}")
 plan.cells.round(3)
 
@@ -149,8 +151,8 @@ print(f"true expected profit: rollout {true_profit[chosen].sum():,.0f}, everyone
 # response when the budget is 5,100; against a 1.5% break-even that is a BEI of +13.
 
 # %%
-rate = sg.response_rate(510, 30_000)
-print(rate, sg.cost_per_response(5_100, 510), round(sg.break_even_index(rate, 0.015), 1))
+rate = tg.response_rate(510, 30_000)
+print(rate, tg.cost_per_response(5_100, 510), round(tg.break_even_index(rate, 0.015), 1))
 
 # %% [markdown]
 # ## 5. CLV tiers: the customer pyramid
@@ -161,8 +163,8 @@ print(rate, sg.cost_per_response(5_100, 510), round(sg.break_even_index(rate, 0.
 rfm = rfm_summary(tx, as_of, period="W")
 value = CustomerValue(period="W", horizon="12M", annual_discount_rate=0.10).fit(rfm)
 customers = rfm.join(value.predict(rfm)).join(classic["monetary"].rename("revenue"))
-seg = sg.segment_customers(customers, lifecycle_method="cycle")
-sg.segment_summary(seg, "tier").round(3)
+seg = vs.segment_customers(customers, lifecycle_method="cycle")
+vs.segment_summary(seg, "tier").round(3)
 
 # %%
 plot_tier_pyramid(seg["tier"])
@@ -173,7 +175,7 @@ plot_tier_pyramid(seg["tier"])
 # one-time buyer (dropout can only follow a repeat purchase), so one-time buyers are never "at risk" or "marginal":
 
 # %%
-print(sg.segment_summary(seg, "value_loyalty").round(3))
+print(vs.segment_summary(seg, "value_loyalty").round(3))
 pd.crosstab(seg["value_loyalty"], np.where(seg["frequency"] > 0, "repeat buyer", "one-time buyer"))
 
 # %% [markdown]
@@ -182,14 +184,14 @@ pd.crosstab(seg["value_loyalty"], np.where(seg["frequency"] > 0, "repeat buyer",
 # tertiles of the repeat buyers; one-time buyers count as long-cycle.
 
 # %%
-print(sg.segment_summary(seg, "cycle_class").round(3))
+print(vs.segment_summary(seg, "cycle_class").round(3))
 pd.crosstab(seg["cycle_class"], seg["tier"])
 
 # %% [markdown]
 # ## 8. Pareto: how concentrated are revenue and value?
 
 # %%
-sg.pareto_table(seg, ("revenue", "clv")).round(3)
+vs.pareto_table(seg, ("revenue", "clv")).round(3)
 
 # %%
 plot_pareto_curve({"revenue": seg["revenue"], "clv": seg["clv"]})
@@ -201,12 +203,12 @@ plot_pareto_curve({"revenue": seg["revenue"], "clv": seg["clv"]})
 # then) of the customers who were active then and have lapsed since.
 
 # %%
-print(sg.segment_summary(seg, "lifecycle_stage").round(3))
+print(vs.segment_summary(seg, "lifecycle_stage").round(3))
 earlier = as_of - pd.DateOffset(months=6)
 rfm_then = rfm_summary(tx, earlier, period="W")
 value_then = CustomerValue(period="W", horizon="12M", annual_discount_rate=0.10).fit(rfm_then)
-then = sg.segment_customers(rfm_then.join(value_then.predict(rfm_then)), lifecycle_method="cycle")
-loss = sg.customer_loss_value(then, seg)
+then = vs.segment_customers(rfm_then.join(value_then.predict(rfm_then)), lifecycle_method="cycle")
+loss = vs.customer_loss_value(then, seg)
 moved = pd.crosstab(then["lifecycle_stage"], seg.loc[then.index, "lifecycle_stage"])
 print(moved)
 print(f"{(loss > 0).sum():,} customers active on {earlier.date()} lapsed by {as_of.date()}: "
@@ -250,7 +252,7 @@ clv_risk = customer_lifetime_value(value.purchase_model_, value.spend_model_, rf
                                    annual_discount_rate=rates)
 print(f"total 12-month CLV: at 10% {seg['clv'].sum():,.0f}, at WACC {clv_wacc.sum():,.0f}, "
       f"risk-adjusted {clv_risk.sum():,.0f}")
-pd.crosstab(seg["tier"], sg.value_tiers(pd.Series(clv_risk, index=seg.index)), rownames=["tier at 10%"],
+pd.crosstab(seg["tier"], vs.value_tiers(pd.Series(clv_risk, index=seg.index)), rownames=["tier at 10%"],
             colnames=["tier risk-adjusted"])
 
 # %% [markdown]

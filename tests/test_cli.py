@@ -43,7 +43,8 @@ def test_bad_transactions_file_names_the_column(tmp_path):
 
 
 def test_simulate_writes_a_valid_log_and_its_ground_truth(tmp_path):
-    from custval.data.io import load_transactions, read_table
+    from custval.data.io import read_table
+    from custval.data.loaders import load_transactions
 
     out, truth = tmp_path / "sim.parquet", tmp_path / "truth.csv"
     result = runner.invoke(app, ["simulate", "--customers", "2000", "--seed", "3", "--out", str(out),

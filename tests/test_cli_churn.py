@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from custval.cli import app
 from custval.data.io import read_table, read_table_metadata
-from custval.data.simulate_churn import simulate_churn_table
+from custval.data.simulate_table import simulate_churn_table
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]

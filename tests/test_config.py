@@ -1,7 +1,7 @@
 import pytest
 
 from custval import config
-from custval.data.io import load_transactions
+from custval.data.loaders import load_transactions
 from custval.errors import ConfigError, DataError
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from custval.errors import ConfigError, DataError, SchemaError
-from custval.features.segments import value_tiers
+from custval.features.value_segments import value_tiers
 from custval.plots.segments import plot_pareto_curve, plot_rfm_heatmap, plot_tier_pyramid, rfm_grid
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custval.data.io import load_customer_table
+from custval.data.loaders import load_customer_table
 from custval.data.schemas import coerce_numeric_text, parse_binary_label, validate_customers
 from custval.errors import ConfigError, DataError, SchemaError
 
@@ -261,7 +261,7 @@ def test_validate_customers_parses_ids_and_rejects_bad_ones():
 
 
 def test_simulated_telecom_export_round_trips_through_csv(tmp_path):
-    from custval.data.simulate_churn import simulate_churn_table
+    from custval.data.simulate_table import simulate_churn_table
 
     table, truth = simulate_churn_table(1_000, seed=1)
     path = tmp_path / "telco.csv"

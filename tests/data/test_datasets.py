@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custval.data.datasets import cdnow, cdnow_summary, lifetimes_data_path
+from custval.data.datasets import DATASET_NAMES, cdnow, cdnow_summary, lifetimes_data_path, load_dataset
 from custval.errors import ConfigError, DataError
 
 
@@ -65,3 +65,12 @@ def test_published_summary():
     np.testing.assert_array_equal(s[["frequency", "recency", "T"]].to_numpy(), plain.to_numpy())
     assert (s.loc[s["frequency"] == 0, "monetary_value"] == 0).all()
     assert (s["frequency"] > 0).sum() == 946  # the Gamma-Gamma repeat buyers of the published fit
+
+
+def test_dataset_names_select_the_cdnow_kinds():
+    assert DATASET_NAMES == ("cdnow", "cdnow-master", "cdnow-sample")
+    sample = load_dataset("cdnow-sample")
+    assert len(sample) == 6_919 and sample["customer_id"].max() == 2_357  # the sample's 1..2357 index
+    pd.testing.assert_frame_equal(load_dataset("cdnow", returns="net"), cdnow("master", returns="net"))
+    with pytest.raises(ConfigError, match=r"unknown dataset 'cdnow-full'.*cdnow-sample"):
+        load_dataset("cdnow-full")

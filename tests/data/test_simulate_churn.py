@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 
 import numpy as np
 import pandas as pd
@@ -20,12 +19,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 from custval.data import simulate_churn as sc
-from custval.data.simulate_churn import (
-    CHURN_CATEGORIES,
-    ChurnSimulation,
-    simulate_churn,
-    simulate_churn_table,
-)
+from custval.data.simulate_churn import CHURN_CATEGORIES, ChurnSimulation, simulate_churn
 from custval.errors import ConfigError
 
 CUTOFF = pd.Timestamp("2024-10-03")  # observation_end - 90 days with the default window
@@ -58,25 +52,6 @@ def churn_labels(sim: ChurnSimulation, cutoff: pd.Timestamp, horizon: int) -> pd
     before = pd.Index(tx.loc[tx["timestamp"] < cutoff, "customer_id"].unique()).sort_values()
     window = tx[(tx["timestamp"] >= cutoff) & (tx["timestamp"] < cutoff + horizon * DAY)]
     return pd.Series((~before.isin(window["customer_id"])).astype(int), index=before)
-
-
-def assert_calibrated(p: np.ndarray, y: np.ndarray, *, n_bins: int = 10, sigmas: float = 4.0,
-                      var: np.ndarray | None = None) -> None:
-    """Mean prediction vs realised rate per quantile bin (and overall) within `sigmas` binomial errors
-    (`var`: per-customer variance of label minus prediction; default p(1 - p))."""
-    order = np.argsort(p, kind="stable")
-    var = p * (1 - p) if var is None else var
-    for part in [*np.array_split(order, n_bins), order]:
-        n = part.size
-        gap = y[part].mean() - p[part].mean()
-        se = math.sqrt(max(var[part].sum(), 1e-12)) / n
-        assert abs(gap) <= sigmas * se + 1e-9, (n, p[part].mean(), y[part].mean(), gap / se)
-
-
-def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
-    ranks = stats.rankdata(s)
-    pos = y == 1
-    return (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())
 
 
 # ------------------------------------------------------------------------------------------ determinism
@@ -162,14 +137,14 @@ def test_carry_over_makes_home_follow_electronics(sim):
 
 
 # ------------------------------------------------------------------------------------------ churn truth
-def test_churn_truth_is_calibrated_against_realised_labels(sim, truth):
+def test_churn_truth_is_calibrated_against_realised_labels(sim, truth, assert_calibrated):
     labels = churn_labels(sim, CUTOFF, H)
     assert truth.index.equals(labels.index)  # exactly the customers with a purchase before the cutoff
     assert truth.between(0, 1).all()
     assert_calibrated(truth.to_numpy(), labels.to_numpy(), n_bins=20)
 
 
-def test_churn_truth_is_calibrated_in_another_regime_and_at_other_cutoffs(regime2):
+def test_churn_truth_is_calibrated_in_another_regime_and_at_other_cutoffs(regime2, assert_calibrated):
     for cutoff, horizon in ((pd.Timestamp("2024-02-01"), 30), (pd.Timestamp("2024-06-12"), 90)):
         truth = regime2.churn_probability(cutoff, horizon)
         labels = churn_labels(regime2, cutoff, horizon)
@@ -177,7 +152,7 @@ def test_churn_truth_is_calibrated_in_another_regime_and_at_other_cutoffs(regime
         assert_calibrated(truth.to_numpy(), labels.to_numpy())
 
 
-def test_p_alive_is_calibrated_against_the_latent_state(sim, regime2):
+def test_p_alive_is_calibrated_against_the_latent_state(sim, regime2, assert_calibrated):
     for s, cutoff in ((sim, CUTOFF), (regime2, pd.Timestamp("2024-02-01"))):
         post = s.posterior(cutoff, 30)
         death = s.latent["dropout_date"].reindex(post.index)
@@ -185,7 +160,7 @@ def test_p_alive_is_calibrated_against_the_latent_state(sim, regime2):
         assert_calibrated(post["p_alive"].to_numpy(), alive)
 
 
-def test_defaults_give_a_realistic_learnable_problem(sim, truth):
+def test_defaults_give_a_realistic_learnable_problem(sim, truth, roc_auc):
     """Customers active in the prior 365 days, 90-day horizon: churn rate 25-50%, oracle AUC 0.78-0.90."""
     tx = sim.transactions
     last = tx[tx["timestamp"] < CUTOFF].groupby("customer_id")["timestamp"].max()
@@ -321,7 +296,7 @@ def test_truth_uses_only_what_is_observable_before_the_cutoff(sim, truth):
 
 
 # ------------------------------------------------------------------------------------------ propensity truth
-def test_category_truth_is_calibrated_against_realised_category_labels():
+def test_category_truth_is_calibrated_against_realised_category_labels(assert_calibrated, roc_auc):
     s = simulate_churn(6_000, seed=17)
     n_draws = 64
     prob = s.category_probability(CUTOFF, H, n_draws=n_draws, seed=0)
@@ -341,33 +316,6 @@ def test_category_truth_is_calibrated_against_realised_category_labels():
     # buying some category is at most buying anything: P(any) >= max_k P(k)
     churn = s.churn_probability(CUTOFF, H)
     assert (prob.max(axis=1) <= 1 - churn + 5 * np.sqrt(0.25 / n_draws)).all()
-
-
-# ------------------------------------------------------------------------------------------ telecom table
-def test_telecom_table_contract_blanks_and_calibrated_truth():
-    table, truth = simulate_churn_table(20_000, seed=4)
-    again, truth_again = simulate_churn_table(20_000, seed=4)
-    pd.testing.assert_frame_equal(table, again)
-    pd.testing.assert_series_equal(truth, truth_again)
-    assert table["customerID"].is_unique
-    assert table["customerID"].str.fullmatch(r"\d{4}-[A-Z]{5}").all()
-    assert isinstance(table["customerID"].dtype, pd.StringDtype)
-    assert table["SeniorCitizen"].dtype == np.int64 and set(table["SeniorCitizen"].unique()) == {0, 1}
-    assert table["tenure"].dtype == np.int64 and table["tenure"].between(0, 72).all()
-    assert set(table["Contract"].unique()) == {"Month-to-month", "One year", "Two year"}
-    assert set(table["Churn"].unique()) == {"Yes", "No"} and set(table["Partner"].unique()) == {"Yes", "No"}
-    assert table["MonthlyCharges"].dtype == np.float64 and table["MonthlyCharges"].isna().any()
-    total = table["TotalCharges"]
-    assert isinstance(total.dtype, pd.StringDtype) and total.notna().all()
-    blank = total == " "
-    assert blank.any() and (blank == (table["tenure"] == 0)).all()
-    assert pd.to_numeric(total[~blank]).gt(0).all()
-    assert all(re.fullmatch(r"-?\d+(\.\d+)?", v) for v in total[~blank].head(200))
-    assert truth.index.equals(pd.Index(table["customerID"])) and truth.between(0, 1).all()
-    y = (table["Churn"] == "Yes").astype(int).to_numpy()
-    assert 0.15 < y.mean() < 0.4
-    assert_calibrated(truth.to_numpy(), y)
-    assert roc_auc(y, truth.to_numpy()) > 0.75
 
 
 # ------------------------------------------------------------------------------------------ bad input
@@ -396,10 +344,3 @@ def test_bad_simulation_parameters_raise_config_error(kwargs):
 def test_bad_truth_arguments_raise_config_error(call):
     with pytest.raises(ConfigError):
         call(simulate_churn(300, seed=1))
-
-
-@pytest.mark.parametrize("kwargs", [dict(n_customers=0), dict(seed=-1), dict(monthly_missing=1.0),
-                                    dict(monthly_missing=-0.1)])
-def test_bad_table_parameters_raise_config_error(kwargs):
-    with pytest.raises(ConfigError):
-        simulate_churn_table(**{"n_customers": 100, **kwargs})

@@ -16,8 +16,9 @@ from scipy.stats import rankdata
 from custval.config import build_config
 from custval.data.io import read_table, read_table_metadata
 from custval.errors import ConfigError, CustvalError, DataError
-from custval.features.segments import SegmentConfig, systematic_sample
+from custval.features.value_segments import SegmentConfig
 from custval.jobs.segment import SUMMARY_KINDS, SegmentJobConfig, load_config, segment
+from custval.scoring.targeting import systematic_sample
 
 REPO = Path(__file__).resolve().parents[2]
 SEGMENT_COLUMNS = ["as_of", "frequency", "recency", "T", "monetary_value", "purchases", "revenue", "recency_days",
@@ -253,7 +254,8 @@ def _half_year_log() -> pd.DataFrame:
 
 
 def test_per_period_rfm_edges_follow_the_calendar_grid_up_to_as_of(tmp_path):
-    from custval.jobs.segment import _period_grid, _period_tables
+    from custval.features.rfm_scores import calendar_period_grid as _period_grid
+    from custval.features.rfm_scores import rfm_by_period
 
     tx = _half_year_log()
     assert tx["timestamp"].max() < pd.Timestamp("1998-07-01")
@@ -266,13 +268,14 @@ def test_per_period_rfm_edges_follow_the_calendar_grid_up_to_as_of(tmp_path):
     assert list(_period_grid(tx, pd.Timestamp("1998-03-31"), 6)) == list(days(
         ["1997-01-01", "1997-07-01", "1998-01-01", "1998-04-01"]))
     observed = tx[tx["timestamp"] <= "1998-03-31"]
-    table, _, _, pair, _ = _period_tables(observed, pd.Timestamp("1998-03-31"), SegmentJobConfig())
+    by_period = rfm_by_period(observed, pd.Timestamp("1998-03-31"), months=6)
+    table, pair = by_period.table, by_period.periods
     assert pair == (pd.Timestamp("1997-07-01"), pd.Timestamp("1998-01-01"))
     assert (table.loc[table["period"] == pair[1], "period_end"] == pd.Timestamp("1998-03-31")).all()
     # the empty half-years after the data stay separate periods (not one 11-month "half-year") and, having no
     # purchase to score, are named in the error, which the job raises before fitting the CLV model
     with pytest.raises(DataError, match=r"'1998-07-01', '1999-01-01'.*rfm_period_months=null"):
-        _period_tables(tx, pd.Timestamp("1999-05-31"), SegmentJobConfig())
+        rfm_by_period(tx, pd.Timestamp("1999-05-31"), months=6)
     csv = tmp_path / "log.csv"
     tx.to_csv(csv, index=False)
     with pytest.raises(DataError, match=r"'1998-07-01', '1999-01-01'"):

@@ -10,7 +10,8 @@ import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from custval.data.io import read_table, read_table_metadata
-from custval.data.simulate_churn import simulate_churn, simulate_churn_table
+from custval.data.simulate_churn import simulate_churn
+from custval.data.simulate_table import simulate_churn_table
 from custval.errors import ConfigError, CustvalError, DataError, SchemaError
 from custval.features.snapshots import build_snapshot, feature_columns
 from custval.jobs.train_churn import ChurnConfig, load_config, train_churn

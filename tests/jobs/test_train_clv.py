@@ -160,16 +160,18 @@ def test_an_unknown_duplicates_policy_is_a_config_error(policy):
 
 def test_calibration_end_after_observation_end_is_rejected(store):
     _, uri = store
-    config = load_config(overrides=["data.source=cdnow-sample", "calibration_end=1998-07-01", "output=null"])
-    with pytest.raises(CustvalError, match="calibration_end"):
+    with pytest.raises(CustvalError, match="calibration_end"):  # now up front, when the config is built
+        config = load_config(overrides=["data.source=cdnow-sample", "calibration_end=1998-07-01", "output=null"])
         train_clv(config, tracking_uri=uri)
 
 
 def test_holdout_duration_replaces_calibration_end(store):
     config = load_config(overrides=["calibration_end=null", "holdout=39W", "observation_end=1998-06-30"])
-    from custval.jobs.train_clv import _window
+    from custval.features.datasets import calibration_window
 
     tx = pd.DataFrame({"customer_id": [1, 2], "timestamp": pd.to_datetime(["1997-01-01", "1998-06-30"]),
                        "amount": [1.0, 2.0]})
-    calibration_end, observation_end = _window(config, tx)
+    calibration_end, observation_end = calibration_window(tx, calibration_end=config.calibration_end,
+                                                          observation_end=config.observation_end,
+                                                          holdout=config.holdout)
     assert observation_end - calibration_end == pd.Timedelta(days=273)

@@ -28,6 +28,9 @@ from custval.config.pipelines import (
     TrainingConfig,
 )
 from custval.config.sections import (
+    DEFAULT_GRID,
+    DEFAULT_TIER_CUTS,
+    DEFAULT_TIER_NAMES,
     SIMULATE,
     CLVModelSettings,
     CLVSource,
@@ -53,7 +56,7 @@ from custval.config.store import (
 from custval.config.types import OUTPUT_SUFFIXES, SettingError, output_path
 
 __all__ = [
-    "DEFAULT_ARTIFACT_DIR", "DEFAULT_TRACKING_URI", "OUTPUT_SUFFIXES", "PIPELINES", "SIMULATE", "CLVConfig",
+    "DEFAULT_ARTIFACT_DIR", "DEFAULT_GRID", "DEFAULT_TIER_CUTS", "DEFAULT_TIER_NAMES", "DEFAULT_TRACKING_URI", "OUTPUT_SUFFIXES", "PIPELINES", "SIMULATE", "CLVConfig",
     "CLVModelSettings", "CLVSource", "ChurnConfig", "DataConfig", "JobConfig", "ModelSettings",
     "PropensityConfig", "PropensityModelSettings", "RolloutSettings", "Section", "SegmentConfig",
     "SegmentJobConfig", "SettingError", "SimulateSettings", "SnapshotJobConfig", "SnapshotSettings",

@@ -208,7 +208,11 @@ class SegmentJobConfig(JobConfig):
     """Test-and-rollout of a test mailing."""
 
     @model_validator(mode="after")
-    def _months(self):
+    def _consistent(self):
+        cuts, names = self.segments.tier_cuts, self.segments.tier_names
+        if len(names) != len(cuts) + 1:  # the job always has CLV, so it always cuts tiers
+            raise SettingError("segments.tier_names", f"must name {len(cuts) + 1} tiers (one more than "
+                                                      f"segments.tier_cuts), got {list(names)}")
         months = self.rfm_period_months
         if months is not None and 12 % months:
             raise SettingError("rfm_period_months", f"must divide 12 (1, 2, 3, 4, 6 or 12) or be null, got {months}")

@@ -217,6 +217,7 @@ class CLVSource(CLVModelSettings):
 # --------------------------------------------------------------------------------------------- segments
 DEFAULT_TIER_CUTS = (0.5, 0.8, 0.95)
 DEFAULT_TIER_NAMES = ("lead", "iron", "gold", "platinum")
+# rows: purchase cycle short / medium / long (short = buys most often); columns: order value high / medium / low
 DEFAULT_GRID = (("platinum", "gold", "develop"), ("gold", "silver", "develop"), ("silver", "optimise", "optimise"))
 Row3 = tuple[Name, Name, Name]
 
@@ -271,9 +272,6 @@ class SegmentConfig(Section):
         cuts = self.tier_cuts
         if any(b <= a for a, b in zip(cuts, cuts[1:], strict=False)):
             raise SettingError("tier_cuts", f"must increase, got {list(cuts)}")
-        if len(self.tier_names) != len(cuts) + 1:
-            raise SettingError("tier_names", f"must name {len(cuts) + 1} tiers (one more than tier_cuts), got "
-                                             f"{list(self.tier_names)}")
         for name in ("cycle_thresholds", "spend_thresholds"):
             pair = getattr(self, name)
             if pair is not None and not 0 <= pair[0] < pair[1]:

@@ -16,11 +16,15 @@ from custval.data.io import read_table
 from custval.data.schemas import validate_transactions
 from custval.errors import ConfigError
 
-__all__ = ["CDNOW_CALIBRATION_END", "CDNOW_OBSERVATION_END", "cdnow", "cdnow_summary", "lifetimes_data_path"]
+__all__ = ["CDNOW_CALIBRATION_END", "CDNOW_OBSERVATION_END", "DATASET_NAMES", "cdnow", "cdnow_summary",
+           "lifetimes_data_path", "load_dataset"]
 
 CDNOW_CALIBRATION_END = pd.Timestamp("1997-09-30")
 CDNOW_OBSERVATION_END = pd.Timestamp("1998-06-30")
 _KINDS = ("master", "sample")
+# Names accepted as a transactions source (`custval.data.loaders.load_transactions`): name -> cdnow kind.
+_DATASET_KINDS = {"cdnow": "master", "cdnow-master": "master", "cdnow-sample": "sample"}
+DATASET_NAMES = tuple(_DATASET_KINDS)
 
 
 def lifetimes_data_path(filename: str) -> Path:
@@ -59,6 +63,13 @@ def cdnow(kind: str = "master", *, returns: str = "exclude", duplicates: str = "
     return validate_transactions(
         raw, columns=columns, returns=returns, duplicates=duplicates, table=f"cdnow_{kind}"
     )
+
+
+def load_dataset(name: str, *, returns: str = "exclude", duplicates: str = "keep") -> pd.DataFrame:
+    """The transactions of a built-in data set by name (one of `DATASET_NAMES`)."""
+    if name not in _DATASET_KINDS:
+        raise ConfigError(f"unknown dataset {name!r}; known: {list(DATASET_NAMES)}")
+    return cdnow(_DATASET_KINDS[name], returns=returns, duplicates=duplicates)
 
 
 def cdnow_summary() -> pd.DataFrame:

@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 from pandas.util import hash_array
 
+from custval import units
+from custval.config.types import DUPLICATES_POLICIES, RETURNS_POLICIES
 from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
 
 __all__ = [
@@ -61,8 +63,6 @@ __all__ = [
     "validate_transactions",
 ]
 
-RETURNS_POLICIES = ("exclude", "net", "error")
-DUPLICATES_POLICIES = ("error", "drop", "keep")
 
 
 @dataclass(frozen=True)
@@ -503,26 +503,12 @@ def check_cutoff(transactions: pd.DataFrame, cutoff, *, name: str = "observation
 
 
 def parse_date(cutoff, name: str) -> pd.Timestamp:
-    """A naive Timestamp from a Timestamp/datetime/date, an ISO 8601 string or an int/str yyyymmdd.
-
-    The one date parser for user-given dates (cutoffs, windows, period edges): 19980630 and "19980630" are
-    1998-06-30, never nanoseconds since 1970. A time zone is dropped (wall-clock time kept). An unparseable
-    value is a `DataError` naming `name`.
-    """
-    value = cutoff
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = str(int(value))
-    if isinstance(value, str) and _YYYYMMDD.match(value.strip()):
-        value = pd.to_datetime(value.strip(), format="%Y%m%d", errors="coerce")
+    """`custval.units.parse_date` (ISO 8601 or yyyymmdd, never a guessed day/month order) for dates compared
+    with a table: an unparseable value is a `DataError` naming `name`."""
     try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise DataError("transactions", name, "unparseable date (use ISO 8601 'YYYY-MM-DD')", cutoff) from exc
-    if ts is pd.NaT or pd.isna(ts):
-        raise DataError("transactions", name, "unparseable date (use ISO 8601 'YYYY-MM-DD')", cutoff)
-    if ts.tzinfo is not None:
-        ts = ts.tz_localize(None)
-    return ts
+        return units.parse_date(cutoff, name)
+    except ConfigError:
+        raise DataError("transactions", name, f"unparseable date: must be {units.DATE_RULE}", cutoff) from None
 
 
 # ------------------------------------------------------------------------------------- customer tables
@@ -665,13 +651,15 @@ def coerce_date_text(frame: pd.DataFrame, *, exclude=()) -> pd.DataFrame:
 
 
 def validate_customers(frame: pd.DataFrame, *, id_column: str = "customer_id", table: str = "customers",
-                       _id_label: str | None = None) -> pd.DataFrame:
+                       id_label: str | None = None) -> pd.DataFrame:
     """Check a customer table: a DataFrame with rows, an id column with no missing/empty and no repeated ids.
 
     Returns a copy with the id column parsed (int64 or str, as for transactions) and a fresh RangeIndex;
     the other columns are untouched. Missing id column -> SchemaError; bad ids -> DataError with an example.
+    `id_label` names the id column in error messages (e.g. "customer_id (source column 'custID')"; default
+    `id_column`).
     """
-    label = _id_label or id_column
+    label = id_label or id_column
     if not isinstance(frame, pd.DataFrame):
         raise SchemaError(table, "*", "must be a pandas DataFrame", type(frame).__name__)
     if id_column not in frame.columns:

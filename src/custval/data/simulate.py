@@ -31,6 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from custval.data.simulate_checks import (
+    check_categories,
+    check_category_weights,
+    check_count,
+    check_positive,
+    check_seed,
+    check_window,
+)
 from custval.errors import ConfigError
 from custval.units import check_period, period_days
 
@@ -104,22 +112,21 @@ def simulate_bgnbd(
     Without spend parameters every amount is 1.0 (one unit per purchase) and truth has no `nu` column.
     Same seed -> identical output, independent of `chunk_size` (which only bounds memory).
     """
-    n_customers = _check_count("n_customers", n_customers)
-    chunk_size = _check_count("chunk_size", chunk_size)
-    params = {name: _check_positive(name, value) for name, value in (("r", r), ("alpha", alpha), ("a", a), ("b", b))}
+    n_customers = check_count("n_customers", n_customers)
+    chunk_size = check_count("chunk_size", chunk_size)
+    params = {name: check_positive(name, value) for name, value in (("r", r), ("alpha", alpha), ("a", a), ("b", b))}
     spend_given = [v is not None for v in (spend_p, spend_q, spend_gamma)]
     if any(spend_given) and not all(spend_given):
         raise ConfigError("spend_p, spend_q and spend_gamma must be given together (or none of them)")
     spend = all(spend_given)
     if spend:
         for name, value in (("spend_p", spend_p), ("spend_q", spend_q), ("spend_gamma", spend_gamma)):
-            params[name] = _check_positive(name, value)
+            params[name] = check_positive(name, value)
     period = check_period(period)
     if acquisition not in ACQUISITIONS:
         raise ConfigError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    start_ts, end_ts = _check_window(start, end)
+    check_seed(seed)
+    start_ts, end_ts = check_window(start, end)
 
     start_ns, end_ns = (int(np.datetime64(ts, "ns").astype(np.int64)) for ts in (start_ts, end_ts))
     span_seconds = (end_ns - start_ns) // NS_PER_SECOND
@@ -232,42 +239,6 @@ def _chunks(n: int, size: int):
         yield lo, min(lo + size, n)
 
 
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _check_positive(name: str, value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a positive number, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
-    return number
-
-
-def _check_window(start: object, end: object) -> tuple[pd.Timestamp, pd.Timestamp]:
-    stamps = []
-    for name, value in (("start", start), ("end", end)):
-        try:
-            stamp = pd.Timestamp(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a date or datetime, got {value!r}") from None
-        if stamp is pd.NaT or pd.isna(stamp):
-            raise ConfigError(f"{name} must be a date or datetime, got {value!r}")
-        if stamp.tzinfo is not None:
-            raise ConfigError(f"{name} must be a timezone-naive datetime, got {value!r}")
-        try:
-            stamps.append(stamp.as_unit("ns"))
-        except (OverflowError, ValueError):
-            raise ConfigError(f"{name} must lie within 1677-09-22..2262-04-11, got {value!r}") from None
-    if stamps[1] <= stamps[0]:
-        raise ConfigError(f"end must be after start, got start={stamps[0]} end={stamps[1]}")
-    return stamps[0], stamps[1]
-
-
 # ------------------------------------------------------------------------------------ Online-Retail-like
 # CDNOW's published weekly BG/NBD and Gamma-Gamma fits, with alpha converted to days (the simulation runs daily).
 CDNOW_DAILY = {"r": 0.243, "alpha": 4.414 * 7, "a": 0.793, "b": 2.426,
@@ -316,20 +287,17 @@ def simulate_retail(
     `affinity_<category>` columns, n_orders and n_returns; summary/params are those of the purchase process
     (the orders alone reproduce `simulate_bgnbd` with the same parameters and seed exactly).
     """
-    names = _check_categories(categories)
+    names = check_categories(categories)
     k = len(names)
-    weights = np.full(k, 1.0 / k) if category_weights is None else np.asarray(category_weights, dtype=float)
-    if weights.shape != (k,) or not np.all(np.isfinite(weights)) or np.any(weights <= 0):
-        raise ConfigError(f"category_weights must be {k} positive numbers (one per category), got {category_weights!r}")
-    weights = weights / weights.sum()
-    concentration = _check_positive("affinity_concentration", affinity_concentration)
+    weights = check_category_weights(np.full(k, 1.0 / k) if category_weights is None else category_weights, k)
+    concentration = check_positive("affinity_concentration", affinity_concentration)
     if isinstance(mean_quantity, bool) or not isinstance(mean_quantity, numbers.Real) \
             or not math.isfinite(mean_quantity) or mean_quantity < 1:
         raise ConfigError(f"mean_quantity must be a number >= 1 (items per order), got {mean_quantity!r}")
     if isinstance(return_rate, bool) or not isinstance(return_rate, numbers.Real) \
             or not math.isfinite(return_rate) or not 0 <= return_rate < 1:
         raise ConfigError(f"return_rate must be a share in [0, 1) of orders returned, got {return_rate!r}")
-    max_return_days = _check_count("max_return_days", max_return_days)
+    max_return_days = check_count("max_return_days", max_return_days)
     sim = simulate_bgnbd(n_customers, r=r, alpha=alpha, a=a, b=b, spend_p=spend_p, spend_q=spend_q,
                          spend_gamma=spend_gamma, start=start, end=end, period="D", seed=seed,
                          chunk_size=chunk_size)
@@ -385,15 +353,3 @@ def simulate_retail(
               "mean_quantity": float(mean_quantity)}
     return Simulation(transactions=transactions, truth=truth, summary=sim.summary, params=params,
                       observation_end=sim.observation_end, period=sim.period, start=sim.start, spend=True)
-
-
-def _check_categories(categories) -> tuple[str, ...]:
-    if isinstance(categories, str):
-        raise ConfigError(f"categories must be a sequence of names, got the string {categories!r}")
-    try:
-        names = tuple(categories)
-    except TypeError:
-        raise ConfigError(f"categories must be a sequence of names, got {categories!r}") from None
-    if len(names) < 1 or not all(isinstance(n, str) and n.strip() for n in names) or len(set(names)) != len(names):
-        raise ConfigError(f"categories must be distinct non-empty names, got {categories!r}")
-    return names

@@ -1,4 +1,4 @@
-"""Churn and cross-sell simulator with an exact Bayes ground truth, and a telecom-like churn export.
+"""Churn and cross-sell simulator with an exact Bayes ground truth.
 
 `simulate_churn` runs a discrete daily process on [start, end) for customers with observed attributes and
 latent heterogeneity; `ChurnSimulation.churn_probability` is the exact posterior probability of no purchase in
@@ -60,15 +60,23 @@ gives identical output (category_probability has its own `seed`).
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from custval.data.simulate import _check_count
-from custval.data.simulate import _check_window as check_window
+from custval.data.simulate_checks import (
+    check_categories,
+    check_category_weights,
+    check_count,
+    check_day_window,
+    check_nonnegative,
+    check_positive,
+    check_real,
+    check_seed,
+    check_unit,
+)
 from custval.errors import ConfigError
 
 NS_PER_DAY = 86_400 * 10**9
@@ -184,7 +192,7 @@ class ChurnSimulation:
         if not self.start < stamp <= self.observation_end:
             raise ConfigError(f"cutoff must lie in ({self.start.date()}, {self.observation_end.date()}], "
                               f"got {stamp.date()}")
-        h = _check_count("horizon_days", horizon_days)
+        h = check_count("horizon_days", horizon_days)
         return int((stamp - self.start) // pd.Timedelta(days=1)), h
 
     def _arrays(self):
@@ -303,8 +311,8 @@ class ChurnSimulation:
         buy are then simulated day by day (`recent` needs only the last 3 purchase days: it is capped at 3).
         """
         c, h = self._check_cutoff(cutoff, horizon_days)
-        n_draws = _check_count("n_draws", n_draws)
-        seed = _check_seed(seed)
+        n_draws = check_count("n_draws", n_draws)
+        seed = check_seed(seed)
         p = self.params
         kappa, zeta, rho = p["recent_effect"], p["recency_effect"], p["carryover"]
         carry_cum = np.cumsum(np.asarray(p["carryover_matrix"], dtype=float), axis=1)
@@ -460,28 +468,25 @@ def simulate_churn(
     seasonality scales the weekly and annual cosines (0 = none). With other `categories` than the default,
     attribute tilts and the carry-over matrix are drawn at random from `seed`.
     """
-    n_customers = _check_count("n_customers", n_customers)
-    seed = _check_seed(seed)
-    start_ts, end_ts = _check_window(start, end)
-    names = _check_categories(categories)
+    n_customers = check_count("n_customers", n_customers)
+    seed = check_seed(seed)
+    start_ts, end_ts = check_day_window(start, end)
+    names = check_categories(categories, at_least=2)
     k = len(names)
     default_cats = names == CHURN_CATEGORIES
     if category_weights is None:
         category_weights = DEFAULT_CATEGORY_WEIGHTS if default_cats else np.full(k, 1.0 / k)
-    weights = np.asarray(category_weights, dtype=float)
-    if weights.shape != (k,) or not np.all(np.isfinite(weights)) or np.any(weights <= 0):
-        raise ConfigError(f"category_weights must be {k} positive numbers (one per category), got {category_weights!r}")
-    weights = weights / weights.sum()
-    signup_fraction = _check_unit("signup_fraction", signup_fraction, low_open=True, high_closed=True)
-    base_rate = _check_positive("base_rate", base_rate)
-    rate_shape = _check_positive("rate_shape", rate_shape)
-    recent_effect = _check_real("recent_effect", recent_effect)
-    base_dropout = _check_unit("base_dropout", base_dropout, low_open=True, high_closed=False)
-    recency_effect = _check_real("recency_effect", recency_effect)
-    attribute_effects = _check_nonnegative("attribute_effects", attribute_effects)
-    carryover = _check_unit("carryover", carryover, low_open=False, high_closed=True)
-    concentration = _check_positive("affinity_concentration", affinity_concentration)
-    seasonality = _check_nonnegative("seasonality", seasonality)
+    weights = check_category_weights(category_weights, k)
+    signup_fraction = check_unit("signup_fraction", signup_fraction, low_open=True, high_closed=True)
+    base_rate = check_positive("base_rate", base_rate)
+    rate_shape = check_positive("rate_shape", rate_shape)
+    recent_effect = check_real("recent_effect", recent_effect)
+    base_dropout = check_unit("base_dropout", base_dropout, low_open=True, high_closed=False)
+    recency_effect = check_real("recency_effect", recency_effect)
+    attribute_effects = check_nonnegative("attribute_effects", attribute_effects)
+    carryover = check_unit("carryover", carryover, low_open=False, high_closed=True)
+    concentration = check_positive("affinity_concentration", affinity_concentration)
+    seasonality = check_nonnegative("seasonality", seasonality)
     n_days = int((end_ts - start_ts) // pd.Timedelta(days=1))
     signup_days = int(math.floor(signup_fraction * n_days))
     if signup_days < 1:
@@ -642,143 +647,3 @@ def _season(start: pd.Timestamp, n_days: int, scale: float) -> np.ndarray:
     doy = dates.day_of_year.to_numpy()
     return scale * (WEEKLY_AMPLITUDE * np.cos(2 * np.pi * (dow - 5) / 7)
                     + ANNUAL_AMPLITUDE * np.cos(2 * np.pi * (doy - 349) / 365.25))
-
-
-# ------------------------------------------------------------------------------------------- telecom table
-CONTRACTS = ("Month-to-month", "One year", "Two year")
-PAYMENT_METHODS = ("Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)")
-INTERNET = ("DSL", "Fiber optic", "No")
-_TELCO_STREAMS = ("id", "gender", "senior", "partner", "dependents", "contract", "tenure", "internet", "payment",
-                  "paperless", "charges", "missing", "churn")
-
-
-def simulate_churn_table(n_customers: int = 5_000, *, seed: int = 0,
-                         monthly_missing: float = 0.03) -> tuple[pd.DataFrame, pd.Series]:
-    """A telecom-like churn export (IBM Telco style) with no transactions, and its truth.
-
-    Columns: customerID ("7590-VHVEG"-like strings, unique), gender, SeniorCitizen (int64 0/1), Partner,
-    Dependents (Yes/No), tenure (int64 months, 0 = new), InternetService, Contract, PaperlessBilling,
-    PaymentMethod, MonthlyCharges (float64, `monthly_missing` share NaN), TotalCharges (TEXT: "1889.5"-like,
-    " " for tenure 0), Churn ("Yes"/"No") ~ Bernoulli(p_i). Text columns are pandas `string`.
-    p_i = logistic(f(observed row)), with a missing MonthlyCharges having its own effect, so p_i is the exact
-    Bayes probability given the row. Returns (table, truth): truth is p_i indexed by customerID (name
-    "churn_probability").
-    """
-    n = _check_count("n_customers", n_customers)
-    seed = _check_seed(seed)
-    monthly_missing = _check_unit("monthly_missing", monthly_missing, low_open=False, high_closed=False)
-    rngs = dict(zip(_TELCO_STREAMS,
-                    (np.random.default_rng(s) for s in np.random.SeedSequence([seed, 0x7E1C0]).spawn(
-                        len(_TELCO_STREAMS))), strict=True))
-    code = rngs["id"].choice(10_000 * 26**5, size=n, replace=False)
-    digits, letters = code // 26**5, code % 26**5
-    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), dtype=object)
-    letter_cols = [alphabet[(letters // 26**p) % 26] for p in range(4, -1, -1)]
-    ids = [f"{dg:04d}-{''.join(chars)}" for dg, *chars in zip(digits.tolist(), *letter_cols, strict=True)]
-
-    gender = rngs["gender"].random(n) < 0.5
-    senior = (rngs["senior"].random(n) < 0.16).astype(np.int64)
-    partner = rngs["partner"].random(n) < 0.48
-    dependents = rngs["dependents"].random(n) < np.where(partner, 0.5, 0.1)
-    contract = rngs["contract"].choice(3, n, p=(0.55, 0.21, 0.24))
-    # tenure: new customers (0) exist; longer contracts go with longer tenure
-    scale = np.array([14.0, 35.0, 55.0])[contract]
-    tenure = np.minimum(1 + np.floor(rngs["tenure"].exponential(scale)), 72).astype(np.int64)
-    tenure[rngs["tenure"].random(n) < 0.012] = 0
-    internet = rngs["internet"].choice(3, n, p=(0.34, 0.44, 0.22))
-    payment = rngs["payment"].choice(4, n, p=(0.34, 0.23, 0.22, 0.21))
-    paperless = rngs["paperless"].random(n) < 0.59
-    base_charge = np.array([55.0, 85.0, 22.0])[internet]
-    monthly = np.round(np.maximum(base_charge + rngs["charges"].normal(0.0, 12.0, n), 18.25), 2)
-    total = np.round(monthly * tenure * rngs["charges"].uniform(0.95, 1.05, n), 2)
-    monthly_obs = monthly.copy()
-    monthly_obs[rngs["missing"].random(n) < monthly_missing] = np.nan
-
-    mc_missing = np.isnan(monthly_obs)
-    logit = (-1.3 + np.array([1.6, 0.3, -0.8])[contract] - 1.8 * np.log1p(tenure) / np.log(73)
-             + np.array([0.0, 0.65, -0.6])[internet] + np.array([0.45, 0.0, -0.2, -0.2])[payment]
-             + 0.35 * senior - 0.2 * partner - 0.15 * dependents + 0.25 * paperless
-             + np.where(mc_missing, 0.3, 0.012 * (np.nan_to_num(monthly_obs) - 65.0)))
-    p = 1.0 / (1.0 + np.exp(-logit))
-    churn = rngs["churn"].random(n) < p
-
-    yes_no = np.array(["No", "Yes"], dtype=object)
-    total_text = np.array([" " if t == 0 else f"{v:g}" for t, v in zip(tenure.tolist(), total.tolist(),
-                                                                        strict=True)], dtype=object)
-    table = pd.DataFrame({
-        "customerID": pd.array(ids, dtype="string"),
-        "gender": pd.array(np.where(gender, "Female", "Male").astype(object), dtype="string"),
-        "SeniorCitizen": senior,
-        "Partner": pd.array(yes_no[partner.astype(int)], dtype="string"),
-        "Dependents": pd.array(yes_no[dependents.astype(int)], dtype="string"),
-        "tenure": tenure,
-        "InternetService": pd.array(np.asarray(INTERNET, dtype=object)[internet], dtype="string"),
-        "Contract": pd.array(np.asarray(CONTRACTS, dtype=object)[contract], dtype="string"),
-        "PaperlessBilling": pd.array(yes_no[paperless.astype(int)], dtype="string"),
-        "PaymentMethod": pd.array(np.asarray(PAYMENT_METHODS, dtype=object)[payment], dtype="string"),
-        "MonthlyCharges": monthly_obs,
-        "TotalCharges": pd.array(total_text, dtype="string"),
-        "Churn": pd.array(yes_no[churn.astype(int)], dtype="string"),
-    })
-    truth = pd.Series(p, index=pd.Index(table["customerID"], name="customerID"), name="churn_probability")
-    return table, truth
-
-
-# ---------------------------------------------------------------------------------------------- validation
-def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def _check_real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _check_positive(name: str, value: object) -> float:
-    number = _check_real(name, value)
-    if number <= 0:
-        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
-    return number
-
-
-def _check_nonnegative(name: str, value: object) -> float:
-    number = _check_real(name, value)
-    if number < 0:
-        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-    return number
-
-
-def _check_unit(name: str, value: object, *, low_open: bool, high_closed: bool) -> float:
-    number = _check_real(name, value)
-    ok_low = number > 0 if low_open else number >= 0
-    ok_high = number <= 1 if high_closed else number < 1
-    if not (ok_low and ok_high):
-        lo, hi = "(0" if low_open else "[0", "1]" if high_closed else "1)"
-        raise ConfigError(f"{name} must lie in {lo}, {hi}, got {value!r}")
-    return number
-
-
-def _check_window(start: object, end: object) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """simulate.py's window rules (naive dates, end after start), plus whole days and at least 2 of them."""
-    start_ts, end_ts = check_window(start, end)
-    for name, stamp in (("start", start_ts), ("end", end_ts)):
-        if stamp != stamp.normalize():
-            raise ConfigError(f"{name} must be a midnight (a date), got {stamp}")
-    if end_ts - start_ts < pd.Timedelta(days=2):
-        raise ConfigError(f"end must be at least 2 days after start, got start={start_ts} end={end_ts}")
-    return start_ts, end_ts
-
-
-def _check_categories(categories) -> tuple[str, ...]:
-    if isinstance(categories, str):
-        raise ConfigError(f"categories must be a sequence of names, got the string {categories!r}")
-    try:
-        names = tuple(categories)
-    except TypeError:
-        raise ConfigError(f"categories must be a sequence of names, got {categories!r}") from None
-    if len(names) < 2 or not all(isinstance(n, str) and n.strip() for n in names) or len(set(names)) != len(names):
-        raise ConfigError(f"categories must be at least 2 distinct non-empty names, got {categories!r}")
-    return names

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from custval.data.fingerprint import frame_fingerprint
-from custval.data.io import load_customer_table, load_transactions
+from custval.data.loaders import load_customer_table, load_transactions
 from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError, DataError, SchemaError
 from custval.features import snapshots as snap

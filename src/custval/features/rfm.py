@@ -44,6 +44,7 @@ __all__ = [
     "RFM_COLUMNS",
     "calibration_holdout_split",
     "calibration_holdout_sql",
+    "customer_codes",
     "day_number",
     "rfm_sql",
     "rfm_summary",
@@ -256,7 +257,7 @@ def _end_day(transactions: pd.DataFrame, cutoff, name: str) -> int:
 
 
 # ------------------------------------------------------------------------------------------ numpy engine
-def _customer_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def customer_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(codes, keys): integer codes whose order is the order of the customer ids, and the id of each code.
 
     Integer ids in a moderate range are ranked with a presence array (no hashing); Arrow-backed strings are
@@ -331,7 +332,7 @@ def _summary_numpy(codes, days, amount, end_day: int, pdays: float, n_codes: int
 
 
 def _prepare_numpy(frame: pd.DataFrame):
-    codes, keys = _customer_codes(frame["customer_id"])
+    codes, keys = customer_codes(frame["customer_id"])
     days = frame["timestamp"].to_numpy().astype("datetime64[D]").astype(np.int64)
     return codes, keys, days, frame["amount"].to_numpy(dtype=np.float64)
 

@@ -70,7 +70,7 @@ import pandas as pd
 
 from custval.data.schemas import parse_date
 from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
-from custval.features.rfm import _customer_codes
+from custval.features.rfm import customer_codes
 
 __all__ = [
     "ID_COLUMNS",
@@ -238,7 +238,7 @@ def _prepare(transactions, categories, *, keep_row_days: bool = False) -> _Log:
     days = _timestamps(transactions)
     amount = _amounts(transactions)
     names, slot = _resolve_categories(transactions, categories)
-    codes, keys = _customer_codes(ids)
+    codes, keys = customer_codes(ids)
     n = len(keys)
     dmin, dmax = int(days.min()), int(days.max())
     span = dmax - dmin + 1
@@ -436,20 +436,47 @@ def _extra_columns(log: _Log, cutoff: pd.Timestamp, c: int, pop_ids: pd.Index, e
     return out
 
 
-def _snapshot(log: _Log, cutoff, *, customers, horizon_days, windows, active_days, labels, cross_sell_new_only,
-              extra_features, observation_end) -> pd.DataFrame:
-    cutoff_ts, c = _cutoff_day(cutoff)
-    n = log.n
-    if labels:
-        end_ts, end = _end_day(log, observation_end)
-        if c + horizon_days > end:
-            raise DataError(
-                _TABLE, "cutoff",
-                f"labels need the window [cutoff, cutoff + {horizon_days} days) inside the observed data, which "
-                f"ends at {end_ts} (exclusive); use an earlier cutoff, labels=False or a later observation_end",
-                str(cutoff_ts.date()))
+# ------------------------------------------------------------------------------------------- one snapshot
+@dataclass
+class _History:
+    """Purchase and spend history before cutoff day `c`, shared by the feature blocks of one snapshot.
 
-    # purchase days before the cutoff, sorted by (code, day)
+    ``p_*``: purchase days before c, sorted by (code, day), with the start/end of each customer's run
+    (``p_starts``, ``p_ends``, ``p_new_run``) and its code (``p_run_code``); ``s_*``: every customer-day before
+    c (spend, returns included). ``first``/``last``/``frequency``/``total`` are per customer code (length
+    `log.n`); ``pop`` is the snapshot population (codes of the active customers)."""
+
+    c: int
+    n: int
+    pop: np.ndarray
+    p_code: np.ndarray
+    p_day: np.ndarray
+    p_new_run: np.ndarray
+    p_starts: np.ndarray
+    p_ends: np.ndarray
+    p_run_code: np.ndarray
+    s_code: np.ndarray
+    s_day: np.ndarray
+    s_net: np.ndarray
+    frequency: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    total: np.ndarray
+
+
+def _check_label_window(log: _Log, cutoff_ts: pd.Timestamp, c: int, horizon_days: int, observation_end) -> None:
+    end_ts, end = _end_day(log, observation_end)
+    if c + horizon_days > end:
+        raise DataError(
+            _TABLE, "cutoff",
+            f"labels need the window [cutoff, cutoff + {horizon_days} days) inside the observed data, which "
+            f"ends at {end_ts} (exclusive); use an earlier cutoff, labels=False or a later observation_end",
+            str(cutoff_ts.date()))
+
+
+def _history(log: _Log, cutoff_ts: pd.Timestamp, c: int, active_days: int | None) -> _History:
+    """Purchase days and spend before the cutoff, first/last purchase day, and the active population."""
+    n = log.n
     pre = log.cd_day < c
     p_idx = np.flatnonzero(pre & log.cd_purchase)
     p_code, p_day = log.cd_code[p_idx], log.cd_day[p_idx]
@@ -461,7 +488,6 @@ def _snapshot(log: _Log, cutoff, *, customers, horizon_days, windows, active_day
             f">= 1 purchase day in [cutoff - {active_days} days, cutoff)"
         raise DataError(_TABLE, "customer_id", f"no active customers at cutoff {cutoff_ts.date()} "
                         f"(population rule: {rule})", str(cutoff_ts.date()))
-
     freq = np.bincount(p_code, minlength=n).astype(np.float64)
     change = np.r_[True, p_code[1:] != p_code[:-1]]
     starts = np.flatnonzero(change)
@@ -473,101 +499,142 @@ def _snapshot(log: _Log, cutoff, *, customers, horizon_days, windows, active_day
     last[ucode] = p_day[ends - 1]
     s_code, s_day, s_net = log.cd_code[pre], log.cd_day[pre], log.cd_net[pre]
     total = np.bincount(s_code, weights=s_net, minlength=n)
+    return _History(c=c, n=n, pop=pop, p_code=p_code, p_day=p_day, p_new_run=change, p_starts=starts, p_ends=ends,
+                    p_run_code=ucode, s_code=s_code, s_day=s_day, s_net=s_net, frequency=freq, first=first,
+                    last=last, total=total)
 
-    cols: dict[str, np.ndarray] = {}
-    f = freq[pop]
-    cols["recency_days"] = (c - last[pop]).astype(np.float64)
-    cols["tenure_days"] = (c - first[pop]).astype(np.float64)
-    cols["frequency"] = f
-    cols["monetary_total"] = total[pop]
-    cols["monetary_mean"] = total[pop] / f
 
-    counts, spends = {}, {}
+def _rfm_totals(h: _History) -> dict[str, np.ndarray]:
+    """recency_days, tenure_days, frequency, monetary_total and monetary_mean of the population."""
+    f = h.frequency[h.pop]
+    total = h.total[h.pop]
+    return {"recency_days": (h.c - h.last[h.pop]).astype(np.float64),
+            "tenure_days": (h.c - h.first[h.pop]).astype(np.float64),
+            "frequency": f, "monetary_total": total, "monetary_mean": total / f}
+
+
+def _window_counts_and_spend(h: _History, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """n_purchases_{w}d (purchase days) and spend_{w}d (net amount) in [c - w, c), for each window w."""
+    cols = {}
     for w in windows:
-        counts[w] = np.bincount(p_code[p_day >= c - w], minlength=n)[pop].astype(np.float64)
-        in_w = s_day >= c - w
-        spends[w] = np.bincount(s_code[in_w], weights=s_net[in_w], minlength=n)[pop]
-        cols[f"n_purchases_{w}d"] = counts[w]
-        cols[f"spend_{w}d"] = spends[w]
-    for w1, w2 in zip(windows[:-1], windows[1:], strict=True):
-        cols[f"trend_purchases_{w1}_{w2}"] = _trend(counts[w1] / w1, (counts[w2] - counts[w1]) / (w2 - w1))
-        # the prior window's spend summed on its own (not spend_w2 - spend_w1, which can leave rounding dust)
-        in_prior = (s_day >= c - w2) & (s_day < c - w1)
-        prior = np.bincount(s_code[in_prior], weights=s_net[in_prior], minlength=n)[pop]
-        cols[f"trend_spend_{w1}_{w2}"] = _trend(spends[w1] / w1, prior / (w2 - w1))
+        cols[f"n_purchases_{w}d"] = np.bincount(h.p_code[h.p_day >= h.c - w], minlength=h.n)[h.pop].astype(np.float64)
+        in_w = h.s_day >= h.c - w
+        cols[f"spend_{w}d"] = np.bincount(h.s_code[in_w], weights=h.s_net[in_w], minlength=h.n)[h.pop]
+    return cols
 
-    # inter-purchase times: gaps between consecutive purchase days of the same customer
+
+def _trends(h: _History, windows: tuple[int, ...], window_cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """trend_{purchases,spend}_{w1}_{w2}: the rate per day in [c - w1, c) against the one in [c - w2, c - w1)."""
+    cols = {}
+    for w1, w2 in zip(windows[:-1], windows[1:], strict=True):
+        n1, n2 = window_cols[f"n_purchases_{w1}d"], window_cols[f"n_purchases_{w2}d"]
+        cols[f"trend_purchases_{w1}_{w2}"] = _trend(n1 / w1, (n2 - n1) / (w2 - w1))
+        # the prior window's spend summed on its own (not spend_w2 - spend_w1, which can leave rounding dust)
+        in_prior = (h.s_day >= h.c - w2) & (h.s_day < h.c - w1)
+        prior = np.bincount(h.s_code[in_prior], weights=h.s_net[in_prior], minlength=h.n)[h.pop]
+        cols[f"trend_spend_{w1}_{w2}"] = _trend(window_cols[f"spend_{w1}d"] / w1, prior / (w2 - w1))
+    return cols
+
+
+def _interpurchase_times(h: _History, recency_days: np.ndarray) -> dict[str, np.ndarray]:
+    """ipt_mean_days, ipt_std_days, ipt_last_days (gaps between consecutive purchase days) and recency_ratio."""
+    pop, n = h.pop, h.n
+    f = h.frequency[pop]
     multi = f >= 2
     ipt_mean = np.full(len(pop), np.nan)
-    ipt_mean[multi] = (last[pop] - first[pop])[multi] / (f[multi] - 1)
-    same = ~change[1:]
-    g_code = p_code[1:][same]
-    gap = (p_day[1:] - p_day[:-1])[same].astype(np.float64)
+    ipt_mean[multi] = (h.last[pop] - h.first[pop])[multi] / (f[multi] - 1)
+    same = ~h.p_new_run[1:]
+    g_code = h.p_code[1:][same]
+    gap = (h.p_day[1:] - h.p_day[:-1])[same].astype(np.float64)
     mean_all = np.zeros(n)
     mean_all[pop] = np.nan_to_num(ipt_mean)
     sq = np.bincount(g_code, weights=(gap - mean_all[g_code]) ** 2, minlength=n)[pop]
     ipt_std = np.full(len(pop), np.nan)
     ipt_std[multi] = np.sqrt(sq[multi] / (f[multi] - 1))
     prev = np.zeros(n, dtype=np.int64)
-    two = (ends - starts) >= 2
-    prev[ucode[two]] = p_day[ends[two] - 2]
-    ipt_last = np.where(multi, (last[pop] - prev[pop]).astype(np.float64), np.nan)
-    cols["ipt_mean_days"] = ipt_mean
-    cols["ipt_std_days"] = ipt_std
-    cols["ipt_last_days"] = ipt_last
-    cols["recency_ratio"] = cols["recency_days"] / ipt_mean
+    two = (h.p_ends - h.p_starts) >= 2
+    prev[h.p_run_code[two]] = h.p_day[h.p_ends[two] - 2]
+    ipt_last = np.where(multi, (h.last[pop] - prev[pop]).astype(np.float64), np.nan)
+    return {"ipt_mean_days": ipt_mean, "ipt_std_days": ipt_std, "ipt_last_days": ipt_last,
+            "recency_ratio": recency_days / ipt_mean}
 
-    label_cols: dict[str, np.ndarray] = {}
-    if log.categories is not None:
-        k = len(log.categories)
-        k1 = k + 1
-        cpre = log.cdc_day < c
-        spend = np.bincount(log.cdc_code[cpre] * k1 + log.cdc_slot[cpre], weights=log.cdc_net[cpre],
-                            minlength=n * k1).reshape(n, k1)[pop, :k]
-        spend = np.maximum(spend, 0.0)
-        denom = spend.sum(axis=1)
-        share = np.zeros_like(spend)
-        np.divide(spend, denom[:, None], out=share, where=denom[:, None] > 0)
-        # last bought day per (category, customer): entries are sorted by (category, code, day)
-        b = np.flatnonzero(log.cat_day < c)
-        g = log.cat_slot[b] * n + log.cat_code[b]
-        b_end = np.flatnonzero(np.r_[g[1:] != g[:-1], True]) if len(g) else np.zeros(0, dtype=np.int64)
-        last_cat = np.full(k * n, np.nan)
-        last_cat[g[b_end]] = log.cat_day[b[b_end]]
-        since = c - last_cat.reshape(k, n)[:, pop]
-        for j, name in enumerate(log.categories):
-            cols[f"share_{name}"] = share[:, j]
-        for j, name in enumerate(log.categories):
-            cols[f"days_since_{name}"] = since[j]
-        cols["n_categories"] = (~np.isnan(since)).sum(axis=0).astype(np.float64)
 
+def _category_columns(log: _Log, h: _History) -> dict[str, np.ndarray]:
+    """share_<k> (of the positive net spend per category), days_since_<k> (last day k was bought), n_categories."""
+    pop, n, c = h.pop, h.n, h.c
+    k = len(log.categories)
+    k1 = k + 1
+    cpre = log.cdc_day < c
+    spend = np.bincount(log.cdc_code[cpre] * k1 + log.cdc_slot[cpre], weights=log.cdc_net[cpre],
+                        minlength=n * k1).reshape(n, k1)[pop, :k]
+    spend = np.maximum(spend, 0.0)
+    denom = spend.sum(axis=1)
+    share = np.zeros_like(spend)
+    np.divide(spend, denom[:, None], out=share, where=denom[:, None] > 0)
+    # last bought day per (category, customer): entries are sorted by (category, code, day)
+    b = np.flatnonzero(log.cat_day < c)
+    g = log.cat_slot[b] * n + log.cat_code[b]
+    b_end = np.flatnonzero(np.r_[g[1:] != g[:-1], True]) if len(g) else np.zeros(0, dtype=np.int64)
+    last_cat = np.full(k * n, np.nan)
+    last_cat[g[b_end]] = log.cat_day[b[b_end]]
+    since = c - last_cat.reshape(k, n)[:, pop]
+    cols = {f"share_{name}": share[:, j] for j, name in enumerate(log.categories)}
+    cols.update({f"days_since_{name}": since[j] for j, name in enumerate(log.categories)})
+    cols["n_categories"] = (~np.isnan(since)).sum(axis=0).astype(np.float64)
+    return cols
+
+
+def _population_ids(log: _Log, pop: np.ndarray) -> pd.Index:
+    """The population's customer ids, in the dtype of the transactions' ids where it can hold them."""
     ids = pd.Index(log.keys[pop], name="customer_id")
     try:
         ids = ids.astype(log.id_dtype)
     except (TypeError, ValueError):  # pragma: no cover
         pass
+    return ids
+
+
+def _labels(log: _Log, h: _History, horizon_days: int, cross_sell_new_only: bool,
+            cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """churn (no purchase day in [c, c + H)) and, with categories, propensity_<k> (k bought in [c, c + H))."""
+    pop, n = h.pop, h.n
+    lo, hi = h.c, h.c + horizon_days
+    in_h = (log.cd_day >= lo) & (log.cd_day < hi) & log.cd_purchase
+    label_cols = {CHURN: (np.bincount(log.cd_code[in_h], minlength=n)[pop] == 0).astype(np.int8)}
+    if log.categories is not None:
+        k = len(log.categories)
+        hit = (log.cat_day >= lo) & (log.cat_day < hi)
+        got = np.bincount(log.cat_slot[hit] * n + log.cat_code[hit], minlength=k * n).reshape(k, n)[:, pop] > 0
+        for j, name in enumerate(log.categories):
+            y = got[j].astype(np.float64)
+            if cross_sell_new_only:
+                y[~np.isnan(cols[f"days_since_{name}"])] = np.nan
+            label_cols[f"{LABEL_PREFIX}{name}"] = y
+    return label_cols
+
+
+def _snapshot(log: _Log, cutoff, *, customers, horizon_days, windows, active_days, labels, cross_sell_new_only,
+              extra_features, observation_end) -> pd.DataFrame:
+    """One snapshot: the feature blocks in column order, then the labels (see the module docstring)."""
+    cutoff_ts, c = _cutoff_day(cutoff)
+    if labels:
+        _check_label_window(log, cutoff_ts, c, horizon_days, observation_end)
+    h = _history(log, cutoff_ts, c, active_days)
+    cols = _rfm_totals(h)
+    window_cols = _window_counts_and_spend(h, windows)
+    cols.update(window_cols)
+    cols.update(_trends(h, windows, window_cols))
+    cols.update(_interpurchase_times(h, cols["recency_days"]))
+    if log.categories is not None:
+        cols.update(_category_columns(log, h))
+    ids = _population_ids(log, h.pop)
     if customers is not None:
         cols.update(_attribute_columns(customers, ids, cutoff_ts, set(cols) | set(ID_COLUMNS)))
     if extra_features is not None:
         cols.update(_extra_columns(log, cutoff_ts, c, ids, extra_features, set(cols) | set(ID_COLUMNS)))
-
-    if labels:
-        lo, hi = c, c + horizon_days
-        in_h = (log.cd_day >= lo) & (log.cd_day < hi) & log.cd_purchase
-        label_cols[CHURN] = (np.bincount(log.cd_code[in_h], minlength=n)[pop] == 0).astype(np.int8)
-        if log.categories is not None:
-            k = len(log.categories)
-            k1 = k + 1
-            hit = (log.cat_day >= lo) & (log.cat_day < hi)
-            got = np.bincount(log.cat_slot[hit] * n + log.cat_code[hit], minlength=k * n).reshape(k, n)[:, pop] > 0
-            for j, name in enumerate(log.categories):
-                y = got[j].astype(np.float64)
-                if cross_sell_new_only:
-                    y[~np.isnan(cols[f"days_since_{name}"])] = np.nan
-                label_cols[f"{LABEL_PREFIX}{name}"] = y
-
+    label_cols = _labels(log, h, horizon_days, cross_sell_new_only, cols) if labels else {}
     data = {"customer_id": ids.array,
-            "cutoff": np.full(len(pop), cutoff_ts.to_datetime64().astype("datetime64[ns]")),
+            "cutoff": np.full(len(h.pop), cutoff_ts.to_datetime64().astype("datetime64[ns]")),
             **cols, **label_cols}
     return pd.DataFrame(data, copy=False)
 

@@ -16,7 +16,7 @@ import pandas as pd
 from custval import units
 from custval.config import CLVConfig, build_config, validate_config
 from custval.data.fingerprint import frame_fingerprint
-from custval.data.io import load_transactions
+from custval.data.loaders import load_transactions
 from custval.features.datasets import calibration_window
 from custval.features.rfm import calibration_holdout_split, rfm_summary
 from custval.jobs.sequence import Champion, Output, check_settings, start_job

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from custval.errors import ConfigError, SchemaError
-from custval.features.segments import pareto_curve
+from custval.features.value_segments import pareto_curve
 from custval.plots._axes import get_ax
 
 

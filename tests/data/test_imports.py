@@ -1,0 +1,69 @@
+"""Import direction of the lower layers, read from the source (lazy imports inside functions count too):
+data -> features -> models -> scoring, no cycle inside `custval.data`, no private name imported across modules."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import custval
+
+ROOT = Path(custval.__file__).parent
+LAYERS = ("data", "features", "models", "scoring")
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    """custval modules imported by each module of `package` (``from a import b`` counts as a.b when a.b is a
+    module), and the names imported with a leading underscore."""
+    modules = {_module(p): p for p in ROOT.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        if not name.startswith(f"custval.{package}"):
+            continue
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("custval"):
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    targets.add(sub if sub in modules else node.module)
+                    if alias.name.startswith("_"):
+                        targets.add(f"private:{node.module}.{alias.name}")
+            elif isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names if a.name.startswith("custval"))
+        graph[name] = targets - {name}
+    return graph
+
+
+def test_data_has_no_import_cycle_and_imports_no_higher_layer():
+    graph = _imports("data")
+    inside = {m: {t for t in ts if t in graph} for m, ts in graph.items()}
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in inside[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    assert [m for m in inside if m in reachable(m)] == []
+    assert "custval.data.datasets" in inside["custval.data.loaders"]  # the name lookup sits above io
+    assert "custval.data.datasets" not in inside["custval.data.io"]
+
+
+def test_each_layer_imports_only_layers_to_its_left_and_no_private_names():
+    for i, layer in enumerate(LAYERS):
+        higher = {f"custval.{name}" for name in LAYERS[i + 1:]} | {"custval.jobs", "custval.cli", "custval.tracking",
+                                                                   "custval.plots", "custval.pipelines"}
+        for module, targets in _imports(layer).items():
+            bad = sorted(t for t in targets if any(t == h or t.startswith(h + ".") for h in higher))
+            assert bad == [], f"{module} imports {bad}"
+            private = sorted(t for t in targets if t.startswith("private:"))
+            if layer in ("data", "features", "scoring"):
+                assert private == [], f"{module} imports {private}"
