@@ -218,3 +218,28 @@ def test_write_json_unserialisable_keeps_the_earlier_file(tmp_path):
         write_json({"v": object()}, path)
     assert read_json(path) == {"v": 1}
     assert listing(tmp_path) == ["cfg.json"]
+
+
+def test_temp_files_of_killed_writers_are_removed_by_the_next_write(tmp_path):
+    """A writer killed mid-write (SIGKILL) leaves its temp file; the next write of the same output removes it,
+    but not a live writer's, nor temp files of other outputs."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from custval.data.io import write_table
+
+    target = tmp_path / "scores.parquet"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    litter = tmp_path / f".tmp-{dead}-0123abcd-scores.parquet"
+    legacy = tmp_path / ".tmp-0123456789ab-scores.parquet"  # the earlier name, without a process id
+    live = tmp_path / f".tmp-{os.getppid()}-89abcdef-scores.parquet"
+    other = tmp_path / f".tmp-{dead}-0123abcd-other.parquet"
+    for path in (litter, legacy, live, other):
+        path.write_bytes(b"PAR1")
+    write_table(pd.DataFrame({"a": [1]}), target)
+    assert not litter.exists() and not legacy.exists()
+    assert live.exists() and other.exists()
+    assert pd.read_parquet(target)["a"].tolist() == [1]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "read_json",
     "read_table",
     "read_table_metadata",
+    "remove_stale_temp_files",
     "write_json",
     "write_table",
     "write_text",
@@ -80,17 +82,53 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_TMP = re.compile(r"^\.tmp-(?:(?P<pid>\d+)-)?[0-9a-f]{8,12}-(?P<name>.+)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that writers of `path` left behind when they were killed (their process no
+    longer exists; names without a process id come from older versions): a SIGKILL during a write cannot
+    clean up after itself."""
+    target = Path(path)
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    for candidate in target.parent.glob(f".tmp-*-{target.name}"):
+        match = _TMP.match(candidate.name)
+        if match is None or match["name"] != target.name:
+            continue
+        pid = match["pid"]
+        if pid is not None and (int(pid) == os.getpid() or _alive(int(pid))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on a clean exit fsync it and `os.replace` it onto `path`.
 
     On an exception the temporary file is removed and `path` keeps its earlier content. The temporary
-    name ends with the target's name, so writers that infer a format or compression from the suffix work.
-    Parent directories are created.
+    name (`.tmp-<pid>-<random>-<name>`) ends with the target's name, so writers that infer a format or
+    compression from the suffix work, and carries the writer's process id, so temporary files of killed
+    writers are recognised and removed by the next write. Parent directories are created.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{target.name}")
+    remove_stale_temp_files(target)
+    tmp = target.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{target.name}")
     try:
         yield tmp
         if not tmp.exists():

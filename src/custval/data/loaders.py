@@ -23,7 +23,7 @@ from custval.data.schemas import (
     validate_customers,
     validate_transactions,
 )
-from custval.errors import ConfigError, SchemaError
+from custval.errors import ConfigError, DataError, SchemaError
 
 __all__ = ["load_customer_table", "load_transactions"]
 
@@ -63,13 +63,20 @@ def load_transactions(
         raw = read_table(path, **({"sep": sep} if sep is not None else {}))
     else:
         raise ConfigError(f"transactions source must be a path, a dataset name or a DataFrame, got {source!r}")
-    return validate_transactions(
+    out = validate_transactions(
         raw,
         columns=columns,
         returns=returns,
         duplicates=duplicates or "error",
         timestamp_format=timestamp_format,
     )
+    if len(out) == 0:
+        raise DataError("transactions", "amount" if len(raw) else "*",
+                        f"no purchases left: the {len(raw)} rows read were all removed (returns='{returns}' drops "
+                        "negative amounts: are purchases recorded as positive amounts, and is data.columns.amount "
+                        "the sale value?)" if len(raw) else "table is empty (no rows)",
+                        None if not len(raw) else f"{len(raw)} rows")
+    return out
 
 
 # ------------------------------------------------------------------------------------- customer tables

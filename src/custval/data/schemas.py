@@ -144,7 +144,7 @@ SCHEMAS = {s.name: s for s in (TRANSACTIONS, CUSTOMERS, CAMPAIGNS)}
 _YYYYMMDD = re.compile(r"^\d{8}$")
 _TIMESTAMP_RULE = (
     "must be a datetime, an integer yyyymmdd, or an ISO 8601 string (YYYY-MM-DD[ HH:MM[:SS]]); "
-    "pass timestamp_format for other layouts"
+    "for other layouts set data.timestamp_format (timestamp_format=), a strptime format such as '%m/%d/%Y %H:%M'"
 )
 
 
@@ -424,8 +424,8 @@ def validate_transactions(
                 raise DataError(
                     table, "*",
                     f"{int(dup.sum())} rows are identical in every column to an earlier row. "
-                    "CDNOW-like logs without order ids may legitimately repeat rows: set duplicates='keep' "
-                    "(or duplicates='drop' to remove the repeats)",
+                    "CDNOW-like logs without order ids may legitimately repeat rows: set data.duplicates: keep "
+                    "(duplicates='keep'), or drop to remove the repeats",
                     _row_example(out, _first(dup)),
                 )
             out = out.loc[~dup]
@@ -438,7 +438,7 @@ def validate_transactions(
             raise DataError(
                 table, labels["amount"],
                 f"negative amounts (returns) are not allowed with returns='error' ({int(neg.sum())} rows); "
-                "use returns='exclude' or returns='net'",
+                "set data.returns (returns=) to exclude or net",
                 _row_example(out, i)["amount"],
             )
         if returns == "exclude":
@@ -452,7 +452,20 @@ def validate_transactions(
         else:  # net
             out = out.loc[~_non_positive_net_days(out)]
     out = out.reset_index(drop=True)
+    _warn_future(out, table, labels["timestamp"])
     return out
+
+
+def _warn_future(out: pd.DataFrame, table: str, label: str) -> None:
+    """A warning when transactions lie after today: a wrong date layout or a test file, rarely intended."""
+    if len(out) == 0:
+        return
+    tomorrow = pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
+    late = out["timestamp"].to_numpy() >= tomorrow.to_datetime64()
+    if late.any():
+        warnings.warn(f"{table}.{label}: {int(late.sum())} rows lie after today (latest "
+                      f"{out['timestamp'].max()}); check the dates (data.timestamp_format) or the source",
+                      CustvalWarning, stacklevel=3)
 
 
 def _non_positive_net_days(out: pd.DataFrame) -> np.ndarray:
