@@ -1,0 +1,214 @@
+"""Malformed input, as a new user would give it, across every command: each case exits with status 2 and one
+line naming the setting or column (never a traceback), before anything is written or registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custval.cli import app
+from custval.data.simulate_churn import simulate_churn
+from custval.data.simulate_table import simulate_churn_table
+
+runner = CliRunner()
+SMALL_CHURN = ["--set", "simulate.n_customers=300"]
+
+
+def _csv(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    """Malformed inputs a user may have: each breaks one rule."""
+    root = tmp_path_factory.mktemp("malformed")
+    days = pd.date_range("2011-01-03", periods=60, freq="3D")
+    rng = np.random.default_rng(0)
+    good = pd.DataFrame({"customer_id": rng.integers(1, 40, len(days)), "timestamp": days,
+                         "amount": rng.gamma(2.0, 20.0, len(days)).round(2)})
+    good.to_csv(root / "good.csv", index=False)
+    sim = simulate_churn(300, seed=1, start="2023-01-01", end="2025-01-01")
+    sim.transactions.to_csv(root / "churn_tx.csv", index=False)
+    telco, _ = simulate_churn_table(200, seed=0)
+    telco.drop(columns=["Churn"]).to_csv(root / "telco_nolabel.csv", index=False)
+    maybe = telco.copy()
+    maybe.loc[maybe.index[:3], "Churn"] = "Maybe"
+    maybe.to_csv(root / "telco_maybe.csv", index=False)
+    (root / "adir.parquet").mkdir()
+    return {
+        "root": str(root),
+        "good": str(root / "good.csv"),
+        "churn_tx": str(root / "churn_tx.csv"),
+        "telco_nolabel": str(root / "telco_nolabel.csv"),
+        "telco_maybe": str(root / "telco_maybe.csv"),
+        "dir": str(root / "adir.parquet"),
+        "bad_amount": _csv(root / "bad_amount.csv", "customer_id,timestamp,amount\n1,2024-01-01,10.0\n2,2024-01-02,abc\n"),
+        "no_timestamp": _csv(root / "no_ts.csv", "customer_id,date,amount\n1,2024-01-01,10.0\n"),
+        "negative": _csv(root / "negative.csv",
+                         "customer_id,timestamp,amount\n1,1997-01-01,-10\n2,1997-02-01,-5\n1,1997-03-01,-2\n"),
+        "zero": _csv(root / "zero.csv", "customer_id,timestamp,amount\n" + "".join(
+            f"{c},1997-0{m}-0{d},0\n" for c in range(1, 30) for m, d in ((1, 1), (3, 2), (5, 3), (8, 4)))),
+        "single": _csv(root / "single.csv", "customer_id,timestamp,amount\n1,1997-01-01,10\n1,1997-03-01,12\n"
+                       "1,1997-09-01,9\n1,1998-02-01,11\n"),
+        "ambiguous": _csv(root / "ambiguous.csv", "customer_id,timestamp,amount\n1,12/04/2011,10\n2,13/04/2011,5\n"),
+        "duplicates": _csv(root / "dups.csv", "customer_id,timestamp,amount\n1,1997-01-01,10\n1,1997-01-01,10\n"),
+        "xlsx": _csv(root / "tx.xlsx", "not a table"),
+        "broken_yaml": _csv(root / "broken.yaml", "data: [1, 2\n"),
+        "list_yaml": _csv(root / "list.yaml", "- a\n- b\n"),
+        "responses_no_col": _csv(root / "responses.csv", "customer_id,answer\n1,1\n"),
+    }
+
+
+# (command line with {placeholders}, text the one error line must contain)
+CASES = [
+    # --------------------------------------------------------------------------------------- train clv
+    ("train clv --set period=Q", "period must be one of"),
+    ("train clv --set horizon=12", "horizon must be a positive duration"),
+    ("train clv --set calibration_end=null --set holdout=abc", "holdout must be a positive duration"),
+    ("train clv --set annual_discount_rate=-2", "annual_discount_rate"),
+    ("train clv --set annual_discount_rate=true", "annual_discount_rate must be a finite number"),
+    ("train clv --set penalizer=-1", "penalizer"),
+    ("train clv --set penalizer=.inf", "penalizer must be a finite number"),
+    ("train clv --set spend_penalizer=-0.5", "spend_penalizer"),
+    ("train clv --set top_n=abc", "top_n must be an integer"),
+    ("train clv --set top_n=-3", "top_n must be an integer >= 1"),
+    ("train clv --set experiment=", "experiment must be a non-empty name"),
+    ("train clv --set registered_model=", "registered_model must be a non-empty name"),
+    ("train clv --set refit_full=maybe", "refit_full must be true or false"),
+    ("train clv --set calibration_end=12/04/2011", "calibration_end must be a date in ISO 8601 form"),
+    ("train clv --set calibration_end=not-a-date", "calibration_end must be a date"),
+    ("train clv --set calibration_end=1998-07-01", "calibration_end must be before observation_end"),
+    ("train clv --set data.source=cdnow-sample --set calibration_end=1990-01-01", "calibration_end"),
+    ("train clv --set output=out/clv.xlsx", "output must be a file name ending with"),
+    ("train clv --set output=/proc/custval/x.parquet", "output '/proc/custval/x.parquet' cannot be written"),
+    ("train clv --set output={dir}", "is an existing directory"),
+    ("train clv --set typo_key=1", "unknown keys ['typo_key']"),
+    ("train clv --set data.typo=1", "data: unknown keys ['typo']"),
+    ("train clv --set data=3", "data must be a mapping of settings"),
+    ("train clv --set data.source=missing.csv", "missing.csv"),
+    ("train clv --set data.source={xlsx}", "tx.xlsx"),
+    ("train clv --set data.source={bad_amount}", "amount"),
+    ("train clv --set data.source={no_timestamp}", "timestamp"),
+    ("train clv --set data.source={negative} --set calibration_end=1997-01-15", "no purchases left"),
+    ("train clv --set data.source={zero} --set calibration_end=1997-04-01 --set observation_end=1997-09-01",
+     "monetary_value"),
+    ("train clv --set data.source={single} --set calibration_end=1997-06-01 --set observation_end=1998-03-01",
+     "customer"),
+    ("train clv --set data.source={ambiguous}", "data.timestamp_format"),
+    ("train clv --set data.source={good} --set data.timestamp_format=%d.%m.%Y --set calibration_end=2011-03-01 "
+     "--set observation_end=2011-06-30", "does not match timestamp format"),
+    ("train clv --set data.source={duplicates}", "duplicate"),
+    ("train clv --set data.duplicates=ignore", "data.duplicates must be one of"),
+    ("train clv --set data.returns=maybe", "data.returns must be one of"),
+    ("train clv --set data.columns.amount=nope --set data.source={good}", "nope"),
+    ("train clv --set data.columns.customer_id= --set data.source={good}", "data.columns"),
+    ("train clv --set novalue", "key=value"),
+    ("train clv --config nope.yaml", "config file not found"),
+    ("train clv --config {broken_yaml}", "not valid YAML"),
+    ("train clv --config {list_yaml}", "must be a mapping"),
+    ("train clv --tracking-uri foo://bar", "unknown scheme 'foo'"),
+    ("train clv --tracking-uri http://127.0.0.1:9", "does not answer"),
+    ("train clv --tracking-uri sqlite:////no/such/dir/mlflow.db", "does not exist"),
+    # ----------------------------------------------------------------------------- train churn / propensity
+    ("train churn --set snapshots.horizon_days=0", "snapshots.horizon_days must be an integer >= 1"),
+    ("train churn --set snapshots.windows=[30,-1]", "snapshots.windows[1]"),
+    ("train churn --set snapshots.clv_features=maybe", "snapshots.clv_features must be true or false"),
+    ("train churn --set split.n_test=0", "split.n_test"),
+    ("train churn --set model.calibration=platt", "model.calibration"),
+    ("train churn --set model.xgboost.random_state=3", "model.xgboost.random_state is set by the job"),
+    ("train churn --set model.xgboost.learnin_rate=0.1", "model.xgboost.learnin_rate: unknown"),
+    ("train churn --set model.xgboost.subsample=1.5", "model.xgboost.subsample"),
+    ("train churn --set model.xgboost=3", "model.xgboost"),
+    ("train churn --set model.tree.max_depth=0", "model.tree.max_depth"),
+    ("train churn --set model.tree.min_samples_leaf=abc", "model.tree.min_samples_leaf must be an integer"),
+    ("train churn --set simulate.start=2026-01-01", "simulate.start must be before simulate.end"),
+    ("train churn --set simulate.n_customers=0", "simulate.n_customers"),
+    ("train churn --set seed=-1", "seed must be an integer >= 0"),
+    ("train churn --set data.customers=customers.csv", "data.customers='customers.csv' would be ignored"),
+    ("train churn --set split.valid_fraction=0.3", "split.valid_fraction would be ignored"),
+    ("train churn --set output=scores.txt", "output must be a file name ending with"),
+    ("train churn --set data.table=missing.csv", "missing.csv"),
+    ("train churn --set data.table={telco_nolabel} --set data.id_column=customerID", "label"),
+    ("train churn --set data.table={telco_maybe} --set data.id_column=customerID --set data.label=Churn",
+     "Maybe"),
+    ("train churn --set data.source={churn_tx} --set data.customers=missing.csv", "missing.csv"),
+    ("train churn --set data.source={churn_tx} --set snapshots.n_cutoffs=40", "cutoff"),
+    ("train propensity --set categories=[home,home]", "categories must be distinct"),
+    ("train propensity --set cross_sell_new_only=maybe", "cross_sell_new_only must be true or false"),
+    ("train propensity --set data.table=telco.csv", "propensity needs transactions"),
+    ("train propensity --set data.source={churn_tx} --set categories=[garden]", "garden"),
+    ("train propensity --set model.xgboost.max_dept=3", "model.xgboost.max_dept: unknown"),
+    ("tune churn --timeout -5", "timeout"),
+    ("tune churn --set model.xgboost.learning_rate=0", "model.xgboost.learning_rate"),
+    # ------------------------------------------------------------------------------------------ segment
+    ("segment --set clv.period=Q", "clv.period must be one of"),
+    ("segment --set clv.annual_discount_rate=-2", "clv.annual_discount_rate"),
+    ("segment --set rfm_period_months=5", "rfm_period_months must divide 12"),
+    ("segment --set migration_by=tier", "migration_by must be one of"),
+    ("segment --set pareto_tops=[0,0.2]", "pareto_tops[0]"),
+    ("segment --set rollout.cost_per_contact=1", "given together"),
+    ("segment --set rollout.responses=r.csv", "rollout.responses needs rollout.cost_per_contact"),
+    ("segment --set rollout.cost_per_contact=0 --set rollout.net_profit_per_response=5",
+     "rollout.cost_per_contact must be a number > 0"),
+    ("segment --set segments.tier_cuts=[0.9,0.5]", "segments.tier_cuts must increase"),
+    ("segment --set segments.tier_names=[a,b]", "segments.tier_names must name 4 tiers"),
+    ("segment --set as_of=12/04/2011", "as_of must be a date"),
+    ("segment --set data.source=cdnow-sample --set as_of=1990-01-01", "as_of"),
+    ("segment --set clv.model_uri=models:/nope@champion", "clv.model_uri"),
+    ("segment --set data.source=cdnow-sample --set rollout.responses={responses_no_col} "
+     "--set rollout.cost_per_contact=1 --set rollout.net_profit_per_response=20", "responded"),
+    ("segment --out out.xlsx", "--out must be a file name ending with"),
+    ("segment --set data.source={negative}", "no purchases left"),
+    # ----------------------------------------------------------------------------------------- simulate
+    ("simulate --out x.xlsx", "--out must be a file name ending with"),
+    ("simulate --out {root}/sim.parquet --truth {root}/truth.xlsx", "--truth must be a file name ending with"),
+    ("simulate --out {root}/same.parquet --truth {root}/same.parquet", "name the same file"),
+    ("simulate --out /proc/custval/x.parquet", "cannot be written"),
+    ("simulate --out {root}/sim2.parquet --customers 0", "--customers must be an integer >= 1"),
+    # ------------------------------------------------------------------------------------------- config
+    ("config show nope", "pipeline must be one of"),
+    ("config show clv --set period=Q", "period must be one of"),
+]
+
+
+@pytest.mark.parametrize(("command", "message"), CASES, ids=[c for c, _ in CASES])
+def test_malformed_input_exits_2_with_one_line_and_leaves_nothing(command, message, files, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    args = [part.format(**files) for part in command.split(" ")]
+    try:
+        result = runner.invoke(app, args)
+    finally:
+        mlflow.set_tracking_uri(None)
+    output = result.output
+    assert result.exit_code == 2, output
+    assert "Traceback" not in output and isinstance(result.exception, SystemExit), output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output
+    assert message in errors[0], output
+    # nothing written: no outputs, no simulated files; nothing registered or finished in the store
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()
+                  and not p.name.startswith("mlflow.db"))
+    assert [p for p in left if not p.startswith("mlartifacts")] == [], left
+    for name in ("sim.parquet", "truth.xlsx", "same.parquet", "sim2.parquet"):
+        assert not (Path(files["root"]) / name).exists()
+    if (tmp_path / "mlflow.db").exists():
+        client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+        assert client.search_registered_models() == []
+        finished = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
+                    if r.info.status == "FINISHED"]
+        assert finished == []
+
+
+def test_the_table_covers_every_command_with_at_least_60_cases():
+    assert len(CASES) >= 60
+    commands = {" ".join(c.split(" ")[:2]) for c, _ in CASES}
+    assert {"train clv", "train churn", "train propensity", "tune churn", "segment --set", "simulate --out",
+            "config show"} <= commands
