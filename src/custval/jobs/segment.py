@@ -43,6 +43,8 @@ from custval.features.segments import (
     segment_summary,
     top_share,
 )
+from custval.models.clv.bgnbd import BetaGeo
+from custval.models.clv.gamma_gamma import GammaGamma
 from custval.models.clv.value import CustomerValue
 from custval.plots.segments import plot_pareto_curve, plot_rfm_heatmap, plot_tier_pyramid
 from custval.tracking import runs
@@ -410,7 +412,8 @@ def segment(config: SegmentJobConfig, out: str | Path | None = None,
     if model is None:
         clv = config.clv
         value_model = CustomerValue(period=period, horizon=clv.horizon, annual_discount_rate=clv.annual_discount_rate,
-                                    penalizer=clv.penalizer, spend_penalizer=clv.spend_penalizer)
+                                    purchase_model=BetaGeo(penalizer=clv.penalizer),
+                                    spend_model=GammaGamma(penalizer=clv.spend_penalizer))
         scores = value_model.fit(customers[RFM_INPUTS]).predict(customers[RFM_INPUTS])
         clv_source = "fitted"
     else:

@@ -23,7 +23,9 @@ from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError
 from custval.features.rfm import calibration_holdout_split, rfm_summary
 from custval.metrics.clv import holdout_by_frequency, holdout_metrics
+from custval.models.clv.bgnbd import BetaGeo
 from custval.models.clv.diagnostics import tracking_curve
+from custval.models.clv.gamma_gamma import GammaGamma
 from custval.models.clv.value import CustomerValue
 from custval.plots.clv import plot_calibration_holdout, plot_clv_distribution, plot_tracking
 from custval.tracking import runs
@@ -138,7 +140,8 @@ def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLV
     split = calibration_holdout_split(transactions, calibration_end, observation_end, period=period)
     calibration = split[["frequency_cal", "recency_cal", "T_cal", "monetary_value_cal"]].set_axis(RFM_COLUMNS, axis=1)
     model_kwargs = dict(period=period, horizon=config.horizon, annual_discount_rate=config.annual_discount_rate,
-                        penalizer=config.penalizer, spend_penalizer=config.spend_penalizer)
+                        purchase_model=BetaGeo(penalizer=config.penalizer),
+                        spend_model=GammaGamma(penalizer=config.spend_penalizer))
     calibration_model = CustomerValue(**model_kwargs).fit(calibration)
     predicted = calibration_model.purchase_model_.expected_purchases(calibration, split["duration_holdout"].to_numpy())
     actual = split["frequency_holdout"].to_numpy()
