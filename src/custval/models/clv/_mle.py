@@ -231,7 +231,7 @@ def fit_mle(
     params = np.exp(result.x)
 
     def failure(problem: str) -> ConvergenceError:
-        return ConvergenceError(f"{model}: {problem} at {shown(params)}. "
+        return ConvergenceError(f"{model}: {problem}; the fit stopped at {shown(params)}. "
                                 f"{_diagnosis(names, params, x0, penalizer)}")
 
     # a looser `tol` stops BFGS earlier, so the acceptance threshold follows it
@@ -245,7 +245,7 @@ def fit_mle(
 
     hessian = numerical_hessian(total_grad, params)
     if not np.all(np.isfinite(hessian)):
-        raise failure("the curvature of the log-likelihood (Hessian) is not finite at the optimum")
+        raise failure("the curvature of the log-likelihood (Hessian) at the optimum is not finite")
     try:
         eigenvalues = np.linalg.eigvalsh(hessian)
         covariance = np.linalg.inv(hessian)
@@ -269,8 +269,9 @@ def fit_mle(
 
 
 def _diagnosis(names, params: np.ndarray, x0: np.ndarray, penalizer: float) -> str:
-    """Why a fit failed, and the one setting that can help: a penalizer keeps parameters from running to
-    infinity (it pulls them towards 0, so it cannot help one that runs to 0)."""
+    """Why a fit failed, and the setting that can help. A penalizer adds penalizer * sum(params^2): it keeps
+    parameters from running to infinity and adds curvature, but it pulls them towards 0, so it cannot hold
+    back one that runs to 0 (and may be what drives it there)."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         ratio = params / x0
     to_zero = [n for n, v in zip(names, ratio, strict=True) if v < 1.0 / _DRIFT]
@@ -280,6 +281,9 @@ def _diagnosis(names, params: np.ndarray, x0: np.ndarray, penalizer: float) -> s
            if drifts else "The data cannot identify all parameters")
     why += " (too few customers, or too little variation between them)."
     if to_zero and not to_infinity:
+        if penalizer > 0:
+            return (why + f" The penalizer ({penalizer:.6g}) pulls parameters towards 0: try a smaller one "
+                    "(e.g. 0), or check the data.")
         return why + " A penalizer cannot help (it pulls parameters towards 0); check the data."
     if penalizer > 0:
         return (why + f" Try a larger penalizer than {penalizer:.6g} (e.g. {10 * penalizer:.6g}), or check "

@@ -379,7 +379,8 @@ class BetaGeo(MLEModel):
         n_customers = float(weight.sum())
         if n_customers < MIN_CUSTOMERS:
             raise DataError(TABLE, "frequency", f"BG/NBD needs at least {MIN_CUSTOMERS} customers to fit (its 4 "
-                            f"parameters describe how customers differ), got {n_customers:.6g}", n_customers)
+                            f"parameters describe how customers differ), got {n_customers:.6g}",
+                            int(n_customers) if n_customers.is_integer() else n_customers)
 
         (ux, utx, uT), counts, _ = _compress(x, tx, T, weight)
         scale = 1.0 / float(np.max(uT))  # as lifetimes: fit in units of the longest T
