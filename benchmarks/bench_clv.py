@@ -214,10 +214,10 @@ def _in_period(daily_model, period: str):
     from custval.units import period_days
 
     spec = daily_model.to_dict()
-    bg = spec["purchase_model"]
-    bg = {**bg, "params": {**bg["params"], "alpha": bg["params"]["alpha"] / period_days(period)}}
-    return CustomerValue.from_dict({**spec, "purchase_model": bg, "hyper_params": {**spec["hyper_params"],
-                                                                                   "period": period}})
+    bg = spec["fitted"]["purchase_model"]["fitted"]
+    bg["params"][bg["names"].index("alpha")] /= period_days(period)
+    spec["hyper_params"] = {**spec["hyper_params"], "period": period}
+    return CustomerValue.from_dict(spec)
 
 
 def bench_score(n_customers: int, seed: int) -> dict:

@@ -19,7 +19,7 @@ from sklearn.base import clone
 
 from custval.errors import ConfigError, ConvergenceError, DataError, NotFittedError, SchemaError
 from custval.models.clv import bgnbd
-from custval.models.clv.bgnbd import BetaGeo, _NegLogLik, log_likelihood_rows
+from custval.models.clv.bgnbd import BetaGeo, NegLogLikelihood, log_likelihood_rows
 
 NAMES = ("r", "alpha", "a", "b")
 PUBLISHED = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # FHL (2005), CDNOW sample, weeks
@@ -209,13 +209,13 @@ def _hard_rows() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def test_fast_likelihood_equals_plain_formula_and_lifetimes():
     x, tx, T, w = _hard_rows()
-    nll = _NegLogLik(x, tx, T, w)
+    nll = NegLogLikelihood(x, tx, T, w)
     for params in ([0.24, 4.4, 0.79, 2.4], [2.0, 0.5, 3.0, 0.2], [0.05, 30.0, 0.2, 40.0]):
         value, _ = nll(np.array(params))
         plain = -float(w @ log_likelihood_rows(params, x, tx, T))
         assert value == pytest.approx(plain, rel=1e-12)
         ordinary = slice(0, 230)  # lifetimes overflows on the heavy buyers; compare where it is finite
-        sub = _NegLogLik(x[ordinary], tx[ordinary], T[ordinary], w[ordinary])(np.array(params))[0]
+        sub = NegLogLikelihood(x[ordinary], tx[ordinary], T[ordinary], w[ordinary])(np.array(params))[0]
         theirs = BetaGeoFitter._negative_log_likelihood(np.log(params), x[ordinary], tx[ordinary], T[ordinary],
                                                         w[ordinary], 0.0) * w[ordinary].sum()
         assert sub == pytest.approx(theirs, rel=1e-10)
@@ -225,7 +225,7 @@ def test_fast_likelihood_equals_plain_formula_and_lifetimes():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_analytic_gradient_matches_finite_differences(seed):
     x, tx, T, w = _hard_rows()
-    nll = _NegLogLik(x, tx, T, w)
+    nll = NegLogLikelihood(x, tx, T, w)
     rng = np.random.default_rng(seed)
     params = np.exp(rng.normal(np.log([0.5, 5.0, 1.0, 2.5]), 1.0))
     _, grad = nll(params)
@@ -371,7 +371,7 @@ def test_discounted_expected_purchases_equals_stepwise_sum(which, rates, request
     assert got.shape == (len(X),) and np.all(want > 0)
     np.testing.assert_allclose(got, want, rtol=1e-10)
     # the one-pass parts used by CustomerValue.predict: P(alive), discounted and last-horizon purchases
-    alive, discounted, last = cdnow_fit._value_parts(X, WEEKLY_ENDS, period_rate)
+    alive, discounted, last = cdnow_fit.value_components(X, WEEKLY_ENDS, period_rate)
     np.testing.assert_array_equal(alive, cdnow_fit.p_alive(X))
     np.testing.assert_allclose(alive * discounted, want, rtol=1e-10)
     np.testing.assert_allclose(alive * last, _per_row(cdnow_fit, X, WEEKLY_ENDS[-1]), rtol=1e-12)
@@ -700,8 +700,9 @@ def test_not_fitted_error():
 def test_to_dict_from_dict_round_trip(cdnow_fit, cdnow_summary):
     data = json.loads(json.dumps(cdnow_fit.to_dict()))
     assert data["model"] == "BetaGeo"
-    assert set(data) >= {"params", "standard_errors", "log_likelihood", "n_customers", "hyper"}
-    assert data["hyper"] == {"penalizer": 0.0, "tol": 1e-10, "prediction_horizon": 1.0}
+    assert set(data["fitted"]) >= {"params", "standard_errors", "log_likelihood"}
+    assert "n_customers" in data["fitted"]["extra"]
+    assert data["hyper_params"] == {"penalizer": 0.0, "tol": 1e-10, "prediction_horizon": 1.0}
     restored = BetaGeo.from_dict(data)
     for method, args in [("expected_purchases", (cdnow_summary, 10.0)), ("p_alive", (cdnow_summary,)),
                          ("predict", (cdnow_summary,)), ("expected_purchases_new", (np.arange(1.0, 60.0),)),
@@ -715,7 +716,7 @@ def test_to_dict_from_dict_round_trip(cdnow_fit, cdnow_summary):
     with pytest.raises(ConfigError, match="not a BetaGeo description"):
         BetaGeo.from_dict({**data, "model": "GammaGamma"})
     with pytest.raises(ConfigError, match="incomplete"):
-        BetaGeo.from_dict({k: v for k, v in data.items() if k != "params"})
+        BetaGeo.from_dict({**data, "fitted": {k: v for k, v in data["fitted"].items() if k != "params"}})
 
 
 def test_a_loose_tol_still_fits(cdnow_summary, cdnow_fit):

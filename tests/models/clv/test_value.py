@@ -13,6 +13,7 @@ from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
 from sklearn.base import clone
 
 from custval.errors import ConfigError, DataError, NotFittedError, SchemaError
+from custval.models.clv.bgnbd import BetaGeo
 from custval.models.clv.gamma_gamma import GammaGamma
 from custval.models.clv.value import CustomerValue, customer_lifetime_value, step_ends
 from custval.units import CONVENTION
@@ -264,8 +265,8 @@ def test_customer_value_to_dict_round_trip(customer_value, cdnow_weeks):
     spec = customer_value.to_dict()
     text = json.dumps(spec, allow_nan=False)
     assert spec["unit_convention"] == CONVENTION
-    assert spec["hyper_params"] == {"period": "W", "horizon": "12M", "annual_discount_rate": 0.10, "penalizer": 0.0,
-                                   "spend_penalizer": 0.0}
+    assert spec["hyper_params"] == {"period": "W", "horizon": "12M", "annual_discount_rate": 0.10,
+                                   "purchase_model": None, "spend_model": None}
     restored = CustomerValue.from_dict(json.loads(text))
     assert restored.get_params() == customer_value.get_params()
     assert restored.n_excluded_from_spend_ == customer_value.n_excluded_from_spend_
@@ -277,10 +278,13 @@ def test_customer_value_to_dict_round_trip(customer_value, cdnow_weeks):
 
 
 def test_customer_value_sklearn_conventions_and_errors(cdnow_weeks):
-    model = CustomerValue(period="D", horizon="90D", annual_discount_rate=0.05, penalizer=0.01)
+    model = CustomerValue(period="D", horizon="90D", annual_discount_rate=0.05,
+                          purchase_model=BetaGeo(penalizer=0.01))
     copy = clone(model)
-    assert copy.get_params() == {"period": "D", "horizon": "90D", "annual_discount_rate": 0.05, "penalizer": 0.01,
-                                "spend_penalizer": 0.0}
+    params = copy.get_params()
+    assert {k: params[k] for k in ("period", "horizon", "annual_discount_rate", "purchase_model__penalizer",
+                                   "spend_model")} == {"period": "D", "horizon": "90D", "annual_discount_rate": 0.05,
+                                                       "purchase_model__penalizer": 0.01, "spend_model": None}
     with pytest.raises(NotFittedError):
         CustomerValue().predict(cdnow_weeks)
     with pytest.raises(NotFittedError):
@@ -292,9 +296,9 @@ def test_customer_value_sklearn_conventions_and_errors(cdnow_weeks):
     with pytest.raises(ConfigError, match="annual_discount_rate"):
         CustomerValue(annual_discount_rate=-2).fit(cdnow_weeks)
     with pytest.raises(ConfigError, match="penalizer"):
-        CustomerValue(penalizer=-0.1).fit(cdnow_weeks)
-    with pytest.raises(ConfigError, match="spend_penalizer"):
-        CustomerValue(spend_penalizer=-0.1).fit(cdnow_weeks)
+        CustomerValue(purchase_model=BetaGeo(penalizer=-0.1)).fit(cdnow_weeks)
+    with pytest.raises(ConfigError, match="spend_model__penalizer"):
+        CustomerValue(spend_model=GammaGamma(penalizer=-0.1)).fit(cdnow_weeks)
     with pytest.raises(ConfigError, match="annual_discount_rate"):
         CustomerValue(annual_discount_rate="10%").fit(cdnow_weeks)
     with pytest.raises(SchemaError, match="recency: required column is missing"):
@@ -340,10 +344,10 @@ def _in_period(daily: CustomerValue, period: str, **hyper_params) -> CustomerVal
     """The daily model re-expressed in another period: alpha (a rate per period) scales, nothing else does."""
     spec = daily.to_dict()
     days = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}[period]
-    bg = spec["purchase_model"]
-    bg = {**bg, "params": {**bg["params"], "alpha": bg["params"]["alpha"] / days}}
-    return CustomerValue.from_dict({**spec, "purchase_model": bg,
-                                    "hyper_params": {**spec["hyper_params"], "period": period, **hyper_params}})
+    bg = spec["fitted"]["purchase_model"]["fitted"]
+    bg["params"][bg["names"].index("alpha")] /= days
+    spec["hyper_params"] = {**spec["hyper_params"], "period": period, **hyper_params}
+    return CustomerValue.from_dict(spec)
 
 
 @pytest.fixture(scope="module")
@@ -407,6 +411,7 @@ def test_customer_lifetime_value_fast_path_with_per_customer_rates(simulated_mod
 
 
 def test_numpy_scalars_are_accepted_as_settings(cdnow_weeks):
-    model = CustomerValue(penalizer=np.int64(0), annual_discount_rate=np.array(0.1)).fit(cdnow_weeks)
+    model = CustomerValue(purchase_model=BetaGeo(penalizer=np.int64(0)), annual_discount_rate=np.array(0.1)).fit(
+        cdnow_weeks)
     reference = CustomerValue().fit(cdnow_weeks)
     np.testing.assert_allclose(model.predict(cdnow_weeks)["clv"], reference.predict(cdnow_weeks)["clv"], rtol=1e-12)

@@ -7,6 +7,7 @@ the Hessian (central differences of the analytic gradient) and refuses a fit tha
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,13 +15,19 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from custval.errors import ConvergenceError
+from custval.errors import ConfigError, ConvergenceError
 
 NllAndGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
 @dataclass(frozen=True)
 class MLEResult:
+    """A maximum-likelihood fit in the model's own units: parameters, standard errors, covariance and how the
+    optimiser ended; `extra` holds facts about the fitted data (e.g. n_customers) as JSON numbers.
+
+    `to_dict`/`from_dict` are the one saved form of every CLV model's fitted state (strict JSON: a non-finite
+    number is stored as null and read back as NaN)."""
+
     names: tuple[str, ...]
     params: np.ndarray
     standard_errors: np.ndarray
@@ -43,6 +50,88 @@ class MLEResult:
              "upper_95": self.params + 1.96 * se},
             index=pd.Index(self.names, name="parameter"),
         )
+
+    def to_dict(self) -> dict:
+        """JSON-able form (no pickle): lists of floats, with null for a non-finite number."""
+        return {
+            "names": list(self.names),
+            "params": _json_floats(self.params),
+            "standard_errors": _json_floats(self.standard_errors),
+            "covariance": [_json_floats(row) for row in np.asarray(self.covariance, dtype=float)],
+            "log_likelihood": _json_float(self.log_likelihood),
+            "converged": bool(self.converged),
+            "n_iter": int(self.n_iter),
+            "message": str(self.message),
+            "gradient_norm": _json_float(self.gradient_norm),
+            "extra": {str(k): _json_scalar(v) for k, v in self.extra.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, names: tuple[str, ...], model: str = "model") -> MLEResult:
+        """Rebuild from `to_dict()` output, checking it describes `names` with positive finite parameters."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"incomplete {model} description: fitted must be a mapping, got {type(data).__name__}")
+        missing = [key for key in _RESULT_KEYS if key not in data]
+        if missing:
+            raise ConfigError(f"incomplete {model} description: fitted.{missing[0]} is missing")
+        if tuple(data["names"]) != tuple(names):
+            raise ConfigError(f"{model} parameters must be {list(names)}, got {data['names']}")
+        k = len(names)
+        try:
+            params = _read_floats(data["params"], (k,))
+            standard_errors = _read_floats(data["standard_errors"], (k,))
+            covariance = _read_floats(data["covariance"], (k, k))
+            extra = {str(key): math.nan if v is None else v for key, v in dict(data.get("extra", {})).items()}
+            result = cls(
+                names=tuple(names), params=params, standard_errors=standard_errors, covariance=covariance,
+                log_likelihood=_read_float(data["log_likelihood"]), converged=bool(data["converged"]),
+                n_iter=int(data["n_iter"]), message=str(data["message"]),
+                gradient_norm=_read_float(data["gradient_norm"]), extra=extra,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{model} description: fitted state is malformed ({exc})") from exc
+        if not np.all(np.isfinite(params) & (params > 0)):
+            raise ConfigError(f"{model} parameters must be positive and finite, got {format_params(names, params)}")
+        return result
+
+
+_RESULT_KEYS = ("names", "params", "standard_errors", "covariance", "log_likelihood", "converged", "n_iter",
+                "message", "gradient_norm")
+
+
+def _json_float(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _json_floats(values) -> list[float | None]:
+    return [_json_float(v) for v in np.asarray(values, dtype=float).ravel()]
+
+
+def _json_scalar(value):
+    """An `extra` entry: bool/int kept, other numbers as floats (null if not finite), text as text."""
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    return _json_float(value)
+
+
+def _read_float(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _read_floats(values, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.array([[_read_float(v) for v in row] for row in values] if len(shape) == 2
+                     else [_read_float(v) for v in values], dtype=float)
+    if array.shape != shape:
+        raise ValueError(f"expected shape {shape}, got {array.shape}")
+    return array
+
+
+def format_params(names, values) -> str:
+    """`r=0.243, alpha=4.41` : parameters as plain numbers for messages (never numpy reprs)."""
+    return ", ".join(f"{name}={float(v):.6g}" for name, v in zip(names, np.asarray(values, dtype=float), strict=True))
 
 
 def compress_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -89,6 +178,9 @@ def numerical_hessian(grad: Callable[[np.ndarray], np.ndarray], params: np.ndarr
     return 0.5 * (hess + hess.T)
 
 
+_DRIFT = 1e4  # a parameter this many times above (below) its starting value is reported as -> infinity (-> 0)
+
+
 def fit_mle(
     nll_and_grad: NllAndGrad,
     x0: np.ndarray,
@@ -99,53 +191,68 @@ def fit_mle(
     tol: float = 1e-10,
     maxiter: int = 2000,
     model: str = "model",
+    unit_scale: np.ndarray | None = None,
 ) -> MLEResult:
     """Minimise the mean negative log-likelihood (plus penalizer * sum(params^2), as lifetimes does)
-    over log-parameters; raise ConvergenceError unless the optimum is a proper interior maximum."""
+    over log-parameters; raise ConvergenceError unless the optimum is a proper interior maximum.
+
+    `unit_scale` converts the optimiser's parameters to the model's units (e.g. BG/NBD fits alpha in units of
+    the longest T): error messages show `params * unit_scale`, the parameters as the user reads them."""
     x0 = np.asarray(x0, dtype=float)
+    to_model_units = np.ones_like(x0) if unit_scale is None else np.asarray(unit_scale, dtype=float)
+
+    def shown(params: np.ndarray) -> str:
+        return format_params(names, np.asarray(params, dtype=float) * to_model_units)
+
     if np.any(~np.isfinite(x0)) or np.any(x0 <= 0):
-        raise ConvergenceError(f"{model}: initial parameters must be positive and finite, got {x0}")
+        raise ConvergenceError(f"{model}: initial parameters must be positive and finite, got {shown(x0)}")
     scale = 1.0 / float(total_weight)
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         params = np.exp(log_params)
-        nll, grad = nll_and_grad(params)
-        value = nll * scale + penalizer * float(np.sum(params**2))
-        grad_params = np.asarray(grad) * scale + 2.0 * penalizer * params
+        if not np.all(np.isfinite(params) & (params > 0)):  # under/overflow: outside the model, not an error
+            return np.inf, np.zeros_like(params)
+        # the optimiser may probe extreme points: an inf/NaN there is a valid answer, not a warning
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            nll, grad = nll_and_grad(params)
+            value = nll * scale + penalizer * float(np.sum(params**2))
+            grad_params = np.asarray(grad) * scale + 2.0 * penalizer * params
         if not np.isfinite(value) or not np.all(np.isfinite(grad_params)):
             return np.inf, np.zeros_like(params)
         return value, grad_params * params
 
     first = objective(np.log(x0))
     if not np.isfinite(first[0]):
-        raise ConvergenceError(f"{model}: the log-likelihood is not finite at the starting point {x0}")
+        raise ConvergenceError(f"{model}: the log-likelihood is not finite at the starting point {shown(x0)}")
     result = minimize(objective, np.log(x0), jac=True, method="BFGS", options={"gtol": tol, "maxiter": maxiter})
     # BFGS often stops with "precision loss" at an optimum already reached; judge by the gradient itself.
     value, grad_log = objective(result.x)
     gradient_norm = float(np.max(np.abs(grad_log)))
     params = np.exp(result.x)
+
+    def failure(problem: str) -> ConvergenceError:
+        return ConvergenceError(f"{model}: {problem}; the fit stopped at {shown(params)}. "
+                                f"{_diagnosis(names, params, x0, penalizer)}")
+
     # a looser `tol` stops BFGS earlier, so the acceptance threshold follows it
     if not np.isfinite(value) or gradient_norm > max(1e-5, tol) or not np.all(np.isfinite(params)):
-        raise ConvergenceError(
-            f"{model}: maximum likelihood did not converge ({result.message}; max |gradient| "
-            f"{gradient_norm:.3g} at {dict(zip(names, params.round(6), strict=True))}). Try a penalizer > 0 "
-            "or check the data (e.g. too few repeat buyers)."
-        )
+        raise failure(f"maximum likelihood did not converge ({result.message.rstrip('.')}; max |gradient| "
+                      f"{gradient_norm:.3g})")
 
     def total_grad(p: np.ndarray) -> np.ndarray:
-        return np.asarray(nll_and_grad(p)[1]) + 2.0 * penalizer * total_weight * p
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            return np.asarray(nll_and_grad(p)[1]) + 2.0 * penalizer * total_weight * p
 
     hessian = numerical_hessian(total_grad, params)
+    if not np.all(np.isfinite(hessian)):
+        raise failure("the curvature of the log-likelihood (Hessian) at the optimum is not finite")
     try:
         eigenvalues = np.linalg.eigvalsh(hessian)
         covariance = np.linalg.inv(hessian)
-    except np.linalg.LinAlgError as exc:
-        raise ConvergenceError(f"{model}: the Hessian at the optimum is singular: {exc}") from exc
+    except np.linalg.LinAlgError:
+        raise failure("the curvature of the log-likelihood (Hessian) at the optimum cannot be inverted") from None
     if not np.all(np.isfinite(eigenvalues)) or eigenvalues.min() <= 0:
-        raise ConvergenceError(
-            f"{model}: the optimum {dict(zip(names, params.round(6), strict=True))} is not a strict maximum "
-            "(Hessian not positive definite); the data cannot identify all parameters. Try a penalizer > 0."
-        )
+        raise failure("the optimum is not a strict maximum (the Hessian is not positive definite)")
     standard_errors = np.sqrt(np.diag(covariance))
     log_likelihood = -float(nll_and_grad(params)[0])
     return MLEResult(
@@ -159,3 +266,26 @@ def fit_mle(
         message=str(result.message),
         gradient_norm=gradient_norm,
     )
+
+
+def _diagnosis(names, params: np.ndarray, x0: np.ndarray, penalizer: float) -> str:
+    """Why a fit failed, and the setting that can help. A penalizer adds penalizer * sum(params^2): it keeps
+    parameters from running to infinity and adds curvature, but it pulls them towards 0, so it cannot hold
+    back one that runs to 0 (and may be what drives it there)."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        ratio = params / x0
+    to_zero = [n for n, v in zip(names, ratio, strict=True) if v < 1.0 / _DRIFT]
+    to_infinity = [n for n, v in zip(names, ratio, strict=True) if not v <= _DRIFT]
+    drifts = [f"{n} -> 0" for n in to_zero] + [f"{n} -> infinity" for n in to_infinity]
+    why = (f"The likelihood keeps rising as {', '.join(drifts)}: the data cannot identify all parameters"
+           if drifts else "The data cannot identify all parameters")
+    why += " (too few customers, or too little variation between them)."
+    if to_zero and not to_infinity:
+        if penalizer > 0:
+            return (why + f" The penalizer ({penalizer:.6g}) pulls parameters towards 0: try a smaller one "
+                    "(e.g. 0), or check the data.")
+        return why + " A penalizer cannot help (it pulls parameters towards 0); check the data."
+    if penalizer > 0:
+        return (why + f" Try a larger penalizer than {penalizer:.6g} (e.g. {10 * penalizer:.6g}), or check "
+                "the data.")
+    return why + " Try a penalizer > 0 (e.g. 0.01), or check the data."

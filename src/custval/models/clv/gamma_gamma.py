@@ -9,17 +9,16 @@ gamma `v`).
 
 from __future__ import annotations
 
-import math
-import numbers
+import dataclasses
 import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln
-from sklearn.base import BaseEstimator
 
-from custval.errors import ConfigError, CustvalWarning, DataError, ModelError, NotFittedError, SchemaError
-from custval.models.clv._mle import MLEResult, compress_rows, fit_mle
+from custval.errors import CustvalWarning, DataError, ModelError, SchemaError
+from custval.models.clv._base import FORMAT, MLEModel, check_description, check_number
+from custval.models.clv._mle import compress_rows, fit_mle
 
 PARAM_NAMES = ("p", "q", "gamma")
 MIN_REPEAT_BUYERS = 10
@@ -83,7 +82,7 @@ def spend_arrays(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return frequency, monetary_value
 
 
-class GammaGamma(BaseEstimator):
+class GammaGamma(MLEModel):
     """Gamma-Gamma spend model, fitted by maximum likelihood on repeat buyers.
 
     penalizer: L2 penalty on (p, q, gamma) added to the mean negative log-likelihood (as lifetimes does).
@@ -91,28 +90,31 @@ class GammaGamma(BaseEstimator):
     correlation_threshold: warn when |Pearson corr(frequency, monetary_value)| among repeat buyers exceeds it.
     """
 
+    PARAM_NAMES = PARAM_NAMES
+    FIT_STATE = ("n_customers", "frequency_monetary_correlation")
+
     def __init__(self, penalizer: float = 0.0, tol: float = 1e-10, correlation_threshold: float = 0.3):
         self.penalizer = penalizer
         self.tol = tol
         self.correlation_threshold = correlation_threshold
 
-    # ------------------------------------------------------------------ fitting
-    def _check_hyper_params(self) -> None:
-        def number(value) -> bool:
-            return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    @property
+    def frequency_monetary_correlation_(self) -> float:
+        """Pearson correlation of frequency and monetary_value among the repeat buyers fitted on (NaN if either
+        is constant)."""
+        return float(self.fitted_result().extra["frequency_monetary_correlation"])
 
-        if not (number(self.penalizer) and self.penalizer >= 0):
-            raise ConfigError(f"GammaGamma penalizer must be a finite number >= 0, got {self.penalizer!r}")
-        if not (number(self.tol) and self.tol > 0):
-            raise ConfigError(f"GammaGamma tol must be a positive number, got {self.tol!r}")
-        if not (0 <= self.correlation_threshold <= 1):
-            raise ConfigError(
-                f"GammaGamma correlation_threshold must be in [0, 1], got {self.correlation_threshold!r}"
-            )
+    # ------------------------------------------------------------------ fitting
+    def check_params(self) -> GammaGamma:
+        """ConfigError naming the first invalid parameter; returns self."""
+        check_number("penalizer", self.penalizer, minimum=0)
+        check_number("tol", self.tol, minimum=0, exclusive_minimum=True)
+        check_number("correlation_threshold", self.correlation_threshold, minimum=0, maximum=1)
+        return self
 
     def fit(self, X: pd.DataFrame, y: None = None) -> GammaGamma:
         """Fit on the rows of X with frequency > 0 (columns `frequency`, `monetary_value`)."""
-        self._check_hyper_params()
+        self.check_params()
         frequency, monetary_value = spend_arrays(X)
         repeat = frequency > 0
         x, m = frequency[repeat], monetary_value[repeat]
@@ -132,12 +134,11 @@ class GammaGamma(BaseEstimator):
             )
 
         correlation = float(np.corrcoef(x, m)[0, 1]) if x.std() > 0 and m.std() > 0 else float("nan")
-        self.frequency_monetary_correlation_ = correlation
         if np.isfinite(correlation) and abs(correlation) > self.correlation_threshold:
             warnings.warn(
                 f"Pearson correlation between frequency and monetary_value among repeat buyers is "
-                f"{correlation:.3f} (|r| > {self.correlation_threshold}); the Gamma-Gamma model assumes they "
-                "are independent, so its spend predictions may be biased.",
+                f"{correlation:.3f} (|r| > {float(self.correlation_threshold):g}); the Gamma-Gamma model assumes "
+                "they are independent, so its spend predictions may be biased.",
                 CustvalWarning,
                 stacklevel=2,
             )
@@ -152,7 +153,8 @@ class GammaGamma(BaseEstimator):
         x0 = np.array([1.0, 2.0, float(np.mean(m))])
         result = fit_mle(nll_and_grad, x0, PARAM_NAMES, total_weight=float(weights.sum()),
                          penalizer=float(self.penalizer), tol=float(self.tol), model="GammaGamma")
-        self._set_result(result, n_customers=int(x.size))
+        self.result_ = dataclasses.replace(
+            result, extra={**result.extra, "n_customers": int(x.size), "frequency_monetary_correlation": correlation})
         if self.params_["q"] <= 1:
             warnings.warn(
                 f"Gamma-Gamma fit gave q = {self.params_['q']:.4g} <= 1: the population mean spend is infinite, "
@@ -162,36 +164,16 @@ class GammaGamma(BaseEstimator):
             )
         return self
 
-    def _set_result(self, result: MLEResult, n_customers: int) -> None:
-        names = list(result.names)
-        self.result_ = result
-        self.params_ = result.as_dict()
-        self.standard_errors_ = dict(zip(names, map(float, result.standard_errors), strict=True))
-        self.covariance_ = np.asarray(result.covariance, dtype=float)  # rows/columns in PARAM_NAMES order
-        self.log_likelihood_ = float(result.log_likelihood)
-        self.converged_ = bool(result.converged)
-        self.n_iter_ = int(result.n_iter)
-        self.n_customers_ = int(n_customers)
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "params_"):
-            raise NotFittedError("This GammaGamma is not fitted yet: call fit(X) first.")
-
-    def summary(self) -> pd.DataFrame:
-        """Parameters with standard errors and 95% Wald intervals."""
-        self._check_fitted()
-        return self.result_.summary()
-
     # --------------------------------------------------------------- prediction
     def population_mean_spend(self) -> float:
         """Mean transaction value of a new customer, p * gamma / (q - 1); infinite (ModelError) if q <= 1."""
-        self._check_fitted()
-        p, q, g = (self.params_[k] for k in PARAM_NAMES)
+        p, q, g = self.fitted_params()
         if q <= 1:
             raise ModelError(
                 f"Gamma-Gamma q = {q:.6g} <= 1: the population mean spend p*gamma/(q-1) is infinite, so expected "
-                "spend and CLV are undefined. The spend distribution is too heavy-tailed for this model; "
-                "try a penalizer > 0, trimming extreme monetary values, or another spend model."
+                "spend and CLV are undefined. The spend distribution is too heavy-tailed for this model: trim "
+                "extreme monetary values (e.g. cap them at a high percentile) or use another spend model (a "
+                "penalizer pulls q further towards 0, so it does not help)."
             )
         return p * g / (q - 1.0)
 
@@ -202,14 +184,13 @@ class GammaGamma(BaseEstimator):
         population mean p*gamma/(q-1), which it is for frequency 0. monetary_value must be >= 0 for repeat
         buyers (0 gives the population mean shrunk by the frequency weight). Raises ModelError if q <= 1.
         """
-        self._check_fitted()
+        p, q, g = self.fitted_params()
         frequency, monetary_value = spend_arrays(X)
         negative = (frequency > 0) & (monetary_value < 0)
         if negative.any():
             raise DataError(TABLE, "monetary_value", f"must be >= 0 for repeat buyers; {int(negative.sum())} "
                             "rows are negative", float(monetary_value[negative][0]))
         self.population_mean_spend()  # raises ModelError when q <= 1
-        p, q, g = (self.params_[k] for k in PARAM_NAMES)
         x = frequency
         m = np.where(x > 0, monetary_value, 0.0)
         return p * (g + x * m) / (p * x + q - 1.0)
@@ -219,52 +200,20 @@ class GammaGamma(BaseEstimator):
         return self.expected_spend(X)
 
     # ------------------------------------------------------------ serialisation
-    def to_dict(self) -> dict:
-        """JSON-able description: hyper-parameters and, if fitted, the fitted state (no pickle)."""
-        out: dict = {"model": "GammaGamma", "hyper_params": self.get_params(deep=False)}
-        if hasattr(self, "params_"):
-            r = self.result_
-            out["fitted"] = {
-                "names": list(r.names),
-                "params": [float(v) for v in r.params],
-                "standard_errors": [float(v) for v in r.standard_errors],
-                "covariance": np.asarray(r.covariance, dtype=float).tolist(),
-                "log_likelihood": float(r.log_likelihood),
-                "converged": bool(r.converged),
-                "n_iter": int(r.n_iter),
-                "message": str(r.message),
-                "gradient_norm": float(r.gradient_norm),
-                "n_customers": int(self.n_customers_),
-                # NaN (constant column) is stored as None to keep the output strict JSON
-                "frequency_monetary_correlation": (
-                    float(self.frequency_monetary_correlation_)
-                    if np.isfinite(self.frequency_monetary_correlation_) else None
-                ),
-            }
-        return out
-
     @classmethod
     def from_dict(cls, data: dict) -> GammaGamma:
-        """Rebuild a GammaGamma from `to_dict()` output."""
-        if data.get("model") != "GammaGamma":
-            raise ConfigError(f"not a GammaGamma description: model={data.get('model')!r}")
-        model = cls(**data.get("hyper_params", {}))
-        fitted = data.get("fitted")
-        if fitted is not None:
-            if tuple(fitted["names"]) != PARAM_NAMES:
-                raise ConfigError(f"GammaGamma parameters must be {PARAM_NAMES}, got {fitted['names']}")
-            result = MLEResult(
-                names=PARAM_NAMES,
-                params=np.asarray(fitted["params"], dtype=float),
-                standard_errors=np.asarray(fitted["standard_errors"], dtype=float),
-                covariance=np.asarray(fitted["covariance"], dtype=float),
-                log_likelihood=float(fitted["log_likelihood"]),
-                converged=bool(fitted["converged"]),
-                n_iter=int(fitted["n_iter"]),
-                message=str(fitted["message"]),
-                gradient_norm=float(fitted["gradient_norm"]),
-            )
-            model._set_result(result, n_customers=int(fitted["n_customers"]))
-            correlation = fitted.get("frequency_monetary_correlation")
-            model.frequency_monetary_correlation_ = float("nan") if correlation is None else float(correlation)
-        return model
+        """Rebuild a GammaGamma from `to_dict()` output, including models saved before format 2."""
+        if isinstance(data, dict) and "format" not in data:
+            data = _upgrade_format_1(check_description(data, "GammaGamma"))
+        return super().from_dict(data)
+
+
+def _upgrade_format_1(data: dict) -> dict:
+    """A GammaGamma saved before format 2 (n_customers and the correlation beside the result) in format 2."""
+    out = {"model": "GammaGamma", "format": FORMAT, "hyper_params": data.get("hyper_params", {})}
+    fitted = data.get("fitted")
+    if fitted is not None:
+        state = ("n_customers", "frequency_monetary_correlation")
+        out["fitted"] = {**{k: v for k, v in fitted.items() if k not in state},
+                         "extra": {k: fitted[k] for k in state if k in fitted}}
+    return out

@@ -1,0 +1,222 @@
+"""What the CLV estimators share: one rule per parameter, scikit-learn tags, the fitted state of a maximum-
+likelihood model (everything read from its `MLEResult`) and the one saved form.
+
+Saved form (`to_dict`, format 2), strict JSON:
+    {"model": "BetaGeo", "format": 2, "hyper_params": {...get_params(deep=False)...},
+     "fitted": MLEResult.to_dict()}            # "fitted" absent: an unfitted model
+Models saved before format 2 carry no "format" key; each model's `from_dict` upgrades them first.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from custval.errors import ConfigError
+from custval.models.clv._mle import MLEResult
+from custval.models.validation import check_fitted
+
+FORMAT = 2
+
+
+# ------------------------------------------------------------------------------------ parameter rules
+def shown(value) -> str:
+    """A setting as a message shows it: numbers plain (`-1`, `0.1`, never `np.float64(-1.0)`), others repr'd."""
+    value = _unwrap(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return f"{float(value):.6g}"
+    return repr(value)
+
+
+def _unwrap(value):
+    """numpy scalars and 0-d arrays as Python scalars."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_number(name: str, value, *, minimum: float | None = None, exclusive_minimum: bool = False,
+                 maximum: float | None = None) -> float:
+    """`value` as a float if it is a finite real number (numpy scalars count, bools do not) within the bounds;
+    otherwise ConfigError starting with `name`, e.g. "penalizer must be a finite number >= 0, got -1"."""
+    if maximum is not None and minimum is not None:
+        rule = f"a number in [{minimum:g}, {maximum:g}]"
+    elif minimum is not None:
+        rule = f"a finite number {'>' if exclusive_minimum else '>='} {minimum:g}"
+    else:
+        rule = "a finite number"
+    number = _unwrap(value)
+    ok = _is_number(number) and np.isfinite(float(number))
+    if ok and minimum is not None:
+        ok = float(number) > minimum if exclusive_minimum else float(number) >= minimum
+    if ok and maximum is not None:
+        ok = float(number) <= maximum
+    if not ok:
+        raise ConfigError(f"{name} must be {rule}, got {shown(value)}")
+    return float(number)
+
+
+def check_discount_rate(name: str, value, n: int | None = None) -> float | np.ndarray:
+    """The rule of every discount rate (annual or per period): finite and > -1. One number, or with `n` also an
+    array of one rate per customer (e.g. risk-adjusted rates), returned as a float array."""
+    rule = f"{name} must be finite and > -1 (a number; 0.1 = 10%)"
+    if np.ndim(value) == 0:
+        number = _unwrap(value)
+        if not (_is_number(number) and np.isfinite(float(number)) and float(number) > -1):
+            raise ConfigError(f"{rule}, got {shown(value)}")
+        return float(number)
+    if n is None:
+        raise ConfigError(f"{name} must be one number, got an array of shape {np.shape(value)}")
+    try:
+        rates = np.asarray(value)
+        numeric = rates.dtype.kind in "iuf"
+        rates = rates.astype(float)
+    except (TypeError, ValueError):
+        numeric = False
+    if not numeric:
+        raise ConfigError(f"{rule}, got an array that is not numeric")
+    if rates.shape != (n,):
+        raise ConfigError(f"{name} must be one number or one per customer ({n}), got shape {rates.shape}")
+    bad = ~(np.isfinite(rates) & (rates > -1))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ConfigError(f"{rule}, got {shown(rates[first])} (customer {first})")
+    return rates
+
+
+def json_params(params: dict) -> dict:
+    """get_params(deep=False) with numpy scalars as Python numbers, so it is plain JSON."""
+    return {name: _unwrap(value) for name, value in params.items()}
+
+
+def build_from_params(cls, hyper_params, kind: str):
+    """`cls(**hyper_params)` from a saved description, with ConfigErrors instead of TypeErrors."""
+    if not isinstance(hyper_params, dict):
+        raise ConfigError(f"{kind} description: hyper_params must be a mapping, got {type(hyper_params).__name__}")
+    known = sorted(cls().get_params(deep=False))
+    unknown = sorted(set(hyper_params) - set(known))
+    if unknown:
+        raise ConfigError(f"{kind} description: unknown parameter {unknown[0]!r} (known: {known})")
+    return cls(**hyper_params)
+
+
+def check_description(data, kind: str) -> dict:
+    """`data` if it is a mapping describing a `kind` model; ConfigError otherwise."""
+    found = data.get("model") if isinstance(data, dict) else type(data).__name__
+    if found != kind:
+        raise ConfigError(f"not a {kind} description: model={found!r}")
+    return data
+
+
+# ------------------------------------------------------------------------------------------ estimators
+class CLVEstimator(BaseEstimator):
+    """Base of the CLV estimators: scikit-learn tags and the public parameter check `fit` calls."""
+
+    def check_params(self) -> CLVEstimator:
+        """Validate the parameters (ConfigError naming the parameter); returns self. Jobs call it before they
+        load any data, `fit` calls it first."""
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False  # NaN in an RFM summary is a DataError, never imputed
+        tags.target_tags.required = False  # unsupervised: fit(X) ignores y
+        tags.requires_fit = True
+        tags.non_deterministic = False  # same data and parameters: the same fit
+        return tags
+
+
+class MLEModel(CLVEstimator):
+    """A CLV model fitted by maximum likelihood. Its fitted state is `result_` (an MLEResult in model units);
+    `params_`, `standard_errors_`, `covariance_`, ... are read from it, so a model is saved and restored by
+    saving its hyper-parameters and its result."""
+
+    PARAM_NAMES: tuple[str, ...] = ()
+    FIT_STATE: tuple[str, ...] = ("n_customers",)  # facts about the fitted data kept in `result_.extra`
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True  # counts, durations and spends are >= 0
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "result_")
+
+    # fitted attributes (AttributeError, so hasattr() is False, before fit)
+    @property
+    def params_(self) -> dict[str, float]:
+        return self.fitted_result().as_dict()
+
+    @property
+    def standard_errors_(self) -> dict[str, float]:
+        result = self.fitted_result()
+        return dict(zip(result.names, map(float, result.standard_errors), strict=True))
+
+    @property
+    def covariance_(self) -> np.ndarray:
+        """Rows and columns in PARAM_NAMES order."""
+        return np.asarray(self.fitted_result().covariance, dtype=float)
+
+    @property
+    def log_likelihood_(self) -> float:
+        return float(self.fitted_result().log_likelihood)
+
+    @property
+    def converged_(self) -> bool:
+        return bool(self.fitted_result().converged)
+
+    @property
+    def n_iter_(self) -> int:
+        return int(self.fitted_result().n_iter)
+
+    @property
+    def n_customers_(self) -> int | float:
+        """Customers the model was fitted on (a float only when sample weights were fractional)."""
+        return self.fitted_result().extra["n_customers"]
+
+    def fitted_result(self) -> MLEResult:
+        """The MLEResult of the fit; NotFittedError before fit."""
+        check_fitted(self)
+        return self.result_
+
+    def fitted_params(self) -> tuple[float, ...]:
+        """The fitted parameters in PARAM_NAMES order; NotFittedError before fit."""
+        return tuple(float(v) for v in self.fitted_result().params)
+
+    def summary(self) -> pd.DataFrame:
+        """Parameters with standard errors and 95% Wald intervals."""
+        return self.fitted_result().summary()
+
+    # ------------------------------------------------------------------------------- the saved form
+    def to_dict(self) -> dict:
+        """JSON-able description of the fitted model (no pickle): hyper-parameters and the MLEResult."""
+        result = self.fitted_result()
+        return {"model": type(self).__name__, "format": FORMAT, "hyper_params": json_params(self.get_params(deep=False)),
+                "fitted": result.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MLEModel:
+        """Rebuild a model from `to_dict()` output (fitted if it has a "fitted" part)."""
+        kind = cls.__name__
+        check_description(data, kind)
+        if data.get("format") != FORMAT:
+            raise ConfigError(f"{kind} description: format {data.get('format')!r} is not one this version reads "
+                              f"({FORMAT}, or models saved without a format)")
+        model = build_from_params(cls, data.get("hyper_params", {}), kind).check_params()
+        fitted = data.get("fitted")
+        if fitted is not None:
+            result = MLEResult.from_dict(fitted, cls.PARAM_NAMES, kind)
+            missing = [key for key in cls.FIT_STATE if key not in result.extra]
+            if missing:
+                raise ConfigError(f"incomplete {kind} description: fitted.extra.{missing[0]} is missing")
+            model.result_ = result
+        return model
