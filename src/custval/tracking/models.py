@@ -44,7 +44,7 @@ def resolve_model(uri: str, *, setting: str = "model_uri") -> ModelRef:
         name, version = get_model_name_and_version(client, uri)
         run_id = client.get_model_version(name, version).run_id
     except MlflowException as exc:
-        raise ConfigError(f"{setting}: cannot resolve {uri!r} in {mlflow.get_tracking_uri()}: "
+        raise ConfigError(f"{setting}: cannot load {uri!r} from {mlflow.get_tracking_uri()}: "
                           f"{_first_line(exc)}") from None
     return ModelRef(uri, name, str(version), run_id or None)
 
