@@ -1,7 +1,7 @@
 """Tune the churn XGBoost with Optuna, then refit and register the best.
 
 The data and train/valid split are exactly those of `train_churn` (same config). One parent MLflow run
-"tune-xgboost" in the churn experiment holds the search: each trial is a nested run (custval.models.tuning),
+"tune-xgboost" in the churn experiment holds the search: each trial is a nested run (custval.tracking.tuning),
 and the parent records the best parameters, the best validation AUC and the trial counts. The Optuna study
 lives next to the MLflow store (`custval.config.optuna_storage`) under a name derived from the config and the
 data (`custval-churn-xgboost-<digest of data, snapshot, split, model and seed settings>-<data fingerprint>`):
@@ -27,6 +27,7 @@ from custval.jobs._snapshot_job import LABEL, load_dataset, study_key
 from custval.jobs.train_churn import ChurnConfig, ModelSettings, TrainChurnResult, train_churn
 from custval.models.tuning import SPACES, tune
 from custval.tracking import runs
+from custval.tracking.tuning import log_trial
 
 TUNE_RUN_NAME = "tune-xgboost"
 METRIC = "roc_auc"
@@ -110,7 +111,7 @@ def tune_churn(config: ChurnConfig, *, n_trials: int, timeout: float | None = No
                           tags={"custval.optuna_study": name, "custval.optuna_storage": storage}) as run:
         result = tune("xgboost", X_train, y_train, X_valid, y_valid, n_trials=n_trials, timeout=timeout,
                       seed=config.seed, storage=storage, study_name=name, metric=METRIC, base_params=base,
-                      log_to_mlflow=True)
+                      callbacks=[log_trial])
         n_trials_total = len(result.study.trials)
         mlflow.log_params({f"best.{k}": v for k, v in result.best_params.items() if k != "callbacks"})
         mlflow.log_metrics({f"best_valid_{METRIC}": result.best_value, "n_trials": float(n_trials_total),
