@@ -9,6 +9,12 @@ that is never split by row order: a cut through a block counts the block's posit
 expected value under a random order within the block). The cut itself is `fraction * n` rows, which need
 not be a whole number: the cumulative-positives curve is linear between block ends (and within a row), so
 `lift_at(y, s, f) == capture_at(y, s, f) / f` holds exactly and no result depends on the order of the rows.
+
+Where scikit-learn has the same definition, its function computes the value (ROC AUC, average precision as
+PR AUC, the ROC curve, log loss, Brier). Lift, capture and gains are custval's own: scikit-learn has no
+such metric (and a tie rule that splits by row order would make them depend on the input order).
+`calibration_table` is custval's own too: it uses `sklearn.calibration.calibration_curve`'s bins, but that
+function returns no counts or bin numbers.
 """
 
 from __future__ import annotations
