@@ -13,8 +13,6 @@ Finally `train_churn` refits with the best parameters and registers the result a
 
 from __future__ import annotations
 
-import math
-import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +20,10 @@ from typing import Any
 import mlflow
 
 from custval.config import optuna_storage
-from custval.errors import ConfigError, CustvalWarning
+from custval.errors import CustvalWarning
 from custval.jobs._snapshot_job import LABEL, load_dataset, study_key
 from custval.jobs.train_churn import ChurnConfig, ModelSettings, TrainChurnResult, train_churn
-from custval.models.tuning import SPACES, tune
+from custval.models.tuning import SPACES, check_budget, tune
 from custval.tracking import runs
 from custval.tracking.tuning import log_trial
 
@@ -79,11 +77,7 @@ def searched_params() -> list[str]:
 def _check_options(config: ChurnConfig, n_trials, timeout) -> None:
     """The tuning options, before any data is loaded; a warning for model.xgboost settings the search
     overrides (those the user changed from the defaults)."""
-    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
-        raise ConfigError(f"tune: n_trials must be an integer >= 1, got {n_trials!r}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
-                                or not math.isfinite(timeout) or timeout <= 0):
-        raise ConfigError(f"tune: timeout must be a number of seconds > 0 or null, got {timeout!r}")
+    check_budget(n_trials, timeout)
     defaults = ModelSettings().xgboost
     overridden = [k for k in searched_params() if k in config.model.xgboost
                   and (k not in defaults or config.model.xgboost[k] != defaults[k])]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from custval.errors import ConfigError, DataError
+from custval.errors import ConfigError, DataError, shown
 
 __all__ = [
     "REPORT_FRACTIONS",
@@ -119,9 +119,9 @@ def _check_fraction(fraction) -> float:
     try:
         f = float(fraction)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"fraction must be a number in (0, 1], got {fraction!r}") from exc
+        raise ConfigError(f"fraction must be a number in (0, 1], got {shown(fraction)}") from exc
     if isinstance(fraction, bool) or not (0.0 < f <= 1.0):
-        raise ConfigError(f"fraction must be a number in (0, 1], got {fraction!r}")
+        raise ConfigError(f"fraction must be a number in (0, 1], got {shown(fraction)}")
     return f
 
 
@@ -200,7 +200,7 @@ def gains_curve(y_true, score, n_points: int = 100) -> pd.DataFrame:
     capture (share of positives in the top fraction) and lift (capture / fraction). At fraction 0 the lift
     is its limit: the positive rate of the highest-scored block over the base rate."""
     if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 1:
-        raise ConfigError(f"n_points must be a positive integer, got {n_points!r}")
+        raise ConfigError(f"n_points must be a positive integer, got {shown(n_points)}")
     y = check_labels(y_true)
     s = _check_scores(score, y.size)
     fraction = np.linspace(0.0, 1.0, int(n_points) + 1)
@@ -223,9 +223,9 @@ def calibration_table(y_true, prob, n_bins: int = 10, strategy: str = "quantile"
     bins collapsed by tied quantiles) are left out. Index `bin` = 0-based bin number.
     """
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ConfigError(f"n_bins must be a positive integer, got {n_bins!r}")
+        raise ConfigError(f"n_bins must be a positive integer, got {shown(n_bins)}")
     if strategy not in ("quantile", "uniform"):
-        raise ConfigError(f"strategy must be 'quantile' or 'uniform', got {strategy!r}")
+        raise ConfigError(f"strategy must be 'quantile' or 'uniform', got {shown(strategy)}")
     y = check_labels(y_true)
     p = _check_scores(prob, y.size, "prob", probability=True)
     if strategy == "quantile":

@@ -26,7 +26,7 @@ import pandas as pd
 import xgboost as xgb
 from optuna.trial import FrozenTrial, TrialState
 
-from custval.errors import ConfigError, CustvalWarning, ModelError
+from custval.errors import ConfigError, CustvalWarning, ModelError, shown
 from custval.metrics import classification as cm
 from custval.models.classifiers import BoostedClassifier, TreeClassifier
 
@@ -111,7 +111,7 @@ class OptunaPruningCallback(xgb.callback.TrainingCallback):
     def __init__(self, trial: optuna.trial.BaseTrial, every: int = PRUNE_EVERY, *, dataset: str | None = None,
                  metric: str | None = None):
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
-            raise ConfigError(f"OptunaPruningCallback: every must be a positive integer, got {every!r}")
+            raise ConfigError(f"every must be a positive integer (OptunaPruningCallback), got {shown(every)}")
         super().__init__()
         self.trial = trial
         self.every = int(every)
@@ -164,24 +164,29 @@ class TuneResult:
     kind: str
 
 
+def check_budget(n_trials: Any, timeout: Any) -> None:
+    """The search budget: n_trials an integer >= 1, timeout None or seconds > 0 (ConfigError naming it)."""
+    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
+        raise ConfigError(f"n_trials must be an integer >= 1, got {shown(n_trials)}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+                                or not math.isfinite(timeout) or timeout <= 0):
+        raise ConfigError(f"timeout must be a number of seconds > 0 or None, got {shown(timeout)}")
+
+
 def _check_options(kind: Any, metric: Any, n_trials: Any, timeout: Any, seed: Any, base_params: Any,
                    callbacks: Any) -> None:
     if kind not in KINDS:
-        raise ConfigError(f"tune: kind must be one of {list(KINDS)}, got {kind!r}")
+        raise ConfigError(f"kind must be one of {list(KINDS)}, got {shown(kind)}")
     if metric not in METRICS:
-        raise ConfigError(f"tune: metric must be one of {list(METRICS)}, got {metric!r}")
-    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
-        raise ConfigError(f"tune: n_trials must be an integer >= 1, got {n_trials!r}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
-                                or not math.isfinite(timeout) or timeout <= 0):
-        raise ConfigError(f"tune: timeout must be a number of seconds > 0 or None, got {timeout!r}")
+        raise ConfigError(f"metric must be one of {list(METRICS)}, got {shown(metric)}")
+    check_budget(n_trials, timeout)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"tune: seed must be an integer >= 0, got {seed!r}")
+        raise ConfigError(f"seed must be an integer >= 0, got {shown(seed)}")
     if base_params is not None and (not isinstance(base_params, Mapping)
                                     or not all(isinstance(k, str) for k in base_params)):
-        raise ConfigError(f"tune: base_params must be a mapping of parameter names to values, got {base_params!r}")
+        raise ConfigError(f"base_params must be a mapping of parameter names to values, got {shown(base_params)}")
     if not isinstance(callbacks, Sequence) or isinstance(callbacks, str) or not all(map(callable, callbacks)):
-        raise ConfigError(f"tune: callbacks must be a list of callables (study, frozen_trial), got {callbacks!r}")
+        raise ConfigError(f"callbacks must be a list of callables (study, frozen_trial), got {shown(callbacks)}")
 
 
 def _fingerprint(*parts: Any) -> str:
