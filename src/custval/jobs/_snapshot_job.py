@@ -85,7 +85,7 @@ def check_xgboost(name: str, value) -> None:
     if unknown:
         raise ConfigError(f"{name}.{unknown[0]}: unknown BoostedClassifier setting; allowed: {allowed}")
     try:
-        BoostedClassifier(**value)._check_params()
+        BoostedClassifier(**value).check_params()
     except ConfigError as exc:
         message = str(exc)
         key = message.split(" ", 1)[0]
