@@ -80,8 +80,8 @@ def apply_calibrator(state: dict, scores: np.ndarray) -> np.ndarray:
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    """scikit-learn's log loss of probabilities kept in [eps, 1 - eps] as the calibrated ones are (so the raw
-    scores are compared on the same footing); labels=[0, 1] so a fold with one class is still defined."""
+    """scikit-learn's log loss (classes 0 and 1 stated) of probabilities kept in [eps, 1 - eps], as the
+    calibrated ones are, so the raw scores are compared with them on the same footing."""
     return float(log_loss(y, np.clip(p, PROBABILITY_EPS, 1.0 - PROBABILITY_EPS), labels=[0, 1]))
 
 
