@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # headless plots in tests, whatever display the machine has
+
 import pandas as pd
 import pytest
 

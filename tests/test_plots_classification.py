@@ -135,3 +135,16 @@ def test_bad_inputs_raise_custval_errors():
     with pytest.raises(DataError, match="Series"):
         plot_feature_importance({"a": 1.0})
     assert not plt.get_fignums()  # validation happens before a figure is created
+
+
+def test_plotting_leaves_the_users_backend_alone():
+    """Library code never calls matplotlib.use: a user's (non-interactive) backend stays selected."""
+    previous = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        plot_roc(Y, P)
+        plot_feature_importance(pd.Series([0.7, 0.3], index=["a", "b"]))
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        plt.close("all")
+        matplotlib.use(previous)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 
@@ -43,3 +44,21 @@ class ModelError(CustvalError):
 
 class CustvalWarning(UserWarning):
     """Something the user should know that does not stop the run (e.g. correlated frequency and spend)."""
+
+
+def shown(value: object) -> str:
+    """`repr(value)` for an error message, with numpy scalars (also inside lists, tuples and dicts) shown as
+    the Python numbers they hold: `1.5`, not `np.float64(1.5)`."""
+    return repr(_plain(value))
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value

@@ -50,7 +50,7 @@ def test_quality_bars_against_the_oracle(churn_split):
     x_valid, y_valid = _xy(split.valid)
     x_test, y_test = _xy(split.test)
     # a tree budget keeps slow learning rates from taking minutes; early stopping still picks the length
-    tuned = tune("xgboost", x_train, y_train, x_valid, y_valid, n_trials=8, seed=0, log_to_mlflow=False,
+    tuned = tune("xgboost", x_train, y_train, x_valid, y_valid, n_trials=8, seed=0,
                  base_params={"n_estimators": 600, "early_stopping_rounds": 30})
     xgb = _fit_calibrated(BoostedClassifier(**tuned.best_params), split)
     tree = _fit_calibrated(TreeClassifier(max_depth=5, min_samples_leaf=100, random_state=0), split)

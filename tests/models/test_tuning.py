@@ -7,6 +7,9 @@ on a separate test set, not only against other trials.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import warnings
 
 import mlflow
@@ -23,7 +26,6 @@ from custval.errors import ConfigError, CustvalWarning, DataError
 from custval.models.classifiers import BoostedClassifier, TreeClassifier
 from custval.models.tuning import (
     METRICS,
-    TRIAL_STATE_TAG,
     OptunaPruningCallback,
     TuneResult,
     tree_space,
@@ -31,6 +33,7 @@ from custval.models.tuning import (
     xgboost_space,
 )
 from custval.tracking import runs
+from custval.tracking.tuning import TRIAL_STATE_TAG, log_trial
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 XGB_BASE = {"n_jobs": 1, "n_estimators": 400}  # a cap on rounds keeps the file fast
@@ -77,7 +80,8 @@ def logged_search(data, store):
     """One XGBoost search (12 trials, seed 0) run inside an active MLflow run; several tests read it."""
     experiment_id = runs.ensure_experiment("custval-test-tuning")
     with mlflow.start_run(experiment_id=experiment_id) as parent:
-        result = tune("xgboost", *_args(data), n_trials=12, seed=0, base_params=XGB_BASE)
+        result = tune("xgboost", *_args(data), n_trials=12, seed=0, base_params=XGB_BASE,
+                      callbacks=[log_trial])
         active = mlflow.active_run().info.run_id
     return {"result": result, "parent": parent.info.run_id, "experiment_id": experiment_id,
             "active_after": active}
@@ -114,7 +118,7 @@ def test_tuned_xgboost_beats_defaults_and_nears_the_oracle(data, logged_search):
 
 
 def test_tuned_tree_is_the_best_trial_and_refits_exactly(data):
-    result = tune("tree", *_args(data), n_trials=10, seed=1, log_to_mlflow=False)
+    result = tune("tree", *_args(data), n_trials=10, seed=1)
     values = [t.value for t in result.study.trials if t.state == TrialState.COMPLETE]
     assert result.n_complete == len(values) == 10 and result.n_pruned == 0
     assert result.best_value == max(values)
@@ -128,7 +132,7 @@ def test_tuned_tree_is_the_best_trial_and_refits_exactly(data):
 
 @pytest.mark.parametrize("metric", ["log_loss", "brier", "pr_auc"])
 def test_other_metrics_set_the_direction(data, metric):
-    result = tune("tree", *_args(data), n_trials=4, seed=0, metric=metric, log_to_mlflow=False)
+    result = tune("tree", *_args(data), n_trials=4, seed=0, metric=metric)
     values = [t.value for t in result.study.trials if t.state == TrialState.COMPLETE]
     direction = METRICS[metric][0]
     assert result.study.direction.name.lower() == direction
@@ -166,8 +170,8 @@ def test_search_spaces_sample_within_their_ranges():
 # ------------------------------------------------------------------------------------ resumption, seeds
 def test_a_second_call_continues_the_stored_study(data, tmp_path):
     storage = optuna_storage(f"sqlite:///{tmp_path}/mlflow.db")  # the study file next to the MLflow store
-    first = tune("tree", *_args(data), n_trials=3, seed=0, storage=storage, study_name="s", log_to_mlflow=False)
-    second = tune("tree", *_args(data), n_trials=2, seed=0, storage=storage, study_name="s", log_to_mlflow=False)
+    first = tune("tree", *_args(data), n_trials=3, seed=0, storage=storage, study_name="s")
+    second = tune("tree", *_args(data), n_trials=2, seed=0, storage=storage, study_name="s")
     study = optuna.load_study(study_name="s", storage=storage)
     assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
     assert second.study._study_id == first.study._study_id
@@ -182,19 +186,16 @@ def test_a_second_call_continues_the_stored_study(data, tmp_path):
 
 def test_resuming_with_another_kind_metric_or_data_is_caught(data, tmp_path):
     storage = f"sqlite:///{tmp_path}/optuna.db"
-    tune("tree", *_args(data), n_trials=1, storage=storage, study_name="s", log_to_mlflow=False)
+    tune("tree", *_args(data), n_trials=1, storage=storage, study_name="s")
     with pytest.raises(ConfigError, match="kind='tree'"):
-        tune("xgboost", *_args(data), n_trials=1, storage=storage, study_name="s", log_to_mlflow=False)
+        tune("xgboost", *_args(data), n_trials=1, storage=storage, study_name="s")
     with pytest.raises(ConfigError, match="minimize"):
-        tune("tree", *_args(data), n_trials=1, storage=storage, study_name="s", metric="brier",
-             log_to_mlflow=False)
+        tune("tree", *_args(data), n_trials=1, storage=storage, study_name="s", metric="brier")
     with pytest.raises(ConfigError, match="metric='roc_auc'"):
-        tune("tree", *_args(data), n_trials=1, storage=storage, study_name="s", metric="pr_auc",
-             log_to_mlflow=False)
+        tune("tree", *_args(data), n_trials=1, storage=storage, study_name="s", metric="pr_auc")
     Xt, yt, Xv, yv = _args(data)
     with pytest.warns(CustvalWarning, match="different data"):
-        tune("tree", Xt.iloc[:-10], yt.iloc[:-10], Xv, yv, n_trials=1, storage=storage, study_name="s",
-             log_to_mlflow=False)
+        tune("tree", Xt.iloc[:-10], yt.iloc[:-10], Xv, yv, n_trials=1, storage=storage, study_name="s")
     assert len(optuna.load_study(study_name="s", storage=storage).trials) == 2
 
 
@@ -203,8 +204,7 @@ def test_same_data_and_seed_give_the_same_search(data, tmp_path):
     half = (Xt.iloc[:1500], yt.iloc[:1500], Xv.iloc[:1000], yv.iloc[:1000])  # smaller: faster trials
 
     def run(storage, seed, n_trials):
-        return tune("xgboost", *half, n_trials=n_trials, seed=seed, storage=storage, base_params=XGB_BASE,
-                    log_to_mlflow=False)
+        return tune("xgboost", *half, n_trials=n_trials, seed=seed, storage=storage, base_params=XGB_BASE)
 
     a, b, c = run(f"sqlite:///{tmp_path}/a.db", 0, 4), run(None, 0, 4), run(None, 1, 1)
     assert a.best_params == b.best_params and a.best_value == b.best_value
@@ -216,8 +216,8 @@ def test_same_data_and_seed_give_the_same_search(data, tmp_path):
 
 def test_timeout_stops_starting_trials(data, tmp_path):
     storage = f"sqlite:///{tmp_path}/optuna.db"
-    tune("tree", *_args(data), n_trials=1, storage=storage, log_to_mlflow=False)
-    result = tune("tree", *_args(data), n_trials=1000, timeout=0.2, storage=storage, log_to_mlflow=False)
+    tune("tree", *_args(data), n_trials=1, storage=storage)
+    result = tune("tree", *_args(data), n_trials=1000, timeout=0.2, storage=storage)
     assert 1 <= len(result.study.trials) < 100 and result.n_complete == len(result.study.trials)
 
 
@@ -360,10 +360,10 @@ def test_no_active_run_or_logging_off_means_no_runs(data, store):
     client = mlflow.MlflowClient()
     before = {r.info.run_id for r in _all_runs(client)}
     assert mlflow.active_run() is None
-    tune("tree", *_args(data), n_trials=2)
+    tune("tree", *_args(data), n_trials=2, callbacks=[log_trial])
     assert {r.info.run_id for r in _all_runs(client)} == before
     with mlflow.start_run(experiment_id=runs.ensure_experiment("custval-test-off")) as parent:
-        tune("tree", *_args(data), n_trials=2, log_to_mlflow=False)
+        tune("tree", *_args(data), n_trials=2)  # logging off: no callback
     assert {r.info.run_id for r in _all_runs(client)} == before | {parent.info.run_id}
 
 
@@ -372,7 +372,8 @@ def test_a_failing_trial_propagates_its_error_and_is_recorded(data, store):
     client = mlflow.MlflowClient()
     experiment_id = runs.ensure_experiment("custval-test-fail")
     with mlflow.start_run(experiment_id=experiment_id) as parent, pytest.raises(DataError):
-        tune("tree", Xt, pd.Series(np.zeros(len(yt), dtype=np.int64)), Xv, yv, n_trials=3)
+        tune("tree", Xt, pd.Series(np.zeros(len(yt), dtype=np.int64)), Xv, yv, n_trials=3,
+             callbacks=[log_trial])
     (child,) = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert child.data.tags[TRIAL_STATE_TAG] == "FAIL" and child.info.status == "FAILED"
@@ -398,4 +399,64 @@ def test_bad_options_are_config_errors(data, kwargs, match):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(ConfigError, match=match):
-            tune(kind, *_args(data), log_to_mlflow=False, **kwargs)
+            tune(kind, *_args(data), **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------ callbacks
+def test_callbacks_see_every_trial_with_what_a_log_needs(data):
+    """Optuna's own callbacks get each finished trial; the frozen trial carries the fixed params, XGBoost's
+    best iteration and its raw per-round curve (the pruner's reports, un-negated), so a logger needs no more."""
+    seen = []
+    Xt, yt, Xv, yv = _args(data)
+    result = tune("xgboost", Xt.iloc[:1500], yt.iloc[:1500], Xv.iloc[:1000], yv.iloc[:1000], n_trials=3,
+                  seed=0, metric="log_loss", base_params=XGB_BASE,
+                  callbacks=[lambda study, trial: seen.append((study.study_name, trial))])
+    assert [t.number for _, t in seen] == [0, 1, 2] and {name for name, _ in seen} == {"custval-xgboost"}
+    for _, trial in seen:
+        assert trial.state == result.study.trials[trial.number].state
+        fixed = trial.user_attrs["fixed_params"]
+        assert fixed == {"random_state": 0, "n_estimators": 400, "early_stopping_rounds": 50,
+                         "eval_metric": "logloss", "n_jobs": 1}
+        assert not set(fixed) & set(trial.params)
+        curve = trial.user_attrs["valid_curve"]
+        assert curve["metric"] == "logloss" and curve["rounds"] == sorted(trial.intermediate_values)
+        # a minimised log loss is reported as is: the curve equals the pruner's reports
+        assert curve["values"] == [trial.intermediate_values[r] for r in curve["rounds"]]
+        if trial.state == TrialState.COMPLETE:
+            assert curve["rounds"][-1] <= trial.user_attrs["best_iteration"] + 1 + 50
+
+
+def test_callbacks_see_a_failing_trial_before_its_error_propagates(data):
+    seen = []
+    Xt, _, Xv, yv = _args(data)
+    with pytest.raises(DataError, match="both classes"):
+        tune("tree", Xt, pd.Series(np.zeros(len(Xt), dtype=np.int64)), Xv, yv, n_trials=3,
+             callbacks=[lambda study, trial: seen.append(trial)])
+    (trial,) = seen
+    assert trial.number == 0 and trial.state == TrialState.FAIL
+    assert trial.user_attrs["fixed_params"] == {"random_state": 0}
+    assert set(trial.params) == {"max_depth", "min_samples_leaf", "ccp_alpha"}
+
+
+def test_a_failing_callback_is_not_called_twice(data):
+    calls = []
+
+    def fails(study, trial):
+        calls.append(trial.number)
+        raise RuntimeError("logging broke")
+
+    with pytest.raises(RuntimeError, match="logging broke"):
+        tune("tree", *_args(data), n_trials=3, callbacks=[fails])
+    assert calls == [0]
+
+
+@pytest.mark.parametrize("callbacks", [None, "log", [print, 3], log_trial])
+def test_callbacks_must_be_a_list_of_callables(data, callbacks):
+    with pytest.raises(ConfigError, match="callbacks"):
+        tune("tree", *_args(data), n_trials=1, callbacks=callbacks)
+
+
+def test_tuning_does_not_import_mlflow():
+    code = "import sys, custval.models.tuning; assert 'mlflow' not in sys.modules, 'mlflow imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+        sys.path)})

@@ -1,7 +1,7 @@
 """Tune the churn XGBoost with Optuna, then refit and register the best.
 
 The data and train/valid split are exactly those of `train_churn` (same config). One parent MLflow run
-"tune-xgboost" in the churn experiment holds the search: each trial is a nested run (custval.models.tuning),
+"tune-xgboost" in the churn experiment holds the search: each trial is a nested run (custval.tracking.tuning),
 and the parent records the best parameters, the best validation AUC and the trial counts. The Optuna study
 lives next to the MLflow store (`custval.config.optuna_storage`) under a name derived from the config and the
 data (`custval-churn-xgboost-<digest of data, snapshot, split, model and seed settings>-<data fingerprint>`):
@@ -13,8 +13,6 @@ Finally `train_churn` refits with the best parameters and registers the result a
 
 from __future__ import annotations
 
-import math
-import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +20,14 @@ from typing import Any
 import mlflow
 
 from custval.config import ChurnConfig, ModelSettings, optuna_storage
-from custval.errors import ConfigError, CustvalWarning
+from custval.errors import CustvalWarning
 from custval.features.datasets import LABEL
 from custval.jobs.sequence import start_job
 from custval.jobs.snapshot_jobs import study_key
 from custval.jobs.train_churn import TrainChurnResult, check_config, churn_dataset, train_churn
-from custval.models.tuning import SPACES, tune
+from custval.models.tuning import SPACES, check_budget, tune
 from custval.tracking import runs
+from custval.tracking.tuning import log_trial
 
 TUNE_RUN_NAME = "tune-xgboost"
 METRIC = "roc_auc"
@@ -80,11 +79,7 @@ def searched_params() -> list[str]:
 def _check_options(config: ChurnConfig, n_trials, timeout) -> None:
     """The tuning options, before any data is loaded; a warning for model.xgboost settings the search
     overrides (those the user changed from the defaults)."""
-    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
-        raise ConfigError(f"tune: n_trials must be an integer >= 1, got {n_trials!r}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
-                                or not math.isfinite(timeout) or timeout <= 0):
-        raise ConfigError(f"tune: timeout must be a number of seconds > 0 or null, got {timeout!r}")
+    check_budget(n_trials, timeout)
     defaults = ModelSettings().xgboost
     overridden = [k for k in searched_params() if k in config.model.xgboost
                   and (k not in defaults or config.model.xgboost[k] != defaults[k])]
@@ -117,7 +112,7 @@ def _tune(config: ChurnConfig, job, n_trials: int, timeout: float | None) -> Tun
                           tags={"custval.optuna_study": name, "custval.optuna_storage": storage}) as run:
         result = tune("xgboost", X_train, y_train, X_valid, y_valid, n_trials=n_trials, timeout=timeout,
                       seed=config.seed, storage=storage, study_name=name, metric=METRIC, base_params=base,
-                      log_to_mlflow=True)
+                      callbacks=[log_trial])
         n_trials_total = len(result.study.trials)
         mlflow.log_params({f"best.{k}": v for k, v in result.best_params.items() if k != "callbacks"})
         mlflow.log_metrics({f"best_valid_{METRIC}": result.best_value, "n_trials": float(n_trials_total),

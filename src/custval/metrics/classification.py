@@ -9,6 +9,12 @@ that is never split by row order: a cut through a block counts the block's posit
 expected value under a random order within the block). The cut itself is `fraction * n` rows, which need
 not be a whole number: the cumulative-positives curve is linear between block ends (and within a row), so
 `lift_at(y, s, f) == capture_at(y, s, f) / f` holds exactly and no result depends on the order of the rows.
+
+Where scikit-learn has the same definition, its function computes the value (ROC AUC, average precision as
+PR AUC, the ROC curve, log loss, Brier). Lift, capture and gains are custval's own: scikit-learn has no
+such metric (and a tie rule that splits by row order would make them depend on the input order).
+`calibration_table` is custval's own too: it uses `sklearn.calibration.calibration_curve`'s bins, but that
+function returns no counts or bin numbers.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from custval.errors import ConfigError, DataError
+from custval.errors import ConfigError, DataError, shown
 
 __all__ = [
     "REPORT_FRACTIONS",
@@ -113,9 +119,9 @@ def _check_fraction(fraction) -> float:
     try:
         f = float(fraction)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"fraction must be a number in (0, 1], got {fraction!r}") from exc
+        raise ConfigError(f"fraction must be a number in (0, 1], got {shown(fraction)}") from exc
     if isinstance(fraction, bool) or not (0.0 < f <= 1.0):
-        raise ConfigError(f"fraction must be a number in (0, 1], got {fraction!r}")
+        raise ConfigError(f"fraction must be a number in (0, 1], got {shown(fraction)}")
     return f
 
 
@@ -194,7 +200,7 @@ def gains_curve(y_true, score, n_points: int = 100) -> pd.DataFrame:
     capture (share of positives in the top fraction) and lift (capture / fraction). At fraction 0 the lift
     is its limit: the positive rate of the highest-scored block over the base rate."""
     if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 1:
-        raise ConfigError(f"n_points must be a positive integer, got {n_points!r}")
+        raise ConfigError(f"n_points must be a positive integer, got {shown(n_points)}")
     y = check_labels(y_true)
     s = _check_scores(score, y.size)
     fraction = np.linspace(0.0, 1.0, int(n_points) + 1)
@@ -217,9 +223,9 @@ def calibration_table(y_true, prob, n_bins: int = 10, strategy: str = "quantile"
     bins collapsed by tied quantiles) are left out. Index `bin` = 0-based bin number.
     """
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ConfigError(f"n_bins must be a positive integer, got {n_bins!r}")
+        raise ConfigError(f"n_bins must be a positive integer, got {shown(n_bins)}")
     if strategy not in ("quantile", "uniform"):
-        raise ConfigError(f"strategy must be 'quantile' or 'uniform', got {strategy!r}")
+        raise ConfigError(f"strategy must be 'quantile' or 'uniform', got {shown(strategy)}")
     y = check_labels(y_true)
     p = _check_scores(prob, y.size, "prob", probability=True)
     if strategy == "quantile":

@@ -3,9 +3,11 @@
 `tune` runs a TPE search (seeded, so the same data, seed and a fresh storage give the same trials) with a
 median pruner. XGBoost trials report their validation metric every few boosting rounds through
 `OptunaPruningCallback`, so clearly bad trials stop early; the tree has no rounds and reports once. Each
-trial becomes a nested MLflow run (name `trial-<n>`, its params, the validation metric, the trial state as a
-tag) when an MLflow run is active. Studies live in an Optuna storage (`custval.config.optuna_storage` puts it
-next to the MLflow store), so calling `tune` again with the same storage and study name continues the study.
+trial records on itself what a log of it needs (user attrs: the fixed constructor params, XGBoost's best
+iteration and per-round validation curve), and `callbacks` (Optuna's own `(study, frozen_trial)` callbacks)
+see every finished trial: `custval.tracking.tuning.log_trial` makes each one a nested MLflow run. This module
+does not import MLflow. Studies live in an Optuna storage (`custval.config.optuna_storage` puts it next to
+the MLflow store), so calling `tune` again with the same storage and study name continues the study.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
-import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,9 @@ import numpy as np
 import optuna
 import pandas as pd
 import xgboost as xgb
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
-from custval.errors import ConfigError, CustvalWarning, ModelError
+from custval.errors import ConfigError, CustvalWarning, ModelError, shown
 from custval.metrics import classification as cm
 from custval.models.classifiers import BoostedClassifier, TreeClassifier
 
@@ -49,8 +50,14 @@ PRUNER_STARTUP_TRIALS = 5  # no pruning until this many trials have completed
 PRUNER_WARMUP_ROUNDS = 30  # and not before this many boosting rounds of the trial
 # XGBoost metrics where higher is better (as xgboost.callback.EarlyStopping decides it)
 _XGB_MAXIMIZE = ("auc", "aucpr", "pre", "map", "ndcg")
-TRIAL_STATE_TAG = "optuna.trial_state"
-_MLFLOW_BATCH = 1000  # metric entries per MLflow log_batch call (its limit)
+# What each trial records about itself (trial user attrs), so a callback can log it from the frozen trial:
+FIXED_PARAMS_ATTR = "fixed_params"  # the constructor kwargs not searched (non-scalars as text)
+BEST_ITERATION_ATTR = "best_iteration"  # XGBoost trials that completed
+CURVE_ATTR = "valid_curve"  # XGBoost: {"metric": eval_metric, "rounds": [...], "values": [...]} (raw values)
+# Study user attrs set by `tune` on a new study
+STUDY_KIND_ATTR, STUDY_METRIC_ATTR, STUDY_FINGERPRINT_ATTR = "kind", "metric", "data_fingerprint"
+
+TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
 # ------------------------------------------------------------------------------------------ search spaces
@@ -104,7 +111,7 @@ class OptunaPruningCallback(xgb.callback.TrainingCallback):
     def __init__(self, trial: optuna.trial.BaseTrial, every: int = PRUNE_EVERY, *, dataset: str | None = None,
                  metric: str | None = None):
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
-            raise ConfigError(f"OptunaPruningCallback: every must be a positive integer, got {every!r}")
+            raise ConfigError(f"every must be a positive integer (OptunaPruningCallback), got {shown(every)}")
         super().__init__()
         self.trial = trial
         self.every = int(every)
@@ -157,21 +164,29 @@ class TuneResult:
     kind: str
 
 
-def _check_options(kind: Any, metric: Any, n_trials: Any, timeout: Any, seed: Any, base_params: Any) -> None:
-    if kind not in KINDS:
-        raise ConfigError(f"tune: kind must be one of {list(KINDS)}, got {kind!r}")
-    if metric not in METRICS:
-        raise ConfigError(f"tune: metric must be one of {list(METRICS)}, got {metric!r}")
+def check_budget(n_trials: Any, timeout: Any) -> None:
+    """The search budget: n_trials an integer >= 1, timeout None or seconds > 0 (ConfigError naming it)."""
     if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
-        raise ConfigError(f"tune: n_trials must be an integer >= 1, got {n_trials!r}")
+        raise ConfigError(f"n_trials must be an integer >= 1, got {shown(n_trials)}")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
                                 or not math.isfinite(timeout) or timeout <= 0):
-        raise ConfigError(f"tune: timeout must be a number of seconds > 0 or None, got {timeout!r}")
+        raise ConfigError(f"timeout must be a number of seconds > 0 or None, got {shown(timeout)}")
+
+
+def _check_options(kind: Any, metric: Any, n_trials: Any, timeout: Any, seed: Any, base_params: Any,
+                   callbacks: Any) -> None:
+    if kind not in KINDS:
+        raise ConfigError(f"kind must be one of {list(KINDS)}, got {shown(kind)}")
+    if metric not in METRICS:
+        raise ConfigError(f"metric must be one of {list(METRICS)}, got {shown(metric)}")
+    check_budget(n_trials, timeout)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"tune: seed must be an integer >= 0, got {seed!r}")
+        raise ConfigError(f"seed must be an integer >= 0, got {shown(seed)}")
     if base_params is not None and (not isinstance(base_params, Mapping)
                                     or not all(isinstance(k, str) for k in base_params)):
-        raise ConfigError(f"tune: base_params must be a mapping of parameter names to values, got {base_params!r}")
+        raise ConfigError(f"base_params must be a mapping of parameter names to values, got {shown(base_params)}")
+    if not isinstance(callbacks, Sequence) or isinstance(callbacks, str) or not all(map(callable, callbacks)):
+        raise ConfigError(f"callbacks must be a list of callables (study, frozen_trial), got {shown(callbacks)}")
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -204,17 +219,17 @@ def _open_study(*, kind: str, metric: str, seed: int, storage: str | None, study
         raise ConfigError(f"tune: study {study_name!r} in {storage} is set to {study.direction.name.lower()}, "
                           f"metric {metric} needs {direction}; use another study_name")
     attrs = study.user_attrs
-    for key, value in (("kind", kind), ("metric", metric)):
+    for key, value in ((STUDY_KIND_ATTR, kind), (STUDY_METRIC_ATTR, metric)):
         if key in attrs and attrs[key] != value:
             raise ConfigError(f"tune: study {study_name!r} in {storage} was created with {key}={attrs[key]!r}, "
                               f"not {value!r}; use another study_name")
-    if "data_fingerprint" in attrs and attrs["data_fingerprint"] != fingerprint:
+    if STUDY_FINGERPRINT_ATTR in attrs and attrs[STUDY_FINGERPRINT_ATTR] != fingerprint:
         warnings.warn(f"tune: study {study_name!r} was started on different data; its earlier trials are "
                       "compared with the new ones as if the data were the same", CustvalWarning, stacklevel=3)
     if not attrs:
-        study.set_user_attr("kind", kind)
-        study.set_user_attr("metric", metric)
-        study.set_user_attr("data_fingerprint", fingerprint)
+        study.set_user_attr(STUDY_KIND_ATTR, kind)
+        study.set_user_attr(STUDY_METRIC_ATTR, metric)
+        study.set_user_attr(STUDY_FINGERPRINT_ATTR, fingerprint)
     n_earlier = len(study.get_trials(deepcopy=False))
     if n_earlier:
         # A sampler seeded as in the first call would replay that call's random start-up points; derive its
@@ -238,35 +253,29 @@ def _full_params(kind: str, metric: str, seed: int, base_params: Mapping[str, An
     return params | dict(base_params or {}) | dict(trial_params)
 
 
-def _loggable(params: Mapping[str, Any]) -> dict[str, Any]:
+def _scalars(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Params as JSON scalars (other values as their text) for the trial's user attrs; callbacks left out."""
     return {k: (v if isinstance(v, int | float | str | bool) else str(v))
             for k, v in params.items() if k != "callbacks"}
 
 
-def _log_trial(run_id: str, params: Mapping[str, Any], metrics: Mapping[str, float], state: TrialState,
-               history_name: str | None, history: Mapping[int, float]) -> None:
-    """Write one trial's params, metrics, per-round validation metric and state to its (active, nested) run
-    in a few batched calls, then end the run: FINISHED when complete, KILLED when pruned, FAILED otherwise."""
-    import mlflow
-    from mlflow.entities import Metric, Param, RunTag
-
-    client = mlflow.MlflowClient()
-    now = int(time.time() * 1000)
-    entries = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
-    entries += [Metric(history_name, float(v), now, int(step)) for step, v in history.items()]
-    loggable = _loggable(params)
-    client.log_batch(run_id, metrics=entries[:_MLFLOW_BATCH],
-                     params=[Param(k, str(v)) for k, v in loggable.items()],
-                     tags=[RunTag(TRIAL_STATE_TAG, state.name)])
-    for i in range(_MLFLOW_BATCH, len(entries), _MLFLOW_BATCH):
-        client.log_batch(run_id, metrics=entries[i:i + _MLFLOW_BATCH])
-    mlflow.end_run(status={TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED"}.get(state, "FAILED"))
+def _run_callbacks_on_failure(study: optuna.Study, running: Mapping[str, int],
+                              callbacks: Sequence[TrialCallback]) -> None:
+    """Optuna calls no callback for a trial whose error propagates out of `optimize`: call them here for
+    the trial that was running, when it FAILED and Optuna has not called them for it."""
+    number = running.get("started")
+    if number is None or running.get("reported") == number or not callbacks:
+        return
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is not None and trial.state == TrialState.FAIL:
+        for callback in callbacks:
+            callback(study, trial)
 
 
 def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame, y_valid: Any, *,
          n_trials: int = 20, timeout: float | None = None, seed: int = 0, storage: str | None = None,
          study_name: str | None = None, metric: str = "roc_auc", base_params: Mapping[str, Any] | None = None,
-         log_to_mlflow: bool = True) -> TuneResult:
+         callbacks: Sequence[TrialCallback] = ()) -> TuneResult:
     """Search the hyper-parameters of a `BoostedClassifier` ("xgboost") or `TreeClassifier` ("tree").
 
     Every trial fits on (X_train, y_train) and is scored by `metric` (roc_auc, pr_auc: maximised; log_loss,
@@ -277,59 +286,53 @@ def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame, 
     depends on the machine's speed). `storage` (an Optuna storage URL, e.g. `custval.config.optuna_storage()`;
     None = in memory) and `study_name` (default `custval-<kind>`) name the study: an existing one is continued.
     `base_params` are fixed constructor kwargs (n_jobs, class_weight, ...) under the searched ones.
-    With `log_to_mlflow` and an active MLflow run, each trial is a nested run `trial-<n>` in the same
-    experiment; without an active run nothing is logged. Errors inside a trial (bad data) propagate.
+    `callbacks` are Optuna callbacks `(study, frozen_trial)`, called after every trial, a failed one whose
+    error propagates included (e.g. `[custval.tracking.tuning.log_trial]`: each trial a nested MLflow run of
+    the active run). Errors inside a trial (bad data) propagate.
     `best_params` combine the best trial of the whole study (possibly from an earlier call) with this call's
     base_params. ConfigError for an unknown kind or metric, n_trials < 1, timeout <= 0, or a stored study of
     this name made for another kind or metric; CustvalWarning when that study was started on other data.
     """
-    _check_options(kind, metric, n_trials, timeout, seed, base_params)
+    _check_options(kind, metric, n_trials, timeout, seed, base_params, callbacks)
     study_name = study_name or f"custval-{kind}"
     score = _METRIC_FUNCTIONS[metric]
     y_valid_arr = np.asarray(y_valid)
-    parent = None
-    if log_to_mlflow:
-        import mlflow
-
-        parent = mlflow.active_run()
+    running: dict[str, int] = {}
 
     def objective(trial: optuna.Trial) -> float:
-        params = _full_params(kind, metric, seed, base_params, SPACES[kind](trial))
-        run = None
-        if parent is not None:
-            run = mlflow.start_run(run_name=f"trial-{trial.number}", nested=True,
-                                   experiment_id=parent.info.experiment_id,
-                                   tags={"optuna.study_name": study_name, "optuna.trial_number": str(trial.number)})
-        callback = None
-        metrics: dict[str, float] = {}
-        state = TrialState.FAIL
+        running["started"] = trial.number
+        searched = SPACES[kind](trial)
+        params = _full_params(kind, metric, seed, base_params, searched)
+        trial.set_user_attr(FIXED_PARAMS_ATTR, _scalars({k: v for k, v in params.items() if k not in searched}))
+        pruning = None
         try:
             if kind == "xgboost":
-                callback = OptunaPruningCallback(trial, PRUNE_EVERY)
-                model = BoostedClassifier(**params | {"callbacks": [*(params.get("callbacks") or []), callback]})
+                pruning = OptunaPruningCallback(trial, PRUNE_EVERY)
+                model = BoostedClassifier(**params | {"callbacks": [*(params.get("callbacks") or []), pruning]})
                 model.fit(X_train, y_train, eval_set=(X_valid, y_valid))
-                trial.set_user_attr("best_iteration", int(model.best_iteration_))
-                metrics["best_iteration"] = int(model.best_iteration_)
+                trial.set_user_attr(BEST_ITERATION_ATTR, int(model.best_iteration_))
             else:
                 model = TreeClassifier(**params).fit(X_train, y_train)
             value = float(score(y_valid_arr, model.predict_proba(X_valid)[:, 1]))
             if kind == "tree":
                 trial.report(value, 1)  # no boosting rounds: one report, never pruned
-            metrics[f"valid_{metric}"] = value
-            state = TrialState.COMPLETE
             return value
-        except optuna.TrialPruned:
-            state = TrialState.PRUNED
-            raise
         finally:
-            if run is not None:
-                history = callback.history if callback is not None else {}
-                _log_trial(run.info.run_id, params, metrics, state,
-                           f"valid_{callback.metric_used}_by_round" if history else None, history)
+            if pruning is not None and pruning.history:
+                trial.set_user_attr(CURVE_ATTR, {"metric": pruning.metric_used, "rounds": list(pruning.history),
+                                                 "values": list(pruning.history.values())})
 
     study = _open_study(kind=kind, metric=metric, seed=seed, storage=storage, study_name=study_name,
                         fingerprint=_fingerprint(X_train, y_train, X_valid, y_valid))
-    study.optimize(objective, n_trials=int(n_trials), timeout=timeout)
+
+    def reported(_study: optuna.Study, trial: FrozenTrial) -> None:
+        running["reported"] = trial.number
+
+    try:
+        study.optimize(objective, n_trials=int(n_trials), timeout=timeout, callbacks=[reported, *callbacks])
+    except BaseException:
+        _run_callbacks_on_failure(study, running, callbacks)
+        raise
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from custval.errors import ConfigError, DataError
+from custval.errors import ConfigError, DataError, shown
 from custval.metrics.classification import calibration_table, check_labels, gains_curve, roc_auc, roc_curve
 from custval.plots._axes import get_ax
 
@@ -116,7 +116,7 @@ def plot_calibration(y_true, probs, *, n_bins: int = 10, strategy: str = "quanti
 def plot_feature_importance(importances: pd.Series, top: int = 20, *, ax=None):
     """Horizontal bars of the `top` largest importances (by absolute value), the largest at the top."""
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
-        raise ConfigError(f"top must be a positive integer, got {top!r}")
+        raise ConfigError(f"top must be a positive integer, got {shown(top)}")
     if not isinstance(importances, pd.Series):
         raise DataError("importances", "*", "must be a pandas Series indexed by feature name",
                         type(importances).__name__)

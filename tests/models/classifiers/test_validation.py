@@ -9,7 +9,12 @@ import pytest
 from sklearn.base import clone
 
 from custval.errors import ConfigError, DataError, NotFittedError, SchemaError
-from custval.models.classifiers import BoostedClassifier, CalibratedClassifier, TreeClassifier
+from custval.models.classifiers import (
+    BoostedClassifier,
+    CalibratedClassifier,
+    TabularPreprocessor,
+    TreeClassifier,
+)
 
 MODELS = [lambda **kw: TreeClassifier(min_samples_leaf=5, **kw), lambda **kw: BoostedClassifier(n_estimators=5, **kw)]
 IDS = ["tree", "boosted"]
@@ -158,3 +163,54 @@ def test_eval_set_and_calibration_labels_must_carry_their_index(small, data):
     with pytest.raises(DataError, match="labels.churn: index must match"):
         CalibratedClassifier(model).fit(Xv, yv_series.sample(frac=1.0, random_state=1))
     CalibratedClassifier(model).fit(Xv, yv_series)  # aligned: fine
+
+
+# ------------------------------------------------------------------------------------- public param checks
+@pytest.mark.parametrize("estimator", [TreeClassifier(), BoostedClassifier(), TabularPreprocessor(),
+                                       CalibratedClassifier(), CalibratedClassifier(method="isotonic", cv=3)],
+                         ids=["tree", "boosted", "preprocessor", "calibrated", "calibrated-isotonic"])
+def test_check_params_accepts_the_defaults_and_returns_the_estimator(estimator):
+    assert estimator.check_params() is estimator
+
+
+@pytest.mark.parametrize(("estimator", "message"), [
+    (BoostedClassifier(subsample=1.5), "subsample must be in (0, 1], got 1.5"),
+    (BoostedClassifier(subsample=np.float64(1.5)), "subsample must be in (0, 1], got 1.5"),
+    (BoostedClassifier(colsample_bytree=0), "colsample_bytree must be in (0, 1], got 0"),
+    (BoostedClassifier(learning_rate=np.float32(-0.5)), "learning_rate must be a finite number > 0, got -0.5"),
+    (BoostedClassifier(n_estimators=np.int64(0)), "n_estimators must be an integer >= 1, got 0"),
+    (BoostedClassifier(max_depth=2.0), "max_depth must be an integer >= 1, got 2.0"),
+    (BoostedClassifier(random_state=-1), "random_state must be an integer in [0, 2**32), a numpy RandomState or "
+                                         "None, got -1"),
+    (BoostedClassifier(handle_unknown="warn"), "handle_unknown must be one of ['error', 'ignore'], got 'warn'"),
+    (BoostedClassifier(categorical=3), "categorical must be None, a column name or a list of column names, got 3"),
+    (BoostedClassifier(eval_metric=["auc"]), "eval_metric must be the name of one XGBoost metric, got ['auc']"),
+    (TreeClassifier(min_samples_leaf=1.5), "min_samples_leaf must be an integer >= 1 or a fraction in (0, 1), "
+                                           "got 1.5"),
+    (TreeClassifier(min_samples_leaf=np.int64(0)), "min_samples_leaf must be an integer >= 1 or a fraction in "
+                                                   "(0, 1), got 0"),
+    (TreeClassifier(class_weight={0: 1.0, 1: np.float64(-2.0)}),
+     "class_weight must be 'balanced', None or a dict {0: w0, 1: w1} of positive weights, got {0: 1.0, 1: -2.0}"),
+    (TreeClassifier(ccp_alpha=-1), "ccp_alpha must be a finite number >= 0, got -1"),
+    (TreeClassifier(random_state=1.5), "random_state must be an integer in [0, 2**32), a numpy RandomState or "
+                                       "None, got 1.5"),
+    (TreeClassifier(handle_unknown="warn"), "handle_unknown must be one of ['error', 'ignore'], got 'warn'"),
+    (TabularPreprocessor(encoding="ordinal"), "encoding must be one of ['onehot', 'category'], got 'ordinal'"),
+    (TabularPreprocessor(categorical=["a", 1]), "categorical must be None, a column name or a list of column "
+                                                "names, got ['a', 1]"),
+    (CalibratedClassifier(method="beta"), "method must be one of ['auto', 'isotonic', 'sigmoid'], got 'beta'"),
+    (CalibratedClassifier(cv=np.int64(1)), "cv must be an integer >= 2, got 1"),
+])
+def test_check_params_messages_start_with_the_parameter_and_show_plain_numbers(estimator, message):
+    with pytest.raises(ConfigError) as err:
+        estimator.check_params()
+    assert str(err.value) == message
+
+
+def test_fit_runs_check_params_before_looking_at_the_data():
+    with pytest.raises(ConfigError, match="^subsample"):
+        BoostedClassifier(subsample=2).fit("not a frame", None)
+    with pytest.raises(ConfigError, match="^encoding"):
+        TabularPreprocessor(encoding="x").fit("not a frame")
+    with pytest.raises(ConfigError, match="^estimator must be a fitted classifier"):
+        CalibratedClassifier().fit("not a frame", None)

@@ -1,24 +1,27 @@
-"""Common behaviour of the binary classifiers: fitted-state checks and the 0/1 decision rule."""
+"""Common behaviour of the binary classifiers: scikit-learn tags and the 0/1 decision rule."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from custval.models.classifiers._checks import check_fitted
-
 
 class BinaryClassifier(ClassifierMixin, BaseEstimator):
-    """Base of Tree/Boosted/Calibrated classifiers. Subclasses set `classes_` (= [0, 1]) in fit and
-    implement `predict_proba`; `predict` is class 1 where its probability exceeds 0.5."""
+    """Base of Tree/Boosted/Calibrated classifiers. Subclasses set their fitted attributes (names ending in
+    "_", `classes_` = [0, 1] among them) together at the end of fit, so scikit-learn's `check_is_fitted`
+    rule tells a fitted estimator; they implement `predict_proba`, and `predict` is class 1 where its
+    probability exceeds 0.5.
 
-    _fitted_attribute = "classes_"
+    Tags: a binary classifier (0/1 labels) of a feature frame with numeric columns holding missing values
+    (NaN) and categorical columns (text, category or bool, missing as <NA>)."""
 
-    def _check_is_fitted(self) -> None:
-        check_fitted(self, self._fitted_attribute)
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, self._fitted_attribute)
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
 
     def predict(self, X) -> np.ndarray:
         """Class labels 0/1 (probability of class 1 above 0.5)."""

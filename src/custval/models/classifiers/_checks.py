@@ -1,4 +1,5 @@
-"""Input checks shared by the classifiers: the feature frame, the 0/1 target and the fitted state."""
+"""Input checks shared by the classifiers: the feature frame, the 0/1 target and parameter values (messages
+start with the parameter's name, so a job can prefix its config path: `model.xgboost.subsample ...`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from custval.errors import ConfigError, DataError, NotFittedError, SchemaError
+from custval.errors import ConfigError, DataError, SchemaError, shown
 
 FEATURES = "features"  # table name used in error messages about X
 LABELS = "labels"  # table name used in error messages about y
@@ -48,19 +49,19 @@ def check_target(y, n_rows: int, *, index: pd.Index | None = None, require_both:
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         if series.isna().any():
-            raise DataError(LABELS, name, "must not be missing", f"<NA> at index {series.index[series.isna()][0]!r}")
+            raise DataError(LABELS, name, "must not be missing", f"<NA> at index {shown(series.index[series.isna()][0])}")
         values = series.to_numpy(dtype=np.int8)
     elif pd.api.types.is_numeric_dtype(dtype):
         numeric = series.to_numpy(dtype=np.float64, na_value=np.nan)
         missing = np.isnan(numeric)
         if missing.any():
             first = int(np.flatnonzero(missing)[0])
-            raise DataError(LABELS, name, "must not be missing", f"NaN at index {series.index[first]!r}")
+            raise DataError(LABELS, name, "must not be missing", f"NaN at index {shown(series.index[first])}")
         bad = (numeric != 0) & (numeric != 1)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             raise DataError(LABELS, name, "must be 0/1 (a binary label)",
-                            f"{numeric[first]:g} at index {series.index[first]!r}")
+                            f"{numeric[first]:g} at index {shown(series.index[first])}")
         values = numeric.astype(np.int8)
     else:
         example = series.dropna().iloc[0] if series.notna().any() else None
@@ -80,25 +81,37 @@ def check_target(y, n_rows: int, *, index: pd.Index | None = None, require_both:
     return values
 
 
-def check_fitted(estimator, attribute: str) -> None:
-    if not hasattr(estimator, attribute):
-        raise NotFittedError(f"{type(estimator).__name__} is not fitted yet: call fit first")
-
-
 def check_choice(value, name: str, choices: tuple) -> None:
     if not isinstance(value, str) or value not in choices:
-        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}")
+        raise ConfigError(f"{name} must be one of {list(choices)}, got {shown(value)}")
 
 
 def check_int(value, name: str, *, minimum: int, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
+        raise ConfigError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, "
+                          f"got {shown(value)}")
+
+
+def _is_real(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and bool(np.isfinite(value))
 
 
 def check_real(value, name: str, *, minimum: float, strict: bool = False) -> None:
-    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real) and np.isfinite(value)
-          and (value > minimum if strict else value >= minimum))
-    if not ok:
-        raise ConfigError(f"{name} must be a finite number {'>' if strict else '>='} {minimum}, got {value!r}")
+    if not (_is_real(value) and (value > minimum if strict else value >= minimum)):
+        raise ConfigError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}, got {shown(value)}")
+
+
+def check_fraction(value, name: str) -> None:
+    """A share of rows or columns: a number in (0, 1]."""
+    if not (_is_real(value) and 0 < value <= 1):
+        raise ConfigError(f"{name} must be in (0, 1], got {shown(value)}")
+
+
+def check_random_state(value, name: str = "random_state") -> None:
+    """None, a seed in [0, 2**32) (numpy's and scikit-learn's range) or a numpy RandomState."""
+    if value is None or isinstance(value, np.random.RandomState):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < 2**32:
+        raise ConfigError(f"{name} must be an integer in [0, 2**32), a numpy RandomState or None, got {shown(value)}")

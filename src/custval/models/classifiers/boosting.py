@@ -13,18 +13,20 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.pipeline import Pipeline
 
-from custval.errors import ConfigError, SchemaError
+from custval.errors import ConfigError, SchemaError, shown
 from custval.models.classifiers._base import BinaryClassifier
 from custval.models.classifiers._checks import (
     CLASSES,
     FEATURES,
-    check_choice,
+    check_fraction,
     check_frame,
     check_int,
+    check_random_state,
     check_real,
     check_target,
 )
 from custval.models.classifiers.preprocess import TabularPreprocessor
+from custval.models.validation import check_fitted
 
 _FORBIDDEN = ("[", "]", "<")  # XGBoost refuses these characters in feature names
 
@@ -65,8 +67,6 @@ class BoostedClassifier(BinaryClassifier):
     `feature_names_in_`, `n_features_in_`, `feature_importances_` (normalised total gain per column).
     """
 
-    _fitted_attribute = "pipeline_"
-
     def __init__(self, n_estimators=2000, learning_rate=0.05, max_depth=4, min_child_weight=1.0, subsample=0.8,
                  colsample_bytree=0.8, reg_lambda=1.0, reg_alpha=0.0, gamma=0.0, max_cat_to_onehot=None,
                  scale_pos_weight="auto", early_stopping_rounds=50, eval_metric="logloss", random_state=0,
@@ -91,29 +91,35 @@ class BoostedClassifier(BinaryClassifier):
         self.categorical = categorical
 
     # ------------------------------------------------------------------------------------------- fit
-    def _check_params(self) -> None:
+    def check_params(self) -> BoostedClassifier:
+        """Check every parameter (ConfigError naming it, e.g. "subsample must be in (0, 1], got 1.5"); returns
+        self. fit calls it first; jobs call it to check config settings before loading data."""
         check_int(self.n_estimators, "n_estimators", minimum=1)
         check_real(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
         check_int(self.max_depth, "max_depth", minimum=1)
         check_real(self.min_child_weight, "min_child_weight", minimum=0.0)
-        for name in ("subsample", "colsample_bytree"):
-            value = getattr(self, name)
-            check_real(value, name, minimum=0.0, strict=True)
-            if value > 1:
-                raise ConfigError(f"{name} must be in (0, 1], got {value!r}")
+        check_fraction(self.subsample, "subsample")
+        check_fraction(self.colsample_bytree, "colsample_bytree")
         for name in ("reg_lambda", "reg_alpha", "gamma"):
             check_real(getattr(self, name), name, minimum=0.0)
         check_int(self.max_cat_to_onehot, "max_cat_to_onehot", minimum=1, allow_none=True)
         check_int(self.early_stopping_rounds, "early_stopping_rounds", minimum=1, allow_none=True)
         check_int(self.n_jobs, "n_jobs", minimum=1)
-        check_choice(self.handle_unknown, "handle_unknown", ("error", "ignore"))
+        check_random_state(self.random_state)
         spw = self.scale_pos_weight
-        if not (spw is None or spw == "auto"):
+        if not (spw is None or isinstance(spw, str) and spw == "auto"):
             check_real(spw, "scale_pos_weight", minimum=0.0, strict=True)
         if not isinstance(self.eval_metric, str):
-            raise ConfigError(f"eval_metric must be the name of one XGBoost metric, got {self.eval_metric!r}")
+            raise ConfigError(f"eval_metric must be the name of one XGBoost metric, got {shown(self.eval_metric)}")
         if self.callbacks is not None and not isinstance(self.callbacks, list | tuple):
-            raise ConfigError(f"callbacks must be a list of xgboost TrainingCallback or None, got {self.callbacks!r}")
+            raise ConfigError("callbacks must be a list of xgboost TrainingCallback or None, "
+                              f"got {shown(self.callbacks)}")
+        self._preprocessor().check_params()
+        return self
+
+    def _preprocessor(self) -> TabularPreprocessor:
+        return TabularPreprocessor(categorical=self.categorical, encoding="category",
+                                   handle_unknown=self.handle_unknown)
 
     def _xgb_params(self, scale_pos_weight: float, early_stopping: bool) -> dict:
         params = dict(n_estimators=self.n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
@@ -130,15 +136,14 @@ class BoostedClassifier(BinaryClassifier):
 
     def fit(self, X, y, eval_set=None):
         """Fit on X, y (0/1); early-stop on `eval_set=(X_valid, y_valid)` when given."""
-        self._check_params()
+        self.check_params()
         X = check_frame(X)
         target = check_target(y, len(X), index=X.index)
         bad = [c for c in X.columns if any(ch in c for ch in _FORBIDDEN)]
         if bad:
             raise SchemaError(FEATURES, bad[0], "XGBoost does not accept '[', ']' or '<' in feature names: "
                               "rename the column", bad[0])
-        preprocessor = TabularPreprocessor(categorical=self.categorical, encoding="category",
-                                           handle_unknown=self.handle_unknown).fit(X)
+        preprocessor = self._preprocessor().fit(X)
         n_pos = int(target.sum())
         spw = (len(target) - n_pos) / n_pos if self.scale_pos_weight == "auto" else (
             1.0 if self.scale_pos_weight is None else float(self.scale_pos_weight))
@@ -151,18 +156,29 @@ class BoostedClassifier(BinaryClassifier):
             fit_kwargs["sample_weight_eval_set"] = [np.where(valid_target == 1, spw, 1.0)]
         model = xgb.XGBClassifier(**self._xgb_params(spw, early_stopping=eval_set is not None))
         model.fit(preprocessor.transform(X), target, **fit_kwargs)
-        self.scale_pos_weight_ = spw
-        self.evals_result_ = model.evals_result() if eval_set is not None else {}
-        self._set_fitted(preprocessor, model)
+        stopped = getattr(model, "best_iteration", None) if model.early_stopping_rounds else None
+        best = int(stopped) if stopped is not None else model.get_booster().num_boosted_rounds() - 1
+        self._set_fitted(preprocessor, model, best, spw, model.evals_result() if eval_set is not None else {})
         return self
 
-    def _set_fitted(self, preprocessor: TabularPreprocessor, model: xgb.XGBClassifier) -> None:
+    @classmethod
+    def restore(cls, params: dict, preprocessor: TabularPreprocessor, model: xgb.XGBClassifier,
+                best_iteration: int, scale_pos_weight: float, evals_result: dict) -> BoostedClassifier:
+        """A fitted BoostedClassifier from saved parts: constructor params, the fitted preprocessor and
+        XGBClassifier, and the fitted numbers (custval.models.classifiers.persist)."""
+        restored = cls(**params)
+        restored._set_fitted(preprocessor, model, best_iteration, scale_pos_weight, evals_result)
+        return restored
+
+    def _set_fitted(self, preprocessor: TabularPreprocessor, model: xgb.XGBClassifier, best_iteration: int,
+                    scale_pos_weight: float, evals_result: dict) -> None:
         booster = model.get_booster()
-        stopped = getattr(model, "best_iteration", None) if model.early_stopping_rounds else None
+        self.scale_pos_weight_ = float(scale_pos_weight)
+        self.evals_result_ = evals_result
         self.preprocessor_ = preprocessor
         self.model_ = model
         self.booster_ = booster
-        self.best_iteration_ = int(stopped) if stopped is not None else booster.num_boosted_rounds() - 1
+        self.best_iteration_ = int(best_iteration)
         self.n_iterations_ = self.best_iteration_ + 1
         self.classes_ = CLASSES.copy()
         self.feature_names_in_ = preprocessor.feature_names_in_
@@ -175,20 +191,20 @@ class BoostedClassifier(BinaryClassifier):
 
     def predict_margin(self, X) -> np.ndarray:
         """Raw log-odds (before the logistic link), trees up to best_iteration_."""
-        self._check_is_fitted()
+        check_fitted(self)
         return self.booster_.predict(self._dmatrix(X), output_margin=True,
                                      iteration_range=(0, self.n_iterations_)).astype(np.float64)
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2) array of P(class 0), P(class 1), trees up to best_iteration_."""
-        self._check_is_fitted()
+        check_fitted(self)
         p = self.booster_.predict(self._dmatrix(X), iteration_range=(0, self.n_iterations_)).astype(np.float64)
         return np.column_stack([1.0 - p, p])
 
     @property
     def feature_importances_(self) -> pd.Series:
         """Total gain of each input column over the trees used, normalised to sum to 1."""
-        self._check_is_fitted()
+        check_fitted(self)
         scores = self.booster_[: self.n_iterations_].get_score(importance_type="total_gain")
         names = [str(c) for c in self.feature_names_in_]
         gain = pd.Series([float(scores.get(c, 0.0)) for c in names], index=names, name="gain")
@@ -200,7 +216,7 @@ class BoostedClassifier(BinaryClassifier):
         """Per-row contributions in log-odds, one column per input column plus `bias`; each row sums to the
         raw margin. Exact TreeSHAP by default (costly on CPU: about 100x a prediction); `approximate=True`
         uses XGBoost's fast path-based (Saabas) attribution instead."""
-        self._check_is_fitted()
+        check_fitted(self)
         values = self.booster_.predict(self._dmatrix(X), pred_contribs=True, approx_contribs=approximate,
                                        iteration_range=(0, self.n_iterations_)).astype(np.float64)
         names = [str(c) for c in self.feature_names_in_]

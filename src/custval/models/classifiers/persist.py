@@ -27,6 +27,7 @@ from custval.models.classifiers.boosting import BoostedClassifier
 from custval.models.classifiers.calibration import CalibratedClassifier
 from custval.models.classifiers.preprocess import TabularPreprocessor
 from custval.models.classifiers.tree import TreeClassifier
+from custval.models.validation import check_fitted
 
 FORMAT = "custval-classifier"
 VERSION = 2  # 2: preprocessor keys numeric categories normalised (1 and 1.0 -> "1"); version 1 still loads
@@ -72,7 +73,7 @@ def save_classifier(model, directory) -> Path:
     if not isinstance(model, TreeClassifier | BoostedClassifier | CalibratedClassifier):
         raise ConfigError(f"save_classifier saves TreeClassifier, BoostedClassifier or CalibratedClassifier, "
                           f"got {type(model).__name__}")
-    model._check_is_fitted()
+    check_fitted(model)
     directory.mkdir(parents=True, exist_ok=True)
     meta: dict = {"format": FORMAT, "version": VERSION, "params": _params(model)}
     if isinstance(model, CalibratedClassifier):
@@ -129,18 +130,11 @@ def load_classifier(directory):
         return model
     preprocessor = TabularPreprocessor.from_state(meta["preprocessor"])
     if kind == "tree":
-        model = TreeClassifier(**params)
         pipeline = Pipeline([("preprocess", preprocessor), ("tree", _load_tree_model(directory / TREE_FILE))])
-        model._set_fitted(pipeline, meta["leaf_counts_"], meta["leaf_positives_"])
-        return model
+        return TreeClassifier.restore(params, pipeline, meta["leaf_counts_"], meta["leaf_positives_"])
     if kind == "boosted":
-        model = BoostedClassifier(**params)
         booster_model = xgb.XGBClassifier()
         booster_model.load_model(directory / BOOSTER_FILE)
-        model.scale_pos_weight_ = float(meta["scale_pos_weight_"])
-        model.evals_result_ = meta["evals_result_"]
-        model._set_fitted(preprocessor, booster_model)
-        model.best_iteration_ = int(meta["best_iteration_"])
-        model.n_iterations_ = model.best_iteration_ + 1
-        return model
+        return BoostedClassifier.restore(params, preprocessor, booster_model, int(meta["best_iteration_"]),
+                                         float(meta["scale_pos_weight_"]), meta["evals_result_"])
     raise ModelError(f"{path}: unknown classifier kind {kind!r}")

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from custval.errors import CustvalWarning, DataError, ModelError, SchemaError
-from custval.models.classifiers._checks import FEATURES, check_choice, check_fitted, check_frame
+from custval.errors import ConfigError, CustvalWarning, DataError, ModelError, SchemaError, shown
+from custval.models.classifiers._checks import FEATURES, check_choice, check_frame
+from custval.models.validation import check_fitted
 
 ENCODINGS = ("onehot", "category")
 HANDLE_UNKNOWN = ("error", "ignore")
@@ -114,7 +115,7 @@ def _numeric_values(series: pd.Series, column: str) -> np.ndarray:
     if infinite.any():
         first = int(np.flatnonzero(infinite)[0])
         raise DataError(FEATURES, column, "must be finite or missing (NaN), not infinite",
-                        f"{values[first]} at index {series.index[first]!r}")
+                        f"{values[first]} at index {shown(series.index[first])}")
     return values
 
 
@@ -137,12 +138,26 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.handle_unknown = handle_unknown
 
     # ------------------------------------------------------------------------------------------- fit
-    def fit(self, X, y=None):
+    def check_params(self) -> TabularPreprocessor:
+        """Check every parameter (ConfigError naming it, e.g. "encoding must be one of ..."); returns self.
+        fit calls it first."""
         check_choice(self.encoding, "encoding", ENCODINGS)
         check_choice(self.handle_unknown, "handle_unknown", HANDLE_UNKNOWN)
+        names = self.categorical
+        if not (names is None or isinstance(names, str) or isinstance(names, list | tuple)
+                and all(isinstance(c, str) for c in names)):
+            raise ConfigError(f"categorical must be None, a column name or a list of column names, got {shown(names)}")
+        return self
+
+    def _forced_categorical(self) -> list[str] | None:
+        if self.categorical is None:
+            return None
+        return [self.categorical] if isinstance(self.categorical, str) else list(self.categorical)
+
+    def fit(self, X, y=None):
+        self.check_params()
         X = check_frame(X)
-        forced = [] if self.categorical is None else (
-            [self.categorical] if isinstance(self.categorical, str) else list(self.categorical))
+        forced = self._forced_categorical() or []
         unknown = [c for c in forced if c not in X.columns]
         if unknown:
             raise SchemaError(FEATURES, str(unknown[0]), "listed in `categorical` but not a column of X",
@@ -154,7 +169,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             dtypes[column] = str(series.dtype)
             if _is_temporal(series.dtype):
                 raise DataError(FEATURES, column, "datetime/timedelta columns are not features: convert to a "
-                                "number of days first (e.g. days since the date)", series.dtype)
+                                "number of days first (e.g. days since the date)", str(series.dtype))
             if series.isna().all():
                 raise DataError(FEATURES, column, "is missing (NaN) in every training row: drop the column",
                                 f"{len(series)} rows, all missing")
@@ -231,7 +246,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     def category_codes(self, X) -> dict[str, np.ndarray]:
         """Codes into the fitted categories of every categorical column (-1 = missing, or unseen under
         handle_unknown="ignore"). Raises for missing columns and, by default, unseen categories."""
-        check_fitted(self, "feature_names_out_")
+        check_fitted(self)
         X = self._check_columns(X)
         codes = {}
         for column in self.categorical_columns_:
@@ -282,19 +297,25 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         return pd.DataFrame(out, index=X.index, columns=self.feature_names_out_)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        check_fitted(self, "feature_names_out_")
+        check_fitted(self)
         return np.asarray(self.feature_names_out_, dtype=object)
 
     def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "feature_names_out_")
+        return hasattr(self, "feature_names_out_")  # set last in fit: an error before it leaves no fitted state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing numbers stay NaN, missing categories are their own code
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
 
     # --------------------------------------------------------------------------------- persistence
     def to_state(self) -> dict:
         """Fitted state as plain JSON-able data (see persist.py)."""
-        check_fitted(self, "feature_names_out_")
-        return {"params": {"categorical": None if self.categorical is None else (
-                    [self.categorical] if isinstance(self.categorical, str) else list(self.categorical)),
-                           "encoding": self.encoding, "handle_unknown": self.handle_unknown},
+        check_fitted(self)
+        return {"params": {"categorical": self._forced_categorical(), "encoding": self.encoding,
+                           "handle_unknown": self.handle_unknown},
                 "columns": [str(c) for c in self.feature_names_in_], "numeric": list(self.numeric_columns_),
                 "categorical": list(self.categorical_columns_), "categories": self.categories_,
                 "has_missing": self.has_missing_, "dtypes": self.dtypes_, "kinds": self.kinds_,

@@ -15,16 +15,18 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
-from custval.errors import ConfigError
+from custval.errors import ConfigError, shown
 from custval.models.classifiers._base import BinaryClassifier
 from custval.models.classifiers._checks import (
     CLASSES,
     check_frame,
     check_int,
+    check_random_state,
     check_real,
     check_target,
 )
 from custval.models.classifiers.preprocess import MISSING, TabularPreprocessor
+from custval.models.validation import check_fitted
 
 
 def _check_class_weight(value) -> None:
@@ -35,7 +37,16 @@ def _check_class_weight(value) -> None:
             for w in value.values()):
         return
     raise ConfigError(f"class_weight must be 'balanced', None or a dict {{0: w0, 1: w1}} of positive weights, "
-                      f"got {value!r}")
+                      f"got {shown(value)}")
+
+
+def _check_min_samples_leaf(value) -> None:
+    """scikit-learn's rule: a number of rows >= 1, or a fraction of the rows in (0, 1)."""
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    fraction = (isinstance(value, numbers.Real) and not isinstance(value, bool) and not integral
+                and bool(np.isfinite(value)) and 0 < value < 1)
+    if not (fraction or integral and value >= 1):
+        raise ConfigError(f"min_samples_leaf must be an integer >= 1 or a fraction in (0, 1), got {shown(value)}")
 
 
 class TreeClassifier(BinaryClassifier):
@@ -47,8 +58,6 @@ class TreeClassifier(BinaryClassifier):
     per tree node, zero for inner nodes), `feature_importances_` (Series by one-hot output feature).
     """
 
-    _fitted_attribute = "pipeline_"
-
     def __init__(self, max_depth=5, min_samples_leaf=100, class_weight="balanced", ccp_alpha=0.0,
                  random_state=0, handle_unknown="error", categorical=None):
         self.max_depth = max_depth
@@ -59,25 +68,26 @@ class TreeClassifier(BinaryClassifier):
         self.handle_unknown = handle_unknown
         self.categorical = categorical
 
-    def _check_params(self) -> None:
+    def check_params(self) -> TreeClassifier:
+        """Check every parameter (ConfigError naming it, e.g. "max_depth must be ..."); returns self. fit calls
+        it first; jobs call it to check config settings before loading data."""
         check_int(self.max_depth, "max_depth", minimum=1, allow_none=True)
-        if isinstance(self.min_samples_leaf, numbers.Real) and not isinstance(self.min_samples_leaf, bool) \
-                and not isinstance(self.min_samples_leaf, numbers.Integral):
-            check_real(self.min_samples_leaf, "min_samples_leaf", minimum=0.0, strict=True)
-            if self.min_samples_leaf >= 1.0:
-                raise ConfigError(f"a fractional min_samples_leaf must be < 1, got {self.min_samples_leaf!r}")
-        else:
-            check_int(self.min_samples_leaf, "min_samples_leaf", minimum=1)
+        _check_min_samples_leaf(self.min_samples_leaf)
         _check_class_weight(self.class_weight)
         check_real(self.ccp_alpha, "ccp_alpha", minimum=0.0)
+        check_random_state(self.random_state)
+        self._preprocessor().check_params()
+        return self
+
+    def _preprocessor(self) -> TabularPreprocessor:
+        return TabularPreprocessor(categorical=self.categorical, encoding="onehot", handle_unknown=self.handle_unknown)
 
     def fit(self, X, y, eval_set=None):
         """Fit on a feature frame X and 0/1 labels y. `eval_set` is ignored (API parity with boosting)."""
-        self._check_params()
+        self.check_params()
         X = check_frame(X)
         target = check_target(y, len(X), index=X.index)
-        preprocessor = TabularPreprocessor(categorical=self.categorical, encoding="onehot",
-                                           handle_unknown=self.handle_unknown)
+        preprocessor = self._preprocessor()
         tree = DecisionTreeClassifier(max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
                                       class_weight=self.class_weight, ccp_alpha=self.ccp_alpha,
                                       random_state=self.random_state)
@@ -88,6 +98,14 @@ class TreeClassifier(BinaryClassifier):
         self._set_fitted(pipeline, np.bincount(leaves, minlength=n_nodes),
                          np.bincount(leaves, weights=target, minlength=n_nodes))
         return self
+
+    @classmethod
+    def restore(cls, params: dict, pipeline: Pipeline, leaf_counts, leaf_positives) -> TreeClassifier:
+        """A fitted TreeClassifier from saved parts: constructor params, the fitted Pipeline ("preprocess" ->
+        "tree") and the training rows and positives per node (custval.models.classifiers.persist)."""
+        model = cls(**params)
+        model._set_fitted(pipeline, leaf_counts, leaf_positives)
+        return model
 
     def _set_fitted(self, pipeline: Pipeline, counts, positives) -> None:
         self.preprocessor_ = pipeline.named_steps["preprocess"]
@@ -101,14 +119,14 @@ class TreeClassifier(BinaryClassifier):
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2) array: P(class 0), P(class 1) as the (class-weighted) leaf frequencies."""
-        self._check_is_fitted()
+        check_fitted(self)
         features = self.preprocessor_.transform(X)
         return np.asarray(self.tree_model_.predict_proba(features), dtype=np.float64)
 
     @property
     def feature_importances_(self) -> pd.Series:
         """Impurity-decrease importance of each one-hot output feature (sums to 1)."""
-        self._check_is_fitted()
+        check_fitted(self)
         return pd.Series(self.tree_model_.feature_importances_, index=self.preprocessor_.feature_names_out_,
                          name="importance")
 
@@ -118,7 +136,7 @@ class TreeClassifier(BinaryClassifier):
         `label` rate. Numeric splits say which side missing values go to, for columns that had missing
         values in training (other columns' missing values also follow the tree's default, the child with more
         training rows, but saying so on every split confuses readers)."""
-        self._check_is_fitted()
+        check_fitted(self)
         t = self.tree_model_.tree_
         names = self.preprocessor_.feature_names_out_
         onehot = {f"{c}={v}": (c, v) for c, levels in self.preprocessor_.categories_.items() for v in levels}
