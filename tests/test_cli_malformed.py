@@ -79,7 +79,7 @@ CASES = [
     ("train clv --set top_n=abc", "top_n must be an integer"),
     ("train clv --set top_n=-3", "top_n must be an integer >= 1"),
     ("train clv --set experiment=", "experiment must be a non-empty name"),
-    ("train clv --set registered_model=", "registered_model must be a non-empty name"),
+    ("train clv --set registered_model=[a]", "registered_model must be a non-empty name"),
     ("train clv --set refit_full=maybe", "refit_full must be true or false"),
     ("train clv --set calibration_end=12/04/2011", "calibration_end must be a date in ISO 8601 form"),
     ("train clv --set calibration_end=not-a-date", "calibration_end must be a date"),

@@ -243,3 +243,29 @@ def test_temp_files_of_killed_writers_are_removed_by_the_next_write(tmp_path):
     assert not litter.exists() and not legacy.exists()
     assert live.exists() and other.exists()
     assert pd.read_parquet(target)["a"].tolist() == [1]
+
+
+def test_write_tables_replaces_every_target_or_none(tmp_path, monkeypatch):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from custval.data.io import read_table_metadata, write_tables
+
+    first, second = tmp_path / "a.parquet", tmp_path / "b.csv"
+    write_tables([(pd.DataFrame({"x": [1]}), first, {"v": 1}), (pd.DataFrame({"y": [1]}), second, {"v": 1})])
+    before = first.read_bytes(), second.read_bytes()
+    real = pd.DataFrame.to_csv
+
+    def disk_full(self, path, *args, **kwargs):  # the second table fails after the first is complete
+        real(self, path, *args, **kwargs)
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_tables([(pd.DataFrame({"x": [2]}), first, {"v": 2}), (pd.DataFrame({"y": [2]}), second, {"v": 2})])
+    assert (first.read_bytes(), second.read_bytes()) == before
+    assert read_table_metadata(first) == {"v": 1} and read_table_metadata(second) == {"v": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "b.csv", "b.csv.meta.json"]
+    monkeypatch.undo()
+    write_tables([(pd.DataFrame({"x": [3]}), first, {"v": 3}), (pd.DataFrame({"y": [3]}), second, {"v": 3})])
+    assert pq.read_table(first).to_pandas()["x"].tolist() == [3] and read_table_metadata(second) == {"v": 3}

@@ -22,7 +22,18 @@ from custval.config.sections import (
     SplitSettings,
     TableDataConfig,
 )
-from custval.config.types import Date, Duration, Flag, Name, NonNegativeInt, OutputPath, PositiveInt, SettingError, Share, one_of
+from custval.config.types import (
+    Date,
+    Duration,
+    Flag,
+    Name,
+    NonNegativeInt,
+    OutputPath,
+    PositiveInt,
+    SettingError,
+    Share,
+    one_of,
+)
 from custval.units import horizon_days, parse_date
 
 

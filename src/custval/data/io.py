@@ -33,6 +33,7 @@ __all__ = [
     "remove_stale_temp_files",
     "write_json",
     "write_table",
+    "write_tables",
     "write_text",
 ]
 
@@ -103,12 +104,14 @@ def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
     removed = []
     if not target.parent.is_dir():
         return removed
-    for candidate in target.parent.glob(f".tmp-*-{target.name}"):
-        match = _TMP.match(candidate.name)
-        if match is None or match["name"] != target.name:
+    for candidate in target.parent.glob(f".tmp-*-{target.name}*"):
+        name, pids = candidate.name, []
+        while (match := _TMP.match(name)) is not None:  # a staged table's own temp file is nested
+            pids.append(match["pid"])
+            name = match["name"]
+        if not pids or name not in (target.name, sidecar_path(target).name):
             continue
-        pid = match["pid"]
-        if pid is not None and (int(pid) == os.getpid() or _alive(int(pid))):
+        if any(pid is not None and (int(pid) == os.getpid() or _alive(int(pid))) for pid in pids):
             continue
         with contextlib.suppress(FileNotFoundError):
             candidate.unlink()
@@ -252,6 +255,34 @@ def write_table(
     if meta_text is not None:
         write_text(meta_text + "\n", side)  # atomic too
     return path
+
+
+def write_tables(tables: list[tuple[pd.DataFrame, str | os.PathLike, Mapping | None]]) -> list[Path]:
+    """Write several tables (frame, path, metadata) all or nothing: each is first written in full beside its
+    target (`write_table` to a temporary name); only when every one is complete are they renamed onto their
+    targets. A failure while writing leaves every target as it was."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for frame, path, metadata in tables:
+            target = Path(path)
+            remove_stale_temp_files(target)
+            stage = target.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{target.name}")
+            write_table(frame, stage, metadata=metadata)
+            staged.append((stage, target))
+        for stage, target in staged:
+            side, stage_side = sidecar_path(target), sidecar_path(stage)
+            with contextlib.suppress(FileNotFoundError):  # never a new table beside the old metadata
+                side.unlink()
+            os.replace(stage, target)
+            if stage_side.exists():
+                os.replace(stage_side, side)
+            _fsync_dir(target.parent)
+    finally:
+        for stage, _ in staged:
+            for leftover in (stage, sidecar_path(stage)):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+    return [target for _, target in staged]
 
 
 def read_table_metadata(path: str | os.PathLike) -> dict:

@@ -371,7 +371,9 @@ def rfm_by_period(transactions: pd.DataFrame, as_of, *, months: int, by: str = "
     migration = rfm_migration(table, first, last, by=by)
     scores = table.pivot(index="customer_id", columns="period", values="rfm_score")[[first, last]].dropna()
     change = np.sign(scores[last].to_numpy() - scores[first].to_numpy())
-    share = (lambda mask: float(np.mean(mask)) if len(change) else float("nan"))
+    def share(mask: np.ndarray) -> float:
+        return float(np.mean(mask)) if len(change) else float("nan")
+
     stats = {"migration_customers": float(len(scores)), "migration_up_share": share(change > 0),
              "migration_same_share": share(change == 0), "migration_down_share": share(change < 0)}
     return PeriodRFM(table, cells, migration, (first, last), stats)

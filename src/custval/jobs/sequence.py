@@ -25,9 +25,15 @@ from typing import Any
 import pandas as pd
 
 from custval.config.types import SettingError, output_path
-from custval.data.io import write_table
+from custval.data.io import write_tables
 from custval.errors import ConfigError
-from custval.tracking.registry import Promotion, promote, register_challenger
+from custval.tracking.registry import (
+    Promotion,
+    challenger_version,
+    promote,
+    register_challenger,
+    restore_challenger,
+)
 from custval.tracking.store import prepare_store
 
 
@@ -120,32 +126,37 @@ class Job:
 
     def write(self, items: list[Output], *, run_id: str | None = None, model: Mapping[str, Any] | None = None
               ) -> dict[str, Path]:
-        """Write each frame atomically to its checked output (skipped when the setting is None), its metadata
-        naming the run and the model; an OS failure is a ConfigError naming the setting."""
-        written = {}
-        for item in items:
-            path = self.outputs.get(item.setting)
-            if path is None:
-                continue
-            metadata = {**dict(model or {}), **({"custval.run_id": run_id} if run_id else {}), **item.metadata}
-            try:
-                written[item.setting] = write_table(item.frame, path, metadata=metadata)
-            except OSError as exc:
-                raise ConfigError(f"{item.setting} {str(path)!r}: cannot write the table: "
-                                  f"{exc.strerror or exc}") from exc
-        return written
+        """Write the frames to their checked outputs (skipped when the setting is None) all or nothing, their
+        metadata naming the run and the model; an OS failure is a ConfigError naming the setting."""
+        chosen = [item for item in items if self.outputs.get(item.setting) is not None]
+        tables = [(item.frame, self.outputs[item.setting], {**dict(model or {}), **(
+            {"custval.run_id": run_id} if run_id else {}), **item.metadata}) for item in chosen]
+        try:
+            paths = write_tables(tables)
+        except OSError as exc:
+            where = next((i.setting for i in chosen if exc.filename and Path(exc.filename).name.endswith(
+                self.outputs[i.setting].name)), chosen[0].setting if chosen else "output")
+            raise ConfigError(f"{where} {str(self.outputs[where])!r}: cannot write the table: "
+                              f"{exc.strerror or exc}") from exc
+        return {item.setting: path for item, path in zip(chosen, paths, strict=True)}
 
     def finish(self, run, *, outputs: list[Output], model_uri: str | None = None,
                registered_model: str | None = None, champion: Champion | None = None) -> Finished:
         """Inside the active run, after everything else is logged: register `model_uri` as a new version of
         `registered_model` (alias challenger), write the outputs naming that version, then promote it by
         `champion`'s rule."""
+        previous = challenger_version(registered_model) if model_uri and registered_model else None
         version = register_challenger(model_uri, registered_model) if model_uri and registered_model else None
         model = {}
         if model_uri:
             model = {"custval.model": registered_model or model_uri, "custval.model_version": version or "",
                      "custval.model_uri": model_uri}
-        written = self.write(outputs, run_id=run.info.run_id, model=model)
+        try:
+            written = self.write(outputs, run_id=run.info.run_id, model=model)
+        except KeyboardInterrupt:  # interrupted: the aliases as they were before this job
+            if version is not None:
+                restore_challenger(registered_model, previous, interrupted=version)
+            raise
         promotion = None
         if version is not None and champion is not None:
             promotion = promote(registered_model, version, run_id=run.info.run_id, metric=champion.metric,

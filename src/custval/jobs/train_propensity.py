@@ -30,7 +30,13 @@ import pandas as pd
 
 from custval.config import PropensityConfig, build_config, validate_config
 from custval.features import snapshots as snap
-from custval.features.datasets import check_class_counts, load_dataset, modelled_categories, oracle_category, population
+from custval.features.datasets import (
+    check_class_counts,
+    load_dataset,
+    modelled_categories,
+    oracle_category,
+    population,
+)
 from custval.jobs.sequence import Champion, Output, start_job
 from custval.jobs.snapshot_jobs import check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc

@@ -46,6 +46,30 @@ def register_challenger(model_uri: str, name: str) -> str:
     return version
 
 
+def challenger_version(name: str) -> str | None:
+    """The version that has the alias `challenger` now (None when there is none or no such model)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(mlflow.MlflowClient().get_model_version_by_alias(name, CHALLENGER).version)
+    except MlflowException:
+        return None
+
+
+def restore_challenger(name: str, previous: str | None, *, interrupted: str) -> None:
+    """Give `challenger` back to `previous` (or remove it) after the job that registered `interrupted` was
+    interrupted; that version is tagged so, and keeps no alias."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    if previous is not None:
+        client.set_registered_model_alias(name, CHALLENGER, previous)
+    else:
+        client.delete_registered_model_alias(name, CHALLENGER)
+    client.set_model_version_tag(name, interrupted, "custval.interrupted", "true")
+
+
 def promote(name: str, version: str, *, run_id: str, metric: str, value: float, higher_is_better: bool,
             comparable_tag: str | None = None) -> Promotion:
     """Give `version` the alias `champion` when its `metric` is at least as good as the champion's.
