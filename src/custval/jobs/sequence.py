@@ -146,7 +146,8 @@ class Job:
         `registered_model` (alias challenger), write the outputs naming that version, then promote it by
         `champion`'s rule."""
         previous = challenger_version(registered_model) if model_uri and registered_model else None
-        version = register_challenger(model_uri, registered_model) if model_uri and registered_model else None
+        version = (register_challenger(model_uri, registered_model, run_id=run.info.run_id)
+                   if model_uri and registered_model else None)
         model = {}
         if model_uri:
             model = {"custval.model": registered_model or model_uri, "custval.model_version": version or "",

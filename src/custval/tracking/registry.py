@@ -34,15 +34,27 @@ def register_and_promote(model_uri: str, name: str, *, run_id: str, metric: str,
                    comparable_tag=comparable_tag)
 
 
-def register_challenger(model_uri: str, name: str) -> str:
+def register_challenger(model_uri: str, name: str, *, run_id: str | None = None) -> str:
     """Register `model_uri` as a new version of `name` with alias `challenger`; returns the version.
 
     Jobs register first, write their outputs naming that version, and call `promote` last, so a failed
-    write leaves the champion as it was."""
+    write leaves the champion as it was. (MlflowClient rather than `mlflow.register_model`, which prints
+    progress lines to stderr.)"""
     import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
-    version = str(mlflow.register_model(model_uri, name).version)
-    mlflow.MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
+    client = mlflow.MlflowClient()
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    if run_id is None and model_id is not None:
+        run_id = client.get_logged_model(model_id).source_run_id
+    version = str(client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id).version)
+    client.set_registered_model_alias(name, CHALLENGER, version)
     return version
 
 
