@@ -38,15 +38,15 @@ def two_calls(store):
 
 
 class _Loaded(Exception):
-    """Raised by a stand-in for load_dataset: the job got as far as loading data."""
+    """Raised by a stand-in for the data loading: the job got as far as loading data."""
 
 
 @pytest.fixture
 def no_data(monkeypatch):
-    def load_dataset(*args, **kwargs):
+    def churn_dataset(*args, **kwargs):
         raise _Loaded
 
-    monkeypatch.setattr(tune_module, "load_dataset", load_dataset)
+    monkeypatch.setattr(tune_module, "churn_dataset", churn_dataset)
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -1,5 +1,7 @@
-"""Import direction of the lower layers, read from the source (lazy imports inside functions count too):
-data -> features -> models -> scoring, no cycle inside `custval.data`, no private name imported across modules."""
+"""Import direction, read from the source (lazy imports inside functions count too): data -> features -> models ->
+scoring, with `config`, `errors` and `units` as the base everyone may import, `tracking` at the side, `jobs`
+composing them and `cli` on top; no cycle inside `custval.data`; no private name imported across modules
+(docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -67,3 +69,61 @@ def test_each_layer_imports_only_layers_to_its_left_and_no_private_names():
             private = sorted(t for t in targets if t.startswith("private:"))
             if layer in ("data", "features", "scoring"):
                 assert private == [], f"{module} imports {private}"
+
+
+def _all_imports() -> dict[str, set[str]]:
+    graph = {}
+    for package in ("config", "errors", "units", "data", "features", "metrics", "models", "scoring", "plots",
+                    "tracking", "jobs", "cli"):
+        graph.update(_imports(package))
+    return graph
+
+
+def _top(target: str) -> str:
+    return target.removeprefix("private:").split(".")[1]
+
+
+# what each top-level package of custval may import besides itself
+ALLOWED = {
+    "errors": set(),
+    "units": {"errors"},
+    "config": {"errors", "units"},
+    "data": {"config", "errors", "units"},
+    "features": {"config", "errors", "units", "data"},
+    "metrics": {"config", "errors", "units"},
+    "plots": {"config", "errors", "units", "metrics", "features"},
+    "models": {"config", "errors", "units", "data", "features", "metrics"},
+    "scoring": {"config", "errors", "units", "data", "features", "models", "metrics"},
+    "tracking": {"config", "errors", "units", "data", "models"},
+    "jobs": {"config", "errors", "units", "data", "features", "metrics", "models", "scoring", "plots", "tracking"},
+    "cli": {"config", "errors", "jobs"},
+}
+
+
+def test_every_package_imports_only_what_the_layering_allows():
+    bad = {}
+    for module, targets in _all_imports().items():
+        own = module.split(".")[1]
+        wrong = sorted(t for t in targets if not t.startswith("private:") and _top(t) != own
+                       and _top(t) not in ALLOWED[own])
+        if wrong:
+            bad[module] = wrong
+    assert bad == {}
+
+
+def test_no_private_name_is_imported_across_modules():
+    """Package-private modules (`models/clv/_mle.py`) serve their own package only; names with a leading
+    underscore are never imported from another module."""
+    bad = {}
+    for module, targets in _all_imports().items():
+        package = module.rsplit(".", 1)[0]
+        wrong = sorted(t for t in targets if t.startswith("private:") or any(
+            part.startswith("_") for part in t.split(".")[1:]) and not t.startswith(package + "."))
+        if wrong:
+            bad[module] = wrong
+    assert bad == {}
+
+
+def test_nothing_in_src_imports_pipelines_or_the_jobs_from_below():
+    for module, targets in _all_imports().items():
+        assert not any(t.startswith("custval.pipelines") or t == "pipelines" for t in targets), module
