@@ -1,5 +1,6 @@
 """The CLI: success prints the tables; bad input exits with status 2 and a message naming the problem."""
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -55,3 +56,25 @@ def test_simulate_writes_a_valid_log_and_its_ground_truth(tmp_path):
     assert len(table) == 2000 and set(log["customer_id"]) <= set(table["customer_id"])
     assert log["customer_id"].nunique() == 2000  # everyone makes a first purchase
     assert {"lambda", "p", "alive_at_end"} <= set(table.columns)
+
+
+def test_warnings_print_as_one_line_without_their_source(tmp_path, cdnow_sample):
+    log = tmp_path / "tx.csv"
+    returned = cdnow_sample.iloc[[0]].assign(amount=-3.0)
+    pd.concat([cdnow_sample, returned]).to_csv(log, index=False)
+    result = runner.invoke(app, ["train", "clv", "--set", f"data.source={log}", "--set", "data.duplicates=keep",
+                                 "--set", "output=null"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert warnings and "excluded 1 return rows" in warnings[0]
+    assert ".py:" not in result.output and "warnings.warn" not in result.output
+
+
+def test_config_show_lists_every_key_with_its_default_and_description():
+    result = runner.invoke(app, ["config", "show", "churn"])
+    assert result.exit_code == 0, result.output
+    for key in ("data.table", "data.timestamp_format", "snapshots.windows", "model.xgboost", "split.n_test"):
+        assert key in result.output, key
+    assert "customer table" in result.output and "[30, 90, 180, 365]" in result.output
+    changed = runner.invoke(app, ["config", "show", "clv", "--set", "horizon=24M"])
+    assert changed.exit_code == 0 and "resolved settings" in changed.output and "24M" in changed.output

@@ -164,6 +164,7 @@ CASES = [
     ("segment --set data.source=cdnow-sample --set rollout.responses={responses_no_col} "
      "--set rollout.cost_per_contact=1 --set rollout.net_profit_per_response=20", "responded"),
     ("segment --out out.xlsx", "--out must be a file name ending with"),
+    ("segment --out /proc/custval/x.parquet", "--out '/proc/custval/x.parquet' cannot be written"),
     ("segment --set data.source={negative}", "no purchases left"),
     # ----------------------------------------------------------------------------------------- simulate
     ("simulate --out x.xlsx", "--out must be a file name ending with"),

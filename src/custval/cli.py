@@ -35,7 +35,9 @@ TrackingOption = Annotated[str | None, typer.Option("--tracking-uri", help="MLfl
 
 
 def _quiet_mlflow() -> None:
-    """MLflow's INFO lines and download progress bars drown the results a user ran the command for."""
+    """MLflow's INFO lines and download progress bars drown the results a user ran the command for; jobs draw
+    their plots into files only (no window: the non-interactive backend unless the user chose one)."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

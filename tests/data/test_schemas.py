@@ -335,3 +335,12 @@ def test_table_schemas_describe_the_contracts():
     assert "signup_date" in CUSTOMERS.names
     text = TRANSACTIONS.describe()
     assert all(name in text for name in TRANSACTIONS.names)
+
+
+def test_transactions_after_today_warn():
+    tx = pd.DataFrame({"customer_id": [1, 2], "timestamp": ["2024-01-01", "2100-01-01"], "amount": [1.0, 2.0]})
+    with pytest.warns(CustvalWarning, match=r"1 rows lie after today \(latest 2100-01-01"):
+        validate_transactions(tx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CustvalWarning)
+        validate_transactions(tx.iloc[:1])

@@ -175,3 +175,31 @@ def test_holdout_duration_replaces_calibration_end(store):
                                                           observation_end=config.observation_end,
                                                           holdout=config.holdout)
     assert observation_end - calibration_end == pd.Timedelta(days=273)
+
+
+def test_a_failed_write_keeps_the_champion_and_the_file_it_wrote(first_run, store, monkeypatch):
+    """The job registers the new version as challenger, writes, and promotes only then: with the disk full
+    during the write, the champion is still the version whose scores are on disk (promoting first, as the job
+    once did, would move champion to a version whose scores were never written: the rerun's holdout MAE
+    equals the champion's, so it would be promoted)."""
+    root, uri = store
+    target = Path(first_run.output)
+    before = target.read_bytes()
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias("custval-clv", "champion").version
+    assert read_table_metadata(target)["custval.model_version"] == str(champion)
+    real = pq.write_table
+
+    def disk_full(table, where, **kwargs):
+        if target.name not in str(where):
+            return real(table, where, **kwargs)
+        Path(where).write_bytes(b"PAR1 half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", disk_full)
+    with pytest.raises(ConfigError, match=r"^output .*scores\.parquet.*No space left on device"):
+        train_clv(load_config(overrides=["data.source=cdnow-sample", f"output={target}"]), tracking_uri=uri)
+    assert target.read_bytes() == before and not list(target.parent.glob(".tmp-*"))
+    assert client.get_model_version_by_alias("custval-clv", "champion").version == champion
+    rerun = client.search_runs([first_run.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
+    assert rerun.info.status == "FAILED" and "custval.registry.promoted" not in rerun.data.tags

@@ -165,28 +165,27 @@ class TreeSettings(Section):
     """Fewest training rows in a leaf."""
 
 
-class ModelSettings(Section):
-    """The churn models: the tree, XGBoost (early stopping on valid) and their calibration on valid."""
+class BoostingSettings(Section):
+    """XGBoost (early stopping on valid) and its calibration on valid."""
 
     key = "model"
 
-    tree: TreeSettings = Field(default_factory=TreeSettings)
-    """The readable model."""
     xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_XGBOOST))
     """BoostedClassifier keyword arguments (unknown keys and bad values are errors)."""
     calibration: Name = "auto"
     """Calibration on valid: auto (chosen by out-of-fold log loss) | isotonic | sigmoid."""
 
 
-class PropensityModelSettings(Section):
-    """One XGBoost per category (each stops early on its own valid labels), calibrated per category."""
+class ModelSettings(BoostingSettings):
+    """The churn models: the readable tree beside XGBoost, both calibrated on valid."""
 
-    key = "model"
+    tree: TreeSettings = Field(default_factory=TreeSettings)
+    """The readable model."""
 
-    xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_XGBOOST))
-    """BoostedClassifier keyword arguments shared by every category's model."""
-    calibration: Name = "auto"
-    """Calibration per category on valid: auto | isotonic | sigmoid."""
+
+class PropensityModelSettings(BoostingSettings):
+    """One XGBoost per category (these settings shared; each stops early on its own valid labels and is
+    calibrated on its own)."""
 
 
 class CLVModelSettings(Section):

@@ -29,6 +29,7 @@ __all__ = [
     "atomic_path",
     "read_json",
     "read_table",
+    "process_alive",
     "read_table_metadata",
     "remove_stale_temp_files",
     "write_json",
@@ -86,7 +87,8 @@ def _fsync_dir(directory: Path) -> None:
 _TMP = re.compile(r"^\.tmp-(?:(?P<pid>\d+)-)?[0-9a-f]{8,12}-(?P<name>.+)$")
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (a temp file's or a run's writer)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -111,7 +113,7 @@ def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
             name = match["name"]
         if not pids or name not in (target.name, sidecar_path(target).name):
             continue
-        if any(pid is not None and (int(pid) == os.getpid() or _alive(int(pid))) for pid in pids):
+        if any(pid is not None and (int(pid) == os.getpid() or process_alive(int(pid))) for pid in pids):
             continue
         with contextlib.suppress(FileNotFoundError):
             candidate.unlink()

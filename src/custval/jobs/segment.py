@@ -32,7 +32,7 @@ from custval.features.value_segments import (
     segment_metrics,
     segment_summary,
 )
-from custval.jobs.sequence import Output, check_settings, start_job
+from custval.jobs.sequence import JobRun, Output, check_settings, start_job
 from custval.jobs.train_clv import SETTING_NAMES, customer_value
 from custval.plots.segments import plot_pareto_curve, plot_rfm_heatmap, plot_tier_pyramid
 from custval.scoring.targeting import RolloutPlan, break_even_rate, rollout_from_responses
@@ -58,11 +58,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 @dataclass
-class SegmentResult:
-    run_id: str
-    experiment_id: str
-    artifact_uri: str
-    tracking_uri: str
+class SegmentResult(JobRun):
     as_of: pd.Timestamp
     clv_source: str  # "fitted" or the model URI
     clv_period: str

@@ -65,6 +65,25 @@ class Output:
 
 
 @dataclass
+class JobRun:
+    """Where a job's MLflow run is."""
+
+    run_id: str
+    experiment_id: str
+    artifact_uri: str
+    tracking_uri: str
+
+
+@dataclass
+class TrainedRun(JobRun):
+    """A training job's run and the model it logged, registered and perhaps promoted."""
+
+    model_uri: str
+    registered_version: str | None
+    promotion: Promotion | None
+
+
+@dataclass
 class Finished:
     model_uri: str | None
     registered_version: str | None

@@ -28,7 +28,7 @@ import pandas as pd
 
 from custval.config import ChurnConfig, build_config, validate_config
 from custval.features.datasets import LABEL, Dataset, load_dataset, oracle_churn, population
-from custval.jobs.sequence import Champion, Output, start_job
+from custval.jobs.sequence import Champion, Output, TrainedRun, start_job
 from custval.jobs.snapshot_jobs import check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
 from custval.models.classifiers import CalibratedClassifier, TreeClassifier
@@ -67,14 +67,7 @@ def churn_dataset(config: ChurnConfig) -> Dataset:
 
 # ------------------------------------------------------------------------------------------------- job
 @dataclass
-class TrainChurnResult:
-    run_id: str
-    experiment_id: str
-    artifact_uri: str
-    tracking_uri: str
-    model_uri: str
-    registered_version: str | None
-    promotion: Any
+class TrainChurnResult(TrainedRun):
     kind: str  # "snapshots" or "table"
     as_of: pd.Timestamp | None
     cutoffs: list[pd.Timestamp]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import pandas as pd
@@ -19,7 +18,7 @@ from custval.data.fingerprint import frame_fingerprint
 from custval.data.loaders import load_transactions
 from custval.features.datasets import calibration_window
 from custval.features.rfm import calibration_holdout_split, rfm_summary
-from custval.jobs.sequence import Champion, Output, check_settings, start_job
+from custval.jobs.sequence import Champion, Output, TrainedRun, check_settings, start_job
 from custval.metrics.clv import holdout_by_frequency, holdout_metrics
 from custval.models.clv.bgnbd import BetaGeo
 from custval.models.clv.diagnostics import tracking_curve
@@ -55,14 +54,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 @dataclass
-class TrainCLVResult:
-    run_id: str
-    experiment_id: str
-    artifact_uri: str
-    tracking_uri: str
-    model_uri: str
-    registered_version: str | None
-    promotion: Any
+class TrainCLVResult(TrainedRun):
     calibration_end: pd.Timestamp
     observation_end: pd.Timestamp
     calibration_params: dict[str, float]

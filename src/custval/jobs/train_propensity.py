@@ -37,7 +37,7 @@ from custval.features.datasets import (
     oracle_category,
     population,
 )
-from custval.jobs.sequence import Champion, Output, start_job
+from custval.jobs.sequence import Champion, Output, TrainedRun, start_job
 from custval.jobs.snapshot_jobs import check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
 from custval.models.clv.features import CLVFeatures
@@ -64,14 +64,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 @dataclass
-class TrainPropensityResult:
-    run_id: str
-    experiment_id: str
-    artifact_uri: str
-    tracking_uri: str
-    model_uri: str
-    registered_version: str | None
-    promotion: Any
+class TrainPropensityResult(TrainedRun):
     as_of: pd.Timestamp
     cutoffs: list[pd.Timestamp]
     categories: list[str]

@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from custval import config as settings
+from custval.data.io import process_alive
 from custval.tracking.store import prepare_store
 
 TRACKED_PACKAGES = (
@@ -83,16 +84,6 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def mark_killed_runs(experiment_id: str) -> list[str]:
     """Mark as FAILED the RUNNING runs of `experiment_id` started on this host by a process that no longer
     exists (killed with SIGKILL, or the machine went down): MLflow would show them running forever."""
@@ -105,7 +96,7 @@ def mark_killed_runs(experiment_id: str) -> list[str]:
     marked = []
     for run in found:
         pid = run.data.tags.get(PID_TAG, "")
-        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             client.set_tag(run.info.run_id, ENDED_TAG, f"process {pid} on {host} ended without finishing the run")
             client.set_terminated(run.info.run_id, status="FAILED")
             marked.append(run.info.run_id)
