@@ -185,7 +185,7 @@ def test_a_failed_write_keeps_the_champion_and_the_file_it_wrote(first_run, stor
     root, uri = store
     target = Path(first_run.output)
     before = target.read_bytes()
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(uri)
     champion = client.get_model_version_by_alias("custval-clv", "champion").version
     assert read_table_metadata(target)["custval.model_version"] == str(champion)
     real = pq.write_table
