@@ -183,11 +183,13 @@ def test_a_failed_write_keeps_the_champion_and_the_file_it_wrote(first_run, stor
     once did, would move champion to a version whose scores were never written: the rerun's holdout MAE
     equals the champion's, so it would be promoted)."""
     root, uri = store
-    target = Path(first_run.output)
+    target = root / "written_by_the_champion.parquet"
+    written = train_clv(load_config(overrides=["data.source=cdnow-sample", f"output={target}"]), tracking_uri=uri)
+    assert written.promotion.promoted  # same data, same holdout MAE as the champion: it takes champion
     before = target.read_bytes()
     client = mlflow.MlflowClient(uri)
     champion = client.get_model_version_by_alias("custval-clv", "champion").version
-    assert read_table_metadata(target)["custval.model_version"] == str(champion)
+    assert read_table_metadata(target)["custval.model_version"] == str(champion) == written.registered_version
     real = pq.write_table
 
     def disk_full(table, where, **kwargs):
