@@ -199,7 +199,7 @@ def test_a_failed_write_keeps_the_champion_and_the_file_it_wrote(first_run, stor
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pq, "write_table", disk_full)
-    with pytest.raises(ConfigError, match=r"^output .*scores\.parquet.*No space left on device"):
+    with pytest.raises(ConfigError, match=r"^output .*written_by_the_champion\.parquet.*No space left on device"):
         train_clv(load_config(overrides=["data.source=cdnow-sample", f"output={target}"]), tracking_uri=uri)
     assert target.read_bytes() == before and not list(target.parent.glob(".tmp-*"))
     assert client.get_model_version_by_alias("custval-clv", "champion").version == champion
