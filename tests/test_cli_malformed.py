@@ -61,6 +61,7 @@ def files(tmp_path_factory) -> dict[str, str]:
         "xlsx": _csv(root / "tx.xlsx", "not a table"),
         "broken_yaml": _csv(root / "broken.yaml", "data: [1, 2\n"),
         "list_yaml": _csv(root / "list.yaml", "- a\n- b\n"),
+        "impossible_date_yaml": _csv(root / "impossible.yaml", "calibration_end: 1997-02-30\n"),
         "responses_no_col": _csv(root / "responses.csv", "customer_id,answer\n1,1\n"),
     }
 
@@ -83,6 +84,12 @@ CASES = [
     ("train clv --set refit_full=maybe", "refit_full must be true or false"),
     ("train clv --set calibration_end=12/04/2011", "calibration_end must be a date in ISO 8601 form"),
     ("train clv --set calibration_end=not-a-date", "calibration_end must be a date"),
+    ("train clv --set calibration_end=1997-09-31", "calibration_end must be a date that exists in the calendar"),
+    ("train clv --config {impossible_date_yaml}", "calibration_end must be a date that exists in the calendar"),
+    ("train clv --set data.source=cdnow-sample --set observation_end=2100-01-01",
+     "observation_end: is after the last transaction (1998-06-30)"),
+    ("train clv --set data.source=cdnow-sample --set calibration_end=null --set holdout=100W", "holdout"),
+    ("train clv --set registered_model=a/b", "registered_model must be a registered model name without '/'"),
     ("train clv --set calibration_end=1998-07-01", "calibration_end must be before observation_end"),
     ("train clv --set data.source=cdnow-sample --set calibration_end=1990-01-01", "calibration_end"),
     ("train clv --set output=out/clv.xlsx", "output must be a file name ending with"),
@@ -96,9 +103,9 @@ CASES = [
     ("train clv --set data.source={bad_amount}", "amount"),
     ("train clv --set data.source={no_timestamp}", "timestamp"),
     ("train clv --set data.source={negative} --set calibration_end=1997-01-15", "no purchases left"),
-    ("train clv --set data.source={zero} --set calibration_end=1997-04-01 --set observation_end=1997-09-01",
+    ("train clv --set data.source={zero} --set calibration_end=1997-04-01 --set observation_end=1997-08-04",
      "monetary_value"),
-    ("train clv --set data.source={single} --set calibration_end=1997-06-01 --set observation_end=1998-03-01",
+    ("train clv --set data.source={single} --set calibration_end=1997-06-01 --set observation_end=1998-02-01",
      "customer"),
     ("train clv --set data.source={ambiguous}", "data.timestamp_format"),
     ("train clv --set data.source={good} --set data.timestamp_format=%d.%m.%Y --set calibration_end=2011-03-01 "
@@ -115,9 +122,13 @@ CASES = [
     ("train clv --tracking-uri foo://bar", "unknown scheme 'foo'"),
     ("train clv --tracking-uri http://127.0.0.1:9", "does not answer"),
     ("train clv --tracking-uri sqlite:////no/such/dir/mlflow.db", "does not exist"),
+    ("train clv --tracking-uri postgresql://u:p@127.0.0.1:9/db", "tracking URI"),
     # ----------------------------------------------------------------------------- train churn / propensity
     ("train churn --set snapshots.horizon_days=0", "snapshots.horizon_days must be an integer >= 1"),
     ("train churn --set snapshots.windows=[30,-1]", "snapshots.windows[1]"),
+    ("train churn --set snapshots.windows=[30,30]", "snapshots.windows must be distinct day counts"),
+    ("train churn --set snapshots.n_cutoffs=2", "snapshots.n_cutoffs must be at least split.n_valid + split.n_test + 1"),
+    ("train churn --set model.xgboost.eval_metric=foo", "model.xgboost.eval_metric must be one XGBoost metric"),
     ("train churn --set snapshots.clv_features=maybe", "snapshots.clv_features must be true or false"),
     ("train churn --set split.n_test=0", "split.n_test"),
     ("train churn --set model.calibration=platt", "model.calibration"),
@@ -156,8 +167,19 @@ CASES = [
     ("segment --set rollout.responses=r.csv", "rollout.responses needs rollout.cost_per_contact"),
     ("segment --set rollout.cost_per_contact=0 --set rollout.net_profit_per_response=5",
      "rollout.cost_per_contact must be a number > 0"),
-    ("segment --set segments.tier_cuts=[0.9,0.5]", "segments.tier_cuts must increase"),
-    ("segment --set segments.tier_names=[a,b]", "segments.tier_names must name 4 tiers"),
+    ("segment --set segments.tier_cuts=[0.9,0.5]", "segments.tier_cuts must be strictly increasing shares"),
+    ("segment --set segments.tier_cuts=[0.5,0.8,1.0]", "segments.tier_cuts[2] must be a number in (0, 1)"),
+    ("segment --set segments.tier_names=[a,b]", "segments.tier_names must be 4 distinct names"),
+    ("segment --set segments.tier_names=[a,a,b,c]", "segments.tier_names must be 4 distinct names"),
+    ("segment --set segments.monetary=foo", "segments.monetary must be one of ['monetary_value', 'revenue']"),
+    ("segment --set segments.loyalty=foo", "segments.loyalty must be one of"),
+    ("segment --set segments.lapsed_after=1", "segments.lapsed_after must be >= at_risk_after"),
+    ("segment --set segments.cycle_thresholds=[6,3]", "segments.cycle_thresholds must be two increasing"),
+    ("segment --set rollout.cell=foo", "rollout.cell must be one of"),
+    ("segment --set clv.model_uri=models:/custval-clv@champion --set clv.period=D",
+     "clv.period='D' would be ignored: clv.model_uri's model brings its own"),
+    ("segment --set data.source=cdnow-sample --set rollout.responses=missing.csv --set rollout.cost_per_contact=1 "
+     "--set rollout.net_profit_per_response=20", "missing.csv"),
     ("segment --set as_of=12/04/2011", "as_of must be a date"),
     ("segment --set data.source=cdnow-sample --set as_of=1990-01-01", "as_of"),
     ("segment --set clv.model_uri=models:/nope@champion", "clv.model_uri"),
@@ -213,3 +235,39 @@ def test_the_table_covers_every_command_with_at_least_60_cases():
     commands = {" ".join(c.split(" ")[:2]) for c, _ in CASES}
     assert {"train clv", "train churn", "train propensity", "tune churn", "segment --set", "simulate --out",
             "config show"} <= commands
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["tune", "churn", "--trials", "0"], "Invalid value for '--trials'"),
+    (["simulate", "--customers", "abc", "--out", "x.parquet"], "Invalid value for '--customers'"),
+    (["simulate"], "Missing option '--out'"),
+    (["config", "show"], "Missing argument 'pipeline'"),
+    (["train", "clv", "--nope"], "No such option: --nope"),
+])
+def test_usage_errors_of_the_command_are_one_line_too(args, message, tmp_path):
+    """The real `custval` entry point (not the test runner's): typer's usage errors become one error line."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "custval.cli", *args], cwd=tmp_path, capture_output=True,
+                          text=True, env={**__import__("os").environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"})
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_deleted_experiment_is_named_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = mlflow.MlflowClient(uri)
+    client.delete_experiment(client.create_experiment("custval-clv"))
+    try:
+        result = runner.invoke(app, ["train", "clv", "--set", "data.source=cdnow-sample"])
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "experiment 'custval-clv' was deleted" in errors[0] and "experiment=" in errors[0]
+    assert not (tmp_path / "outputs").exists()

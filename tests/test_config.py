@@ -74,7 +74,6 @@ def test_data_duplicates_defaults_to_the_sources_own_policy(tmp_path):
     ("clv", "output=out/clv.xlsx", r"^output must be a file name ending with one of \['\.parquet'"),
     ("clv", "data=3", r"^data must be a mapping of settings with keys from \['columns', 'duplicates'"),
     ("clv", "data.typo=1", r"^data: unknown keys \['typo'\]; allowed: \['columns', 'duplicates', 'returns'"),
-    ("segment", "segments.tier_cuts=[0.9, 0.5]", r"^segments\.tier_cuts must increase, got \[0\.9, 0\.5\]$"),
     ("segment", "segments.ties=random", r"^segments\.ties must be one of \['shared', 'first'\], got 'random'$"),
     ("propensity", "categories=[]", r"^categories"),
 ])

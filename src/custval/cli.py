@@ -171,11 +171,15 @@ def config_show(
 ):
     """Every key of a pipeline config with its value (the built-in default unless --config/--set change it)
     and a one-line description."""
-    from custval.config import PIPELINES, build_config, describe
+    import importlib
 
-    if pipeline not in PIPELINES:
-        raise CustvalError(f"pipeline must be one of {sorted(PIPELINES)}, got {pipeline!r}")
-    resolved = build_config(PIPELINES[pipeline], config, set_ or [])
+    from custval.config import describe
+
+    jobs = {"clv": "train_clv", "churn": "train_churn", "propensity": "train_propensity", "segment": "segment"}
+    if pipeline not in jobs:
+        raise CustvalError(f"pipeline must be one of {sorted(jobs)}, got {pipeline!r}")
+    # the job's own load_config: the estimators check their settings, as `custval train` would
+    resolved = importlib.import_module(f"custval.jobs.{jobs[pipeline]}").load_config(config, set_ or [])
     title = "defaults" if config is None and not set_ else "resolved settings"
     table = Table(title=f"custval {pipeline} config: {title}", show_lines=False)
     for column in ("key", "value", "description"):
@@ -286,11 +290,7 @@ def _print_clv_result(result) -> None:
         f"holdout total: actual {m['holdout_actual_total']:,.0f}, predicted {m['holdout_predicted_total']:,.1f} "
         f"({m['holdout_total_rel_error']:+.2%}); per customer MAE {m['holdout_mae']:.3f}, RMSE {m['holdout_rmse']:.3f}"
     )
-    if result.promotion is not None:
-        p = result.promotion
-        status = "champion" if p.promoted else "challenger (champion kept)"
-        console.print(f"registered model: {p.name} v{p.version} -> {status}; {p.reason}")
-    console.print(f"MLflow run {result.run_id} (experiment id {result.experiment_id}) in {result.tracking_uri}")
+    _print_registration(result)
     console.print(f"artifacts and plots: {result.artifact_uri}/plots/ ({', '.join(Path(p).name for p in result.plots)})")
     if result.output is not None:
         console.print(f"scores for {len(result.scores):,} customers: {result.output}")
@@ -393,8 +393,22 @@ def _print_propensity_result(result) -> None:
     console.print(f"browse: mlflow ui --backend-store-uri {result.tracking_uri}")
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:  # pragma: no cover - console entry point (tested through a subprocess)
+    """The `custval` command: a usage error (unknown option, missing argument, a value of the wrong type) is
+    one `error:` line and exit status 2 too, like every other malformed input."""
+    command = typer.main.get_command(app)
+    try:
+        status = command.main(prog_name="custval", standalone_mode=False)
+    except typer.TyperException as exc:  # typer's click exceptions (usage errors among them)
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        message = " ".join((exc.format_message() if hasattr(exc, "format_message") else str(exc)).split())
+        if message:  # (a command given without its subcommand has printed its help instead)
+            err_console.print(f"[bold red]error:[/] {message}{where}", highlight=False, soft_wrap=True)
+        raise SystemExit(getattr(exc, "exit_code", 2) or 2) from None
+    except typer.Abort:
+        raise SystemExit(130) from None
+    raise SystemExit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -89,6 +89,8 @@ def parse_date(value, name: str = "date") -> pd.Timestamp:
         elif _ISO_DATE.match(text):
             stamp = pd.to_datetime(text, format="ISO8601", errors="coerce")
     if stamp is None or pd.isna(stamp):
+        if isinstance(value, str) and _ISO_DATE.match(value.strip()) or _YYYYMMDD.match(str(value).strip()):
+            raise ConfigError(f"{name} must be a date that exists in the calendar, got {value!r}")
         raise ConfigError(f"{name} must be {DATE_RULE}, got {value!r}")
     if stamp.tzinfo is not None:
         stamp = stamp.tz_localize(None)

@@ -134,6 +134,8 @@ def test_sigkill_in_the_write_is_cleaned_up_by_the_next_run(tmp_path):
     assert sorted(p.name for p in output.parent.iterdir()) == [output.name]
     state = _state(tmp_path, model)
     assert "RUNNING" not in state["runs"] and state["runs"].count("FAILED") == 1
+    killed = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_model_version(model, "2")
+    assert killed.tags.get("custval.interrupted") == "true" and "challenger" not in killed.aliases
 
 
 def test_simulate_stopped_in_its_write_leaves_no_file(tmp_path):

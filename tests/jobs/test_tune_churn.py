@@ -14,7 +14,8 @@ import custval.jobs.tune_churn as tune_module
 from custval.data.simulate_churn import simulate_churn
 from custval.errors import ConfigError, CustvalWarning
 from custval.jobs.train_churn import load_config
-from custval.jobs.tune_churn import searched_params, study_name, tune_churn
+from custval.jobs.tune_churn import study_name, tune_churn
+from custval.models.tuning import searched_params
 
 N_CUSTOMERS = 8000
 SMALL = [f"simulate.n_customers={N_CUSTOMERS}", "simulate.seed=4", "model.tree.min_samples_leaf=50",

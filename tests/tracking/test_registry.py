@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from custval.tracking import runs
-from custval.tracking.registry import register_and_promote
+from custval.tracking.registry import promote, register_challenger
+
+
+def register_and_promote(model_uri, name, *, run_id, metric, value, higher_is_better, comparable_tag=None):
+    """What a job does at its end, without the write: register as challenger, then promote by the rule."""
+    version = register_challenger(model_uri, name, run_id=run_id)
+    return promote(name, version, run_id=run_id, metric=metric, value=value, higher_is_better=higher_is_better,
+                   comparable_tag=comparable_tag)
 
 
 class Doubler(mlflow.pyfunc.PythonModel):

@@ -5,6 +5,7 @@ dotted key, the rule and the value given ("snapshots.windows[1] must be an integ
 from __future__ import annotations
 
 import os
+import re
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,13 +41,33 @@ class Section(BaseModel):
 
 
 # --------------------------------------------------------------------------------------------- YAML, --set
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, but dates stay text: the config's Date type parses them (and names the key when a
+    date such as 1997-02-30 does not exist), and 1e6 is a number (YAML 1.1 reads it as text)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, expanding ${VAR} from the environment; ConfigError on a missing or bad file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(os.path.expandvars(path.read_text()))
+        data = _yaml(os.path.expandvars(path.read_text()))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
     if data is None:
@@ -72,7 +93,7 @@ def parse_value(raw: str) -> Any:
     """A `--set` value read as a YAML scalar or flow collection ("0.5", "[30, 90]", "null"); text that is not
     valid YAML (a strftime format such as "%d/%m/%Y %H:%M") is taken as it is."""
     try:
-        return yaml.safe_load(raw)
+        return _yaml(raw)
     except yaml.YAMLError:
         return raw
 

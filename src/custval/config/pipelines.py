@@ -26,6 +26,7 @@ from custval.config.types import (
     Date,
     Duration,
     Flag,
+    ModelName,
     Name,
     NonNegativeInt,
     OutputPath,
@@ -55,7 +56,7 @@ class JobConfig(Section):
 class TrainingConfig(JobConfig):
     """A job that registers a model: the registry name and how many top customers it prints."""
 
-    registered_model: Name | None = None
+    registered_model: ModelName | None = None
     """Registered model name (alias challenger; champion when at least as good on the same holdout); null: not
     registered."""
     top_n: PositiveInt = 10
@@ -68,7 +69,7 @@ class CLVConfig(TrainingConfig, CLVModelSettings):
     window, registered as custval-clv (champion by holdout MAE)."""
 
     experiment: Name = "custval-clv"
-    registered_model: Name | None = "custval-clv"
+    registered_model: ModelName | None = "custval-clv"
     output: OutputPath | None = "outputs/clv_scores.parquet"
     data: DataConfig = Field(default_factory=DataConfig)
     """The transaction log."""
@@ -144,6 +145,10 @@ class SnapshotJobConfig(TrainingConfig):
             if changed and not used:
                 raise SettingError(f"{name}.{changed[0]}", f"would be ignored: it applies only to {where}, not to "
                                    + ("data.table" if table else f"data.source={data.source}"))
+        needed = self.split.n_valid + self.split.n_test + 1
+        if not table and self.snapshots.n_cutoffs < needed:
+            raise SettingError("snapshots.n_cutoffs", f"must be at least split.n_valid + split.n_test + 1 = {needed} "
+                               f"(a training cutoff besides the valid and test ones), got {self.snapshots.n_cutoffs}")
         defaults = SplitSettings()
         changed = [k for k in SplitSettings.model_fields if getattr(self.split, k) != getattr(defaults, k)]
         ignored = [k for k in changed if k.startswith("n_")] if table else [k for k in changed if "fraction" in k]
@@ -160,7 +165,7 @@ class ChurnConfig(SnapshotJobConfig):
     registered as custval-churn (champion by test ROC AUC)."""
 
     experiment: Name = "custval-churn"
-    registered_model: Name | None = "custval-churn"
+    registered_model: ModelName | None = "custval-churn"
     output: OutputPath | None = "outputs/churn_scores.parquet"
     model: ModelSettings = Field(default_factory=ModelSettings)
     """The tree, XGBoost and their calibration."""
@@ -171,7 +176,7 @@ class PropensityConfig(SnapshotJobConfig):
     custval-propensity (champion by mean test ROC AUC over the same categories)."""
 
     experiment: Name = "custval-propensity"
-    registered_model: Name | None = "custval-propensity"
+    registered_model: ModelName | None = "custval-propensity"
     output: OutputPath | None = "outputs/propensity_scores.parquet"
     model: PropensityModelSettings = Field(default_factory=PropensityModelSettings)
     """One XGBoost per category."""
@@ -220,10 +225,13 @@ class SegmentJobConfig(JobConfig):
 
     @model_validator(mode="after")
     def _consistent(self):
-        cuts, names = self.segments.tier_cuts, self.segments.tier_names
-        if len(names) != len(cuts) + 1:  # the job always has CLV, so it always cuts tiers
-            raise SettingError("segments.tier_names", f"must name {len(cuts) + 1} tiers (one more than "
-                                                      f"segments.tier_cuts), got {list(names)}")
+        if self.clv.model_uri is not None:  # the model brings its own period, horizon and fitted parameters
+            defaults = CLVModelSettings()
+            changed = [k for k in CLVModelSettings.model_fields if getattr(self.clv, k) != getattr(defaults, k)]
+            if changed:
+                raise SettingError(f"clv.{changed[0]}", f"={getattr(self.clv, changed[0])!r} would be ignored: "
+                                   "clv.model_uri's model brings its own period, horizon, discount rate and "
+                                   "fitted parameters (leave the clv settings at their defaults)")
         months = self.rfm_period_months
         if months is not None and 12 % months:
             raise SettingError("rfm_period_months", f"must divide 12 (1, 2, 3, 4, 6 or 12) or be null, got {months}")

@@ -128,6 +128,12 @@ class SnapshotSettings(Section):
     clv_features: Flag = False
     """Add BG/NBD p_alive and expected purchases as features."""
 
+    @model_validator(mode="after")
+    def _distinct_windows(self):
+        if len(set(self.windows)) != len(self.windows):
+            raise SettingError("windows", f"must be distinct day counts, got {list(self.windows)}")
+        return self
+
 
 class SplitSettings(Section):
     """Time split of the snapshots (the last n_test cutoffs are test, the n_valid before them valid); a plain
@@ -202,6 +208,10 @@ class CLVModelSettings(Section):
     spend_penalizer: Real = 0.0
     """Gamma-Gamma L2 penalizer, kept separate: gamma is large, so the penalty bites hard."""
 
+    def clv_settings(self) -> dict[str, Any]:
+        """These settings as keyword arguments of custval.models.clv.value.customer_value."""
+        return {name: getattr(self, name) for name in CLVModelSettings.model_fields}
+
 
 class CLVSource(CLVModelSettings):
     """Where clv and p_alive come from: a registered CLV model, or a model fitted on the spot."""
@@ -231,20 +241,20 @@ class SegmentConfig(Section):
     """RFM scores 1..bins by quantiles (bins = best); R on the time since the last purchase."""
     ties: Annotated[str, one_of("shared", "first")] = "shared"
     """shared: tied values get one score | first: ties broken by customer order."""
-    monetary: Name = "monetary_value"
+    monetary: Annotated[str, one_of("monetary_value", "revenue")] = "monetary_value"
     """Spend column of the M score and the grid: monetary_value (mean repeat spend) | revenue."""
     rfm_weights: tuple[Real, Real, Real] = (1, 1, 1)
     """rfm_score = weighted sum of the R, F and M scores."""
-    tier_cuts: Annotated[tuple[Share, ...], Field(min_length=1)] = DEFAULT_TIER_CUTS
-    """CLV quantiles between tiers (increasing)."""
+    tier_cuts: Annotated[tuple[Fraction, ...], Field(min_length=1)] = DEFAULT_TIER_CUTS
+    """CLV quantiles between tiers (strictly increasing, in (0, 1))."""
     tier_names: Annotated[tuple[Name, ...], Field(min_length=2)] = DEFAULT_TIER_NAMES
     """Tier names, lowest first: one more than tier_cuts."""
     value_threshold: Real | None = None
     """Value x loyalty: high value if clv >= this; null: the value_quantile of clv."""
     value_quantile: Fraction = 0.5
     """Quantile of clv used when value_threshold is null."""
-    loyalty: Name = "p_alive"
-    """Loyalty column of the value x loyalty matrix."""
+    loyalty: Annotated[str, one_of("p_alive", "expected_purchases", "frequency", "purchases")] = "p_alive"
+    """Loyalty column of the value x loyalty matrix (a column of the segmented base)."""
     loyalty_threshold: Real = 0.5
     """High loyalty if the loyalty column is >= this."""
     cycle_thresholds: tuple[Real, Real] | None = None
@@ -255,7 +265,7 @@ class SegmentConfig(Section):
     """Grid classes: rows short / medium / long cycle, columns high / medium / low spend."""
     lifecycle_method: Annotated[str, one_of("auto", "cycle", "p_alive")] = "auto"
     """Lifecycle stages from the purchase cycle | p_alive | auto (p_alive when the frame has it, else cycle)."""
-    new_within: PositiveReal | None = None
+    new_within: Real | None = None
     """New if the first purchase is within this many periods; null: the median purchase cycle."""
     at_risk_after: PositiveReal = 2.0
     """Cycle method: at risk after this many own purchase cycles without a purchase."""
@@ -266,22 +276,9 @@ class SegmentConfig(Section):
     lapsed_p_alive: Share = 0.2
     """p_alive method: lapsed below this (at risk in between)."""
 
-    @model_validator(mode="after")
-    def _consistent(self):
-        cuts = self.tier_cuts
-        if any(b <= a for a, b in zip(cuts, cuts[1:], strict=False)):
-            raise SettingError("tier_cuts", f"must increase, got {list(cuts)}")
-        for name in ("cycle_thresholds", "spend_thresholds"):
-            pair = getattr(self, name)
-            if pair is not None and not 0 <= pair[0] < pair[1]:
-                raise SettingError(name, f"must be two increasing values >= 0, got {list(pair)}")
-        if self.lapsed_after <= self.at_risk_after:
-            raise SettingError("lapsed_after", f"must be greater than segments.at_risk_after "
-                                               f"({self.at_risk_after}), got {self.lapsed_after}")
-        if self.lapsed_p_alive >= self.active_p_alive:
-            raise SettingError("lapsed_p_alive", f"must be below segments.active_p_alive ({self.active_p_alive}), "
-                                                 f"got {self.lapsed_p_alive}")
-        return self
+
+SEGMENT_COLUMNS = ("rfm_cell", "rfm_score", "r_score", "f_score", "m_score", "tier", "value_loyalty", "cycle_class",
+                   "lifecycle_stage")
 
 
 class RolloutSettings(Section):
@@ -294,8 +291,8 @@ class RolloutSettings(Section):
     """A CSV/Parquet file of a test mailing: customer_id and a 0/1 response column."""
     response_column: Name = "responded"
     """The 0/1 response column of `responses`."""
-    cell: Name = "rfm_cell"
-    """The segment column whose cells are tested and rolled out (rfm_cell, rfm_score, ...)."""
+    cell: Annotated[str, one_of(*SEGMENT_COLUMNS)] = "rfm_cell"
+    """The segment column whose cells are tested and rolled out."""
     cost_per_contact: PositiveReal | None = None
     """Cost of one contact."""
     net_profit_per_response: PositiveReal | None = None

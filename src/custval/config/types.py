@@ -18,7 +18,6 @@ from custval.errors import ConfigError
 OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 RETURNS_POLICIES = ("exclude", "net", "error")
 DUPLICATES_POLICIES = ("error", "drop", "keep")
-CALIBRATION_METHODS = ("auto", "isotonic", "sigmoid")
 
 
 class SettingError(ValueError):
@@ -36,6 +35,13 @@ def _name(value: Any) -> Any:
     return value
 
 
+def _model_name(value: Any) -> Any:
+    _name(value)
+    if any(ch in value for ch in "/:%"):
+        raise SettingError("", f"must be a registered model name without '/', ':' or '%', got {value!r}")
+    return value
+
+
 def _path(value: Any) -> Any:
     if not isinstance(value, str) or not value.strip():
         raise SettingError("", f"must be a file path, got {value!r}")
@@ -44,9 +50,9 @@ def _path(value: Any) -> Any:
 
 def _date(value: Any) -> str:
     try:
-        return units.iso_date(units.parse_date(value))
-    except ConfigError:
-        raise SettingError("", f"must be {units.DATE_RULE}, got {value!r}") from None
+        return units.iso_date(units.parse_date(value, name=""))
+    except ConfigError as exc:
+        raise SettingError("", str(exc).strip()) from None
 
 
 def _duration(value: Any) -> str:
@@ -59,10 +65,12 @@ def _duration(value: Any) -> str:
 
 
 def _period(value: Any) -> str:
-    if not isinstance(value, str) or value.upper() not in units.PERIODS:
-        raise SettingError("", f"must be one of {units.PERIODS} (day, week of 7 days, month of 30.4375 days), "
-                               f"got {value!r}")
-    return value.upper()
+    if not isinstance(value, str):
+        raise SettingError("", f"must be one of {units.PERIODS}, got {value!r}")
+    try:
+        return units.check_period(value)
+    except ConfigError as exc:
+        raise SettingError("", str(exc).removeprefix("period ")) from None
 
 
 def output_path(value: Any) -> str:
@@ -134,6 +142,7 @@ def _flag(value: Any) -> Any:
 
 
 Name = Annotated[str, BeforeValidator(_name)]
+ModelName = Annotated[str, BeforeValidator(_model_name)]
 FilePath = Annotated[str, BeforeValidator(_path)]
 Date = Annotated[str, BeforeValidator(_date)]
 Duration = Annotated[str, BeforeValidator(_duration)]

@@ -12,6 +12,7 @@ Read it back with `read_table_metadata`.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import re
@@ -106,14 +107,12 @@ def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
     removed = []
     if not target.parent.is_dir():
         return removed
-    for candidate in target.parent.glob(f".tmp-*-{target.name}*"):
-        name, pids = candidate.name, []
-        while (match := _TMP.match(name)) is not None:  # a staged table's own temp file is nested
-            pids.append(match["pid"])
-            name = match["name"]
-        if not pids or name not in (target.name, sidecar_path(target).name):
+    for candidate in target.parent.glob(f".tmp-*-{glob.escape(target.name)}*"):
+        match = _TMP.match(candidate.name)
+        if match is None or match["name"] not in (target.name, sidecar_path(target).name):
             continue
-        if any(pid is not None and (int(pid) == os.getpid() or process_alive(int(pid))) for pid in pids):
+        pid = match["pid"]
+        if pid is not None and (int(pid) == os.getpid() or process_alive(int(pid))):
             continue
         with contextlib.suppress(FileNotFoundError):
             candidate.unlink()
@@ -215,6 +214,28 @@ def _is_default_index(index: pd.Index) -> bool:
     return isinstance(index, pd.RangeIndex) and index.name is None and index.start == 0 and index.step == 1
 
 
+def _check_frame(df) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise ConfigError(f"write_table expects a pandas DataFrame, got {type(df).__name__}")
+
+
+def _write_file(df: pd.DataFrame, path: Path, fmt: str, meta_text: str | None, kw: dict) -> None:
+    """`df` written to `path` as it is (the callers make it atomic); Parquet carries the metadata inside."""
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(df, preserve_index=None if _is_default_index(df.index) else True)
+        if meta_text is not None:
+            merged = dict(table.schema.metadata or {})
+            merged[METADATA_KEY] = meta_text.encode("utf-8")
+            table = table.replace_schema_metadata(merged)
+        pq.write_table(table, path, **kw)
+        return
+    kw = {"index": not _is_default_index(df.index), **({"sep": "\t"} if ".tsv" in path.name.lower() else {}), **kw}
+    df.to_csv(path, **kw)
+
+
 def write_table(
     df: pd.DataFrame, path: str | os.PathLike, *, metadata: Mapping | None = None, **kw
 ) -> Path:
@@ -228,63 +249,56 @@ def write_table(
     """
     path = Path(path)
     fmt = _format(path)
-    if not isinstance(df, pd.DataFrame):
-        raise ConfigError(f"write_table expects a pandas DataFrame, got {type(df).__name__}")
+    _check_frame(df)
     meta_text = None if metadata is None else _dumps(dict(metadata))
-    if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(df, preserve_index=None if _is_default_index(df.index) else True)
-        if meta_text is not None:
-            merged = dict(table.schema.metadata or {})
-            merged[METADATA_KEY] = meta_text.encode("utf-8")
-            table = table.replace_schema_metadata(merged)
-        with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, **kw)
-        return path
-    kw.setdefault("index", not _is_default_index(df.index))
-    if ".tsv" in path.name.lower():
-        kw.setdefault("sep", "\t")
-    side = sidecar_path(path)
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, **kw)
-        # The new CSV is complete; drop the earlier sidecar before it replaces the old CSV, so that a failure
-        # from here on leaves a CSV without metadata, never the new CSV next to the previous run's metadata.
-        # (A failed CSV write above keeps the old CSV and its sidecar together.)
-        with contextlib.suppress(FileNotFoundError):
-            side.unlink()
-    if meta_text is not None:
-        write_text(meta_text + "\n", side)  # atomic too
+        _write_file(df, tmp, fmt, meta_text, kw)
+        if fmt == "csv":
+            # The new CSV is complete; drop the earlier sidecar before it replaces the old CSV, so that a failure
+            # from here on leaves a CSV without metadata, never the new CSV next to the previous run's metadata.
+            # (A failed CSV write above keeps the old CSV and its sidecar together.)
+            with contextlib.suppress(FileNotFoundError):
+                sidecar_path(path).unlink()
+    if fmt == "csv" and meta_text is not None:
+        write_text(meta_text + "\n", sidecar_path(path))  # atomic too
     return path
 
 
 def write_tables(tables: list[tuple[pd.DataFrame, str | os.PathLike, Mapping | None]]) -> list[Path]:
-    """Write several tables (frame, path, metadata) all or nothing: each is first written in full beside its
-    target (`write_table` to a temporary name); only when every one is complete are they renamed onto their
-    targets. A failure while writing leaves every target as it was."""
-    staged: list[tuple[Path, Path]] = []
+    """Write several tables (frame, path, metadata) so that a failure while writing leaves every target as it
+    was: each table (and a CSV's metadata sidecar) is written in full to a temporary file beside its target,
+    and only when all are complete are they renamed onto their targets, one `os.replace` each."""
+    staged: list[tuple[Path, Path, bool]] = []
     try:
         for frame, path, metadata in tables:
             target = Path(path)
+            fmt = _format(target)
+            _check_frame(frame)
+            target.parent.mkdir(parents=True, exist_ok=True)
             remove_stale_temp_files(target)
             stage = target.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{target.name}")
-            write_table(frame, stage, metadata=metadata)
-            staged.append((stage, target))
-        for stage, target in staged:
-            side, stage_side = sidecar_path(target), sidecar_path(stage)
+            staged.append((stage, target, False))
+            meta_text = None if metadata is None else _dumps(dict(metadata))
+            _write_file(frame, stage, fmt, meta_text, {})
+            if fmt == "csv" and meta_text is not None:
+                sidecar_path(stage).write_text(meta_text + "\n", encoding="utf-8")
+                staged[-1] = (stage, target, True)
+            for written in (stage, sidecar_path(stage)) if staged[-1][2] else (stage,):
+                with open(written, "rb") as fh:
+                    os.fsync(fh.fileno())
+        for stage, target, has_sidecar in staged:
             with contextlib.suppress(FileNotFoundError):  # never a new table beside the old metadata
-                side.unlink()
+                sidecar_path(target).unlink()
             os.replace(stage, target)
-            if stage_side.exists():
-                os.replace(stage_side, side)
+            if has_sidecar:
+                os.replace(sidecar_path(stage), sidecar_path(target))
             _fsync_dir(target.parent)
     finally:
-        for stage, _ in staged:
+        for stage, _, _ in staged:
             for leftover in (stage, sidecar_path(stage)):
                 with contextlib.suppress(FileNotFoundError):
                     leftover.unlink()
-    return [target for _, target in staged]
+    return [target for _, target, _ in staged]
 
 
 def read_table_metadata(path: str | os.PathLike) -> dict:

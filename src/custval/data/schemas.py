@@ -43,7 +43,7 @@ from pandas.util import hash_array
 
 from custval import units
 from custval.config.types import DUPLICATES_POLICIES, RETURNS_POLICIES
-from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
+from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError, shown
 
 __all__ = [
     "CAMPAIGNS",
@@ -161,7 +161,7 @@ def _first(mask: np.ndarray) -> int:
 def _example(s: pd.Series, mask: np.ndarray) -> str:
     """'row <label>: <value>' for the first True of mask."""
     i = _first(mask)
-    return f"row {s.index[i]!r}: {s.iloc[i]!r}"
+    return f"row {shown(s.index[i])}: {shown(s.iloc[i])}"
 
 
 def _is_string_like(s: pd.Series) -> bool:

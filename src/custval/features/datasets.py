@@ -88,8 +88,6 @@ def load_dataset(config, *, extra_features: Callable | None = None, **snapshot_e
     else:
         transactions = load_transactions(data.source, columns=data.columns or None, returns=data.returns,
                                          duplicates=data.duplicates, timestamp_format=data.timestamp_format)
-        if len(transactions) == 0:
-            raise DataError("transactions", "*", "table is empty (no rows)")
         as_of = transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
         if data.customers is not None:
             frame, _ = load_customer_table(data.customers, id_column=data.id_column,
@@ -134,8 +132,9 @@ def _table_dataset(config) -> Dataset:
     n_valid = int(round(split.valid_fraction * n))
     if min(n_test, n_valid, n - n_test - n_valid) < 2 * len(counts) or counts.min() < 6:
         raise DataError("customers", data.label,
-                        f"too few rows to split into train/valid/test with both classes in each "
-                        f"({n} rows, class counts {counts.to_dict()})", n)
+                        f"too few rows to split into train/valid/test with both classes in each ({n} rows, class "
+                        f"counts {counts.to_dict()}; split.valid_fraction={split.valid_fraction}, "
+                        f"split.test_fraction={split.test_fraction})", n)
     rest, test = train_test_split(whole, test_size=n_test, stratify=whole[LABEL], random_state=config.seed)
     train, valid = train_test_split(rest, test_size=n_valid, stratify=rest[LABEL], random_state=config.seed)
     parts = [part.reset_index(drop=True) for part in (train, valid, test)]
@@ -226,19 +225,23 @@ def oracle_category(dataset: Dataset, frame: pd.DataFrame, category: str, horizo
 def calibration_window(transactions: pd.DataFrame, *, calibration_end=None, observation_end=None,
                        holdout: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
     """(calibration_end, observation_end) of a CLV calibration/holdout split: observation_end defaults to the
-    day of the last transaction; calibration_end, when not given, is observation_end - holdout (rounded to
-    whole days). Both are last days included."""
-    if len(transactions) == 0:
-        raise DataError("transactions", "*", "table is empty (no rows)")
+    day of the last transaction and may not lie after it (the holdout would count days without data as days
+    without purchases); calibration_end, when not given, is observation_end - holdout (rounded to whole days).
+    Both are last days included."""
     last_day = transactions["timestamp"].max().normalize()
-    end = parse_date(observation_end, "observation_end") if observation_end is not None else last_day
+    end = parse_date(observation_end, "observation_end").normalize() if observation_end is not None else last_day
+    if end > last_day:
+        raise DataError("transactions", "observation_end",
+                        f"is after the last transaction ({last_day.date()}): the holdout would count the days "
+                        "without data as days without purchases; set observation_end=null (the last day) or "
+                        "an earlier date", str(end.date()))
     if calibration_end is not None:
-        start = parse_date(calibration_end, "calibration_end")
+        start, name = parse_date(calibration_end, "calibration_end"), "calibration_end"
     elif holdout is not None:
-        start = end - pd.Timedelta(days=round(horizon_days(holdout)))
+        start, name = end - pd.Timedelta(days=round(horizon_days(holdout))), "holdout"
     else:
         raise ConfigError("give calibration_end (a date) or holdout (a duration such as '39W')")
-    check_cutoff(transactions, start, name="calibration_end")
+    check_cutoff(transactions, start, name=name)
     if start >= end:
         raise ConfigError(f"calibration_end {start.date()} must be before observation_end {end.date()}")
     return start, end

@@ -32,7 +32,7 @@ from custval.features.validation import (
 )
 
 __all__ = ["DEFAULT_GRID", "DEFAULT_TIER_CUTS", "DEFAULT_TIER_NAMES", "GRID_CLASSES", "QUADRANTS", "STAGES",
-           "SegmentConfig", "check_scorable", "customer_loss_value", "customer_summary", "interpurchase_time", "lifecycle_stage", "pareto_curve",
+           "SegmentConfig", "check_scorable", "check_segment_config", "check_stages", "check_tiers", "customer_loss_value", "customer_summary", "interpurchase_time", "lifecycle_stage", "pareto_curve",
            "pareto_table", "purchase_cycle_grid", "segment_customers", "segment_metrics", "segment_summary", "top_share",
            "value_loyalty_matrix", "value_tiers"]
 
@@ -47,20 +47,54 @@ def _index_of(values, n: int) -> pd.Index:
 
 
 # ----------------------------------------------------------------------------------------- value segments
+def check_tiers(cuts, names) -> tuple[np.ndarray, tuple]:
+    """The tier settings of `value_tiers` (SegmentConfig.tier_cuts / tier_names): cuts are strictly increasing
+    shares in (0, 1); names are one more than cuts, distinct, lowest tier first."""
+    cuts_arr = np.asarray(cuts, dtype=float)
+    if cuts_arr.ndim != 1 or cuts_arr.size == 0 or np.any(~np.isfinite(cuts_arr)) or np.any(cuts_arr <= 0) \
+            or np.any(cuts_arr >= 1) or np.any(np.diff(cuts_arr) <= 0):
+        raise ConfigError(f"tier_cuts must be strictly increasing shares in (0, 1), got {list(np.ravel(cuts))}")
+    names = tuple(names)
+    if len(names) != cuts_arr.size + 1 or len(set(names)) != len(names):
+        raise ConfigError(f"tier_names must be {cuts_arr.size + 1} distinct names for {cuts_arr.size} cuts "
+                          f"(lowest tier first), got {list(names)}")
+    return cuts_arr, names
+
+
+def check_stages(*, new_within=None, at_risk_after: float = 2.0, lapsed_after: float = 4.0,
+                 active_p_alive: float = 0.5, lapsed_p_alive: float = 0.2) -> None:
+    """The settings of `lifecycle_stage` (new_within None = the median purchase cycle)."""
+    if new_within is not None and (isinstance(new_within, bool) or not isinstance(new_within, int | float | np.number)
+                                   or not np.isfinite(new_within) or new_within < 0):
+        raise ConfigError(f"new_within must be a number of periods >= 0, got {new_within!r}")
+    check_positive("at_risk_after", at_risk_after)
+    if not check_positive("lapsed_after", lapsed_after) >= at_risk_after:
+        raise ConfigError(f"lapsed_after must be >= at_risk_after ({at_risk_after}), got {lapsed_after!r}")
+    check_share("active_p_alive", active_p_alive)
+    if not check_share("lapsed_p_alive", lapsed_p_alive) <= active_p_alive:
+        raise ConfigError(f"lapsed_p_alive must be <= active_p_alive ({active_p_alive}), got {lapsed_p_alive!r}")
+
+
+def check_segment_config(config: SegmentConfig) -> SegmentConfig:
+    """Every rule `segment_customers` applies to its settings, checked before any data is there: the tiers,
+    the purchase-cycle grid's thresholds and the lifecycle stages. Messages start with the setting's name."""
+    check_tiers(config.tier_cuts, config.tier_names)
+    for name in ("cycle_thresholds", "spend_thresholds"):
+        if getattr(config, name) is not None:
+            _grid_thresholds(name, getattr(config, name), np.empty(0))
+    check_stages(new_within=config.new_within, at_risk_after=config.at_risk_after,
+                 lapsed_after=config.lapsed_after, active_p_alive=config.active_p_alive,
+                 lapsed_p_alive=config.lapsed_p_alive)
+    return config
+
+
 def value_tiers(values, *, cuts: Sequence[float] = DEFAULT_TIER_CUTS,
                 names: Sequence[str] = DEFAULT_TIER_NAMES, column: str = "clv") -> pd.Series:
     """Customer pyramid by CLV quantiles: with cuts (0.5, 0.8, 0.95) the bottom 50% are "lead", the next 30%
     "iron", the next 15% "gold", the top 5% "platinum". A customer is in tier j when the share of customers
     with strictly lower value is >= cuts[j-1] (ties share a tier, as in RFM scoring). Ordered categorical.
     """
-    cuts_arr = np.asarray(cuts, dtype=float)
-    if cuts_arr.ndim != 1 or cuts_arr.size == 0 or np.any(~np.isfinite(cuts_arr)) or np.any(cuts_arr <= 0) \
-            or np.any(cuts_arr >= 1) or np.any(np.diff(cuts_arr) <= 0):
-        raise ConfigError(f"tier cuts: must be strictly increasing shares in (0, 1), got {cuts!r}")
-    names = tuple(names)
-    if len(names) != cuts_arr.size + 1 or len(set(names)) != len(names):
-        raise ConfigError(f"tier names: need {cuts_arr.size + 1} distinct names for {cuts_arr.size} cuts "
-                          f"(lowest tier first), got {names!r}")
+    cuts_arr, names = check_tiers(cuts, names)
     x = numeric_values(values, "customers", column)
     check_variation(x, "customers", column, "tier")
     share_below = strictly_below(x) / x.size
@@ -104,7 +138,7 @@ def _grid_thresholds(name: str, given, reference: np.ndarray) -> np.ndarray:
         return np.quantile(reference, [1 / 3, 2 / 3])
     t = np.asarray(given, dtype=float)
     if t.shape != (2,) or np.any(~np.isfinite(t)) or t[0] > t[1]:
-        raise ConfigError(f"{name}: must be two increasing numbers (lower, upper), got {given!r}")
+        raise ConfigError(f"{name} must be two increasing numbers (lower, upper), got {list(np.ravel(given))}")
     return t
 
 
@@ -227,14 +261,12 @@ def lifecycle_stage(frame: pd.DataFrame, *, method: str = "cycle", new_within: f
         raise DataError("customers", "frequency", "has no repeat buyer to define a typical purchase cycle; "
                         "pass new_within (and use method='p_alive')", 0.0)
     median_cycle = float(np.median(cycle[repeat])) if repeat.any() else np.nan
+    check_stages(new_within=new_within, at_risk_after=at_risk_after if method == "cycle" else 2.0,
+                 lapsed_after=lapsed_after if method == "cycle" else 4.0,
+                 active_p_alive=active_p_alive if method == "p_alive" else 0.5,
+                 lapsed_p_alive=lapsed_p_alive if method == "p_alive" else 0.2)
     new_within = median_cycle if new_within is None else new_within
-    if isinstance(new_within, bool) or not isinstance(new_within, int | float | np.number) \
-            or not np.isfinite(new_within) or new_within < 0:
-        raise ConfigError(f"new_within: must be a number of periods >= 0, got {new_within!r}")
     if method == "cycle":
-        check_positive("at_risk_after", at_risk_after)
-        if not check_positive("lapsed_after", lapsed_after) >= at_risk_after:
-            raise ConfigError(f"lapsed_after: must be >= at_risk_after ({at_risk_after}), got {lapsed_after!r}")
         ratio = (age - rec) / np.where(repeat, cycle, median_cycle)
         code = np.where(ratio <= at_risk_after, 1, np.where(ratio <= lapsed_after, 2, 3))
     else:
@@ -243,10 +275,6 @@ def lifecycle_stage(frame: pd.DataFrame, *, method: str = "cycle", new_within: f
         outside = (prob < 0) | (prob > 1)
         if outside.any():
             raise DataError("customers", p_alive, "must be a probability in [0, 1]", float(prob[outside][0]))
-        check_share("active_p_alive", active_p_alive)
-        if not check_share("lapsed_p_alive", lapsed_p_alive) <= active_p_alive:
-            raise ConfigError(f"lapsed_p_alive: must be <= active_p_alive ({active_p_alive}), got "
-                              f"{lapsed_p_alive!r}")
         code = np.where(prob >= active_p_alive, 1, np.where(prob >= lapsed_p_alive, 2, 3))
     code = np.where(age <= new_within, 0, code)
     return pd.Series(pd.Categorical.from_codes(code, categories=list(STAGES), ordered=True),

@@ -10,6 +10,7 @@ Gamma-Gamma in weeks; `pipelines/segment.yaml` spells them out.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +23,12 @@ from custval.data.fingerprint import frame_fingerprint
 from custval.data.io import read_table
 from custval.data.loaders import load_transactions
 from custval.data.schemas import check_cutoff
+from custval.errors import CustvalWarning
 from custval.features.rfm_scores import PeriodRFM, rfm_by_period
 from custval.features.value_segments import (
     STAGES,
     check_scorable,
+    check_segment_config,
     customer_summary,
     pareto_table,
     segment_customers,
@@ -33,7 +36,7 @@ from custval.features.value_segments import (
     segment_summary,
 )
 from custval.jobs.sequence import JobRun, Output, check_settings, start_job
-from custval.jobs.train_clv import SETTING_NAMES, customer_value
+from custval.models.clv.value import SETTING_NAMES, customer_value
 from custval.plots.segments import plot_pareto_curve, plot_rfm_heatmap, plot_tier_pyramid
 from custval.scoring.targeting import RolloutPlan, break_even_rate, rollout_from_responses
 from custval.tracking import runs
@@ -47,8 +50,9 @@ PLOTS = ("plots/rfm_heatmap.png", "plots/rfm_heatmap_clv.png", "plots/pareto.png
 
 def check_config(config: SegmentJobConfig) -> SegmentJobConfig:
     """The config re-validated and its CLV settings checked by CustomerValue's own rules."""
-    config = validate_config(SegmentJobConfig, config.model_dump())
-    check_settings(lambda: customer_value(config.clv), prefix="clv.", names=SETTING_NAMES)
+    config = validate_config(type(config), config.model_dump())
+    check_settings(lambda: customer_value(**config.clv.clv_settings()), prefix="clv.", names=SETTING_NAMES)
+    check_settings(lambda: check_segment_config(config.segments), prefix="segments.")
     return config
 
 
@@ -82,7 +86,8 @@ def segment(config: SegmentJobConfig, out: str | Path | None = None,
     (default `config.output`; None = no file) atomically. See the module docstring for the steps."""
     config = check_config(config)
     setting = "--out" if out is not None else "output"
-    with start_job(outputs={setting: out if out is not None else config.output}, tracking_uri=tracking_uri) as job:
+    with start_job(outputs={setting: out if out is not None else config.output}, tracking_uri=tracking_uri,
+                   experiment=config.experiment) as job:
         return _segment(config, job, setting)
 
 
@@ -92,8 +97,13 @@ def _segment(config: SegmentJobConfig, job, setting: str) -> SegmentResult:
     data = config.data
     transactions = load_transactions(data.source, columns=data.columns or None, returns=data.returns,
                                      duplicates=data.duplicates, timestamp_format=data.timestamp_format)
+    responses = read_table(config.rollout.responses) if config.rollout.responses is not None else None
     last_day = transactions["timestamp"].max().normalize()
     as_of = last_day if config.as_of is None else check_cutoff(transactions, config.as_of, name="as_of").normalize()
+    if as_of > last_day:
+        warnings.warn(f"as_of {as_of.date()} is {(as_of - last_day).days} days after the last transaction "
+                      f"({last_day.date()}): every customer's recency grows by that much", CustvalWarning,
+                      stacklevel=2)
     observed = transactions[transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
     period = loaded.period if loaded is not None else config.clv.period
 
@@ -104,15 +114,15 @@ def _segment(config: SegmentJobConfig, job, setting: str) -> SegmentResult:
         seg = config.segments
         by_period = rfm_by_period(observed, as_of, months=config.rfm_period_months, by=config.migration_by,
                                   bins=seg.bins, ties=seg.ties, weights=seg.rfm_weights)
-    model = loaded if loaded is not None else customer_value(config.clv).fit(customers[RFM_INPUTS])
+    model = loaded if loaded is not None else customer_value(**config.clv.clv_settings()).fit(customers[RFM_INPUTS])
     scores = model.predict(customers[RFM_INPUTS])
     clv_source = config.clv.model_uri or "fitted"
     customers = segment_customers(customers.join(scores), config.segments)
     rollout = None
-    if config.rollout.responses is not None:
+    if responses is not None:
         r = config.rollout
         rollout, customers["rollout"] = rollout_from_responses(
-            customers, read_table(r.responses), cost_per_contact=r.cost_per_contact,
+            customers, responses, cost_per_contact=r.cost_per_contact,
             net_profit_per_response=r.net_profit_per_response, cell=r.cell, response=r.response_column)
     customers.insert(0, "as_of", as_of)
 

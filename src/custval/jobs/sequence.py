@@ -4,10 +4,11 @@
     `challenger` -> write outputs atomically -> promote to `champion` last.
 
 `start_job` does the first step before any data is loaded: the tracking store is checked (and a new SQLite
-store created under a lock), every output path is checked (suffix, not a directory, its directory writable),
-and SIGTERM is turned into an interruption like SIGINT's, so that the MLflow run ends FAILED and outputs and
-aliases stay as they were. `Job.finish` does the last three steps in that order: a failed or interrupted write
-leaves the earlier output and the champion as they were, and the new version stays a challenger.
+store created under a lock), the experiment is not deleted, every output path is checked (suffix, not a
+directory, its directory writable), and SIGTERM is turned into an interruption like SIGINT's, so that the MLflow
+run ends FAILED and outputs and aliases stay as they were. `Job.finish` does the last steps in that order and
+ends the run FINISHED before promoting: a failed write leaves the earlier output and the champion as they were
+(the new, complete version stays a challenger); an interruption also gives `challenger` back.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
 
 from custval.config.types import SettingError, output_path
@@ -34,6 +36,7 @@ from custval.tracking.registry import (
     register_challenger,
     restore_challenger,
 )
+from custval.tracking.runs import check_experiment
 from custval.tracking.store import prepare_store
 
 
@@ -159,24 +162,31 @@ class Job:
                               f"{exc.strerror or exc}") from exc
         return {item.setting: path for item, path in zip(chosen, paths, strict=True)}
 
-    def finish(self, run, *, outputs: list[Output], model_uri: str | None = None,
-               registered_model: str | None = None, champion: Champion | None = None) -> Finished:
-        """Inside the active run, after everything else is logged: register `model_uri` as a new version of
-        `registered_model` (alias challenger), write the outputs naming that version, then promote it by
-        `champion`'s rule."""
-        previous = challenger_version(registered_model) if model_uri and registered_model else None
-        version = (register_challenger(model_uri, registered_model, run_id=run.info.run_id)
-                   if model_uri and registered_model else None)
-        model = {}
-        if model_uri:
-            model = {"custval.model": registered_model or model_uri, "custval.model_version": version or "",
-                     "custval.model_uri": model_uri}
+    def finish(self, run, *, outputs: list[Output], model=None, registered_model: str | None = None,
+               champion: Champion | None = None) -> Finished:
+        """The end of a job, inside its MLflow run once everything else is logged: register `model` (the
+        ModelInfo of the logged model) as a new version of `registered_model` with alias challenger, write the
+        outputs naming that version, end the run FINISHED, and only then promote the version by `champion`'s
+        rule. A failed write keeps the champion (the version stays a challenger); an interruption (SIGINT,
+        SIGTERM) before the promotion gives challenger back to the version that had it."""
+        model_uri = model.model_uri if model is not None else None
+        registering = model is not None and registered_model is not None
+        previous = challenger_version(registered_model) if registering else None
+        version = None
         try:
-            written = self.write(outputs, run_id=run.info.run_id, model=model)
-        except KeyboardInterrupt:  # interrupted: the aliases as they were before this job
-            if version is not None:
+            if registering:
+                version = register_challenger(model_uri, registered_model, run_id=run.info.run_id,
+                                              model_id=getattr(model, "model_id", None))
+            names = {}
+            if model is not None:
+                names = {"custval.model": registered_model or model_uri, "custval.model_version": version or "",
+                         "custval.model_uri": model_uri}
+            written = self.write(outputs, run_id=run.info.run_id, model=names)
+        except KeyboardInterrupt:
+            if registering:
                 restore_challenger(registered_model, previous, interrupted=version)
             raise
+        mlflow.end_run("FINISHED")  # the run is complete before its version can become champion
         promotion = None
         if version is not None and champion is not None:
             promotion = promote(registered_model, version, run_id=run.info.run_id, metric=champion.metric,
@@ -187,9 +197,9 @@ class Job:
 
 @contextlib.contextmanager
 def start_job(*, outputs: Mapping[str, str | os.PathLike | None], tracking_uri: str | None = None,
-              tracked: bool = True) -> Iterator[Job]:
-    """Check everything a job needs before its first expensive step (outputs, then the tracking store) and run
-    the job's body interruptibly. Two settings naming the same file are an error."""
+              experiment: str | None = None, tracked: bool = True) -> Iterator[Job]:
+    """Check everything a job needs before its first expensive step (outputs, then the tracking store and the
+    experiment) and run the job's body interruptibly. Two settings naming the same file are an error."""
     with _interruptible():
         checked = {setting: check_output(setting, value) for setting, value in outputs.items()}
         paths = [p.resolve() for p in checked.values() if p is not None]
@@ -197,16 +207,20 @@ def start_job(*, outputs: Mapping[str, str | os.PathLike | None], tracking_uri: 
             same = sorted(s for s, p in checked.items() if p is not None and paths.count(p.resolve()) > 1)
             raise ConfigError(f"{' and '.join(same)} name the same file {str(checked[same[0]])!r}: give each its own")
         uri = prepare_store(tracking_uri) if tracked else None
+        if tracked and experiment is not None:
+            check_experiment(experiment)
         yield Job(uri, checked)
 
 
-def check_settings(build, *, prefix: str = "", names: Mapping[str, str] | None = None) -> None:
-    """Validate configured estimator settings with the estimator's own rules: `build()` makes the estimator,
-    its `check_params()` raises ConfigErrors that start with the parameter name, re-raised here naming the
-    config key (`prefix` + the key of `names`, default the parameter's own name)."""
+def check_settings(check, *, prefix: str = "", names: Mapping[str, str] | None = None) -> None:
+    """Validate configured settings with the library's own rules before any data is loaded: `check()` either
+    raises itself or returns an estimator whose `check_params()` does. Their ConfigErrors start with the
+    parameter's name; they are re-raised naming the config key (`prefix` + `names`' key, default the same)."""
     try:
-        build().check_params()
+        checked = check()
+        if hasattr(checked, "check_params"):
+            checked.check_params()
     except ConfigError as exc:
         parameter, _, rule = str(exc).partition(" ")
-        key = (names or {}).get(parameter, parameter)
+        key = (names or {}).get(parameter.rstrip(":"), parameter.rstrip(":"))
         raise ConfigError(f"{prefix}{key} {rule}") from None

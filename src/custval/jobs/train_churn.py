@@ -94,7 +94,8 @@ def train_churn(config: ChurnConfig, *, tracking_uri: str | None = None,
     dataset: a `load_dataset(config)` result to reuse (the tuner passes the one it tuned on).
     """
     config = check_config(config)
-    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri) as job:
+    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,
+                   experiment=config.experiment) as job:
         return _train(config, job, xgboost_params, dataset, tags)
 
 
@@ -165,7 +166,7 @@ def _train(config: ChurnConfig, job, xgboost_params, dataset, tags) -> TrainChur
             metadata["custval.horizon_days"] = horizon
         # the test split (not its first rows): log_classifier_model picks example rows that show missing values
         model_info = log_classifier_model({OUTPUT_COLUMN: xgb_cal}, X_test, explain=OUTPUT_COLUMN)
-        done = job.finish(run, outputs=[Output("output", scores, metadata)], model_uri=model_info.model_uri,
+        done = job.finish(run, outputs=[Output("output", scores, metadata)], model=model_info,
                           registered_model=config.registered_model,
                           champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True))
         return TrainChurnResult(

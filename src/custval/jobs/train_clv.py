@@ -20,31 +20,18 @@ from custval.features.datasets import calibration_window
 from custval.features.rfm import calibration_holdout_split, rfm_summary
 from custval.jobs.sequence import Champion, Output, TrainedRun, check_settings, start_job
 from custval.metrics.clv import holdout_by_frequency, holdout_metrics
-from custval.models.clv.bgnbd import BetaGeo
 from custval.models.clv.diagnostics import tracking_curve
-from custval.models.clv.gamma_gamma import GammaGamma
-from custval.models.clv.value import CustomerValue
+from custval.models.clv.value import SETTING_NAMES, customer_value
 from custval.plots.clv import plot_calibration_holdout, plot_clv_distribution, plot_tracking
 from custval.tracking import runs
 from custval.tracking.pyfunc import log_clv_model
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 CHAMPION_METRIC = "holdout_mae"  # per-customer MAE of holdout repeat purchases: lower is better
-# CustomerValue parameter -> the CLV config key it is set from
-SETTING_NAMES = {"purchase_model__penalizer": "penalizer", "spend_model__penalizer": "spend_penalizer"}
-
-
-def customer_value(settings) -> CustomerValue:
-    """The CustomerValue of CLV settings (a CLVConfig, or the segment job's `clv` section)."""
-    return CustomerValue(purchase_model=BetaGeo(penalizer=settings.penalizer),
-                         spend_model=GammaGamma(penalizer=settings.spend_penalizer), period=settings.period,
-                         horizon=settings.horizon, annual_discount_rate=settings.annual_discount_rate)
-
-
 def check_config(config: CLVConfig) -> CLVConfig:
     """The config re-validated and its model settings checked by CustomerValue's own rules."""
-    config = validate_config(CLVConfig, config.model_dump())
-    check_settings(lambda: customer_value(config), names=SETTING_NAMES)
+    config = validate_config(type(config), config.model_dump())
+    check_settings(lambda: customer_value(**config.clv_settings()), names=SETTING_NAMES)
     return config
 
 
@@ -70,7 +57,8 @@ class TrainCLVResult(TrainedRun):
 def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLVResult:
     """Run the whole CLV pipeline once; every step's result is logged to one MLflow run."""
     config = check_config(config)
-    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri) as job:
+    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,
+                   experiment=config.experiment) as job:
         return _train(config, job)
 
 
@@ -85,7 +73,7 @@ def _train(config: CLVConfig, job) -> TrainCLVResult:
 
     split = calibration_holdout_split(transactions, calibration_end, observation_end, period=period)
     calibration = split[["frequency_cal", "recency_cal", "T_cal", "monetary_value_cal"]].set_axis(RFM_COLUMNS, axis=1)
-    calibration_model = customer_value(config).fit(calibration)
+    calibration_model = customer_value(**config.clv_settings()).fit(calibration)
     predicted = calibration_model.purchase_model_.expected_purchases(calibration, split["duration_holdout"].to_numpy())
     actual = split["frequency_holdout"].to_numpy()
     metrics = holdout_metrics(actual, predicted)
@@ -93,7 +81,7 @@ def _train(config: CLVConfig, job) -> TrainCLVResult:
 
     if config.refit_full:
         full = rfm_summary(transactions, observation_end, period=period)[RFM_COLUMNS]
-        final_model = customer_value(config).fit(full)
+        final_model = customer_value(**config.clv_settings()).fit(full)
         as_of = observation_end
     else:  # the calibration fit scores customers as they stood at calibration_end
         full, final_model, as_of = calibration, calibration_model, calibration_end
@@ -136,7 +124,7 @@ def _train(config: CLVConfig, job) -> TrainCLVResult:
         metadata = {"custval.as_of": str(as_of.date()), "custval.units": units.CONVENTION,
                     "custval.horizon": config.horizon, "custval.period": period}
         done = job.finish(run, outputs=[Output("output", scores.reset_index(), metadata)],
-                          model_uri=model_info.model_uri, registered_model=config.registered_model,
+                          model=model_info, registered_model=config.registered_model,
                           champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=False))
         return TrainCLVResult(
             run_id=run.info.run_id, experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri,

@@ -87,7 +87,8 @@ def _metric_name(text: str) -> str:
 def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = None) -> TrainPropensityResult:
     """Fit, evaluate, log, register and score one calibrated XGBoost per category (module docstring)."""
     config = check_config(config)
-    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri) as job:
+    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,
+                   experiment=config.experiment) as job:
         return _train(config, job)
 
 
@@ -183,7 +184,7 @@ def _train(config: PropensityConfig, job) -> TrainPropensityResult:
         model_info = log_classifier_model(models, data.test[features])
         metadata = {"custval.as_of": str(data.as_of.date()), "custval.horizon_days": horizon,
                     "custval.categories": categories, "custval.cross_sell_new_only": config.cross_sell_new_only}
-        done = job.finish(run, outputs=[Output("output", scores, metadata)], model_uri=model_info.model_uri,
+        done = job.finish(run, outputs=[Output("output", scores, metadata)], model=model_info,
                           registered_model=config.registered_model,
                           champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True,
                                             comparable_tag="custval.categories"))

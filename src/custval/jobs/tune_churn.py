@@ -25,7 +25,7 @@ from custval.features.datasets import LABEL
 from custval.jobs.sequence import start_job
 from custval.jobs.snapshot_jobs import study_key
 from custval.jobs.train_churn import TrainChurnResult, check_config, churn_dataset, train_churn
-from custval.models.tuning import SPACES, check_budget, tune
+from custval.models.tuning import check_budget, searched_params, tune
 from custval.tracking import runs
 from custval.tracking.tuning import log_trial
 
@@ -52,30 +52,6 @@ def study_name(config: ChurnConfig, data_fingerprint: str) -> str:
     return f"custval-churn-xgboost-{study_key(config)}-{data_fingerprint[:FINGERPRINT_CHARS]}"
 
 
-class _SpaceNames:
-    """Stands in for an Optuna trial to list the parameter names a search space suggests."""
-
-    def __init__(self):
-        self.names: list[str] = []
-
-    def _suggest(self, name, low, *args, **kwargs):
-        self.names.append(name)
-        return low
-
-    suggest_float = suggest_int = _suggest
-
-    def suggest_categorical(self, name, choices):
-        self.names.append(name)
-        return choices[0]
-
-
-def searched_params() -> list[str]:
-    """The XGBoost settings the tuner searches (custval.models.tuning.xgboost_space)."""
-    names = _SpaceNames()
-    SPACES["xgboost"](names)
-    return names.names
-
-
 def _check_options(config: ChurnConfig, n_trials, timeout) -> None:
     """The tuning options, before any data is loaded; a warning for model.xgboost settings the search
     overrides (those the user changed from the defaults)."""
@@ -95,7 +71,8 @@ def tune_churn(config: ChurnConfig, *, n_trials: int, timeout: float | None = No
     log the search under a parent run, then refit, log and register the best with `train_churn`."""
     config = check_config(config)
     _check_options(config, n_trials, timeout)
-    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri) as job:
+    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,
+                   experiment=config.experiment) as job:
         return _tune(config, job, n_trials, timeout)
 
 

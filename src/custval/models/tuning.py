@@ -91,6 +91,30 @@ SPACES: dict[str, Callable[[optuna.trial.BaseTrial], dict[str, Any]]] = {
 }
 
 
+class _SpaceNames:
+    """Stands in for an Optuna trial to list the parameter names a search space suggests."""
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def _suggest(self, name, low, *args, **kwargs):
+        self.names.append(name)
+        return low
+
+    suggest_float = suggest_int = _suggest
+
+    def suggest_categorical(self, name, choices):
+        self.names.append(name)
+        return choices[0]
+
+
+def searched_params(kind: str = "xgboost") -> list[str]:
+    """The settings the search space of `kind` suggests (e.g. xgboost_space's), in order."""
+    names = _SpaceNames()
+    SPACES[kind](names)
+    return names.names
+
+
 # ---------------------------------------------------------------------------------------- pruning callback
 def _xgb_higher_is_better(metric: str) -> bool:
     name = metric.split("@")[0].split(":")[0]

@@ -31,13 +31,14 @@ def resolve_model(uri: str, *, setting: str = "model_uri") -> ModelRef:
     """The registered version behind a `models:/` URI; other URIs (runs:/..., paths) as they are."""
     import mlflow
     from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
     from mlflow.store.artifact.utils.models import get_model_name_and_version
     from mlflow.utils.uri import is_models_uri
 
     if not isinstance(uri, str) or not uri.strip():
         raise ConfigError(f"{setting} must be a model URI such as 'models:/custval-clv@champion', got {uri!r}")
     if not is_models_uri(uri):
-        run_id = uri.removeprefix("runs:/").split("/")[0] if uri.startswith("runs:/") else None
+        run_id = RunsArtifactRepository.parse_runs_uri(uri)[0] if RunsArtifactRepository.is_runs_uri(uri) else None
         return ModelRef(uri, None, None, run_id)
     client = mlflow.MlflowClient()
     try:
@@ -58,8 +59,10 @@ def load_clv_model(uri: str, *, setting: str = "model_uri"):
     from custval.models.clv.value import CustomerValue
 
     ref = resolve_model(uri, setting=setting)
+    # the version resolved once: an alias that moves meanwhile cannot give another model than the one recorded
+    pinned = f"models:/{ref.name}/{ref.version}" if ref.version is not None else uri.rstrip("/")
     try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=f"{uri.rstrip('/')}/artifacts/{CLV_ARTIFACT}.json")
+        local = mlflow.artifacts.download_artifacts(artifact_uri=f"{pinned}/artifacts/{CLV_ARTIFACT}.json")
     except (MlflowException, OSError) as exc:
         raise ConfigError(f"{setting}: {uri!r} is not a custval CLV model (no artifacts/{CLV_ARTIFACT}.json: "
                           f"{_first_line(exc)}); give a model logged by `custval train clv`") from None

@@ -3,6 +3,7 @@ least as good as the current champion's. The comparison is logged as tags on the
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
 
@@ -26,15 +27,7 @@ class Promotion:
         return {f"custval.registry.{k}": "" if v is None else str(v) for k, v in asdict(self).items()}
 
 
-def register_and_promote(model_uri: str, name: str, *, run_id: str, metric: str, value: float,
-                         higher_is_better: bool, comparable_tag: str | None = None) -> Promotion:
-    """Register `model_uri` as a new version of `name` (alias `challenger`), then promote it by the rule."""
-    version = register_challenger(model_uri, name)
-    return promote(name, version, run_id=run_id, metric=metric, value=value, higher_is_better=higher_is_better,
-                   comparable_tag=comparable_tag)
-
-
-def register_challenger(model_uri: str, name: str, *, run_id: str | None = None) -> str:
+def register_challenger(model_uri: str, name: str, *, run_id: str | None = None, model_id: str | None = None) -> str:
     """Register `model_uri` as a new version of `name` with alias `challenger`; returns the version.
 
     Jobs register first, write their outputs naming that version, and call `promote` last, so a failed
@@ -50,7 +43,6 @@ def register_challenger(model_uri: str, name: str, *, run_id: str | None = None)
     except MlflowException as exc:
         if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
-    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     if run_id is None and model_id is not None:
         run_id = client.get_logged_model(model_id).source_run_id
     version = str(client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id).version)
@@ -69,17 +61,20 @@ def challenger_version(name: str) -> str | None:
         return None
 
 
-def restore_challenger(name: str, previous: str | None, *, interrupted: str) -> None:
-    """Give `challenger` back to `previous` (or remove it) after the job that registered `interrupted` was
-    interrupted; that version is tagged so, and keeps no alias."""
+def restore_challenger(name: str, previous: str | None, *, interrupted: str | None) -> None:
+    """Give `challenger` back to `previous` (or remove it) after the job that registered `interrupted` (None:
+    the job stopped before its version existed) was interrupted or killed; that version is tagged so."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient()
     if previous is not None:
         client.set_registered_model_alias(name, CHALLENGER, previous)
-    else:
+    elif challenger_version(name) == interrupted and interrupted is not None:
         client.delete_registered_model_alias(name, CHALLENGER)
-    client.set_model_version_tag(name, interrupted, "custval.interrupted", "true")
+    if interrupted is not None:
+        with contextlib.suppress(MlflowException):
+            client.set_model_version_tag(name, interrupted, "custval.interrupted", "true")
 
 
 def promote(name: str, version: str, *, run_id: str, metric: str, value: float, higher_is_better: bool,
@@ -117,13 +112,13 @@ def promote(name: str, version: str, *, run_id: str, metric: str, value: float, 
                   f"({direction} is better): {'promoted' if promoted else 'kept champion'}")
         if not same_data:
             reason += " (the champion was trained on different data: not a like-for-like comparison)"
-    if promoted:
-        client.set_registered_model_alias(name, CHAMPION, version)
     result = Promotion(name, str(version), metric, float(value), champion_version, champion_value, promoted, reason,
                        same_data)
-    for key, tag_value in result.as_tags().items():
+    for key, tag_value in result.as_tags().items():  # the record of the comparison first, the alias last
         client.set_tag(run_id, key, tag_value)
         client.set_model_version_tag(name, version, key, tag_value)
+    if promoted:
+        client.set_registered_model_alias(name, CHAMPION, version)
     return result
 
 

@@ -18,6 +18,8 @@ import yaml
 
 from custval import config as settings
 from custval.data.io import process_alive
+from custval.errors import ConfigError
+from custval.tracking.registry import CHALLENGER, restore_challenger
 from custval.tracking.store import prepare_store
 
 TRACKED_PACKAGES = (
@@ -37,16 +39,28 @@ def configure(uri: str | None = None) -> str:
     return prepare_store(uri)
 
 
+def check_experiment(name: str):
+    """The experiment `name` (None when it does not exist yet); a deleted one is a ConfigError, found before
+    a job does any work rather than when its run starts."""
+    import mlflow
+
+    experiment = mlflow.MlflowClient().get_experiment_by_name(name)
+    if experiment is not None and experiment.lifecycle_stage == "deleted":
+        raise ConfigError(f"experiment {name!r} was deleted in {mlflow.get_tracking_uri()}: restore it (mlflow "
+                          f"experiments restore --experiment-id {experiment.experiment_id}) or set another "
+                          "experiment=")
+    return experiment
+
+
 def ensure_experiment(name: str) -> str:
     """Experiment id for `name`, created with its artifacts under the configured artifact root."""
     import mlflow
 
-    client = mlflow.MlflowClient()
-    experiment = client.get_experiment_by_name(name)
+    experiment = check_experiment(name)
     if experiment is not None:
         return experiment.experiment_id
     location = (settings.artifact_root(mlflow.get_tracking_uri()) / name).as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    return mlflow.MlflowClient().create_experiment(name, artifact_location=location)
 
 
 def package_versions() -> dict[str, str]:
@@ -86,7 +100,8 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def mark_killed_runs(experiment_id: str) -> list[str]:
     """Mark as FAILED the RUNNING runs of `experiment_id` started on this host by a process that no longer
-    exists (killed with SIGKILL, or the machine went down): MLflow would show them running forever."""
+    exists (killed with SIGKILL, or the machine went down): MLflow would show them running forever. A version
+    such a run registered loses the alias challenger (its job never reached the end)."""
     import mlflow
 
     client = mlflow.MlflowClient()
@@ -99,6 +114,9 @@ def mark_killed_runs(experiment_id: str) -> list[str]:
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             client.set_tag(run.info.run_id, ENDED_TAG, f"process {pid} on {host} ended without finishing the run")
             client.set_terminated(run.info.run_id, status="FAILED")
+            for version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
+                if CHALLENGER in (version.aliases or []):  # never promoted: its job died before the end
+                    restore_challenger(version.name, None, interrupted=str(version.version))
             marked.append(run.info.run_id)
     return marked
 

@@ -38,7 +38,7 @@ def check_tracking_uri(uri: str | None = None) -> str:
     known = ("", "file", "http", "https", "databricks", *DATABASE_ENGINES)
     if scheme not in known and scheme.split("+")[0] not in DATABASE_ENGINES:
         raise ConfigError(f"{SETTING} {uri!r}: unknown scheme {scheme!r}; use one of "
-                          f"{[s + '://' for s in known if s]} or a directory; e.g. {EXAMPLE}")
+                          f"{[s + '://' for s in known if s]}; e.g. {EXAMPLE}")
     if scheme == "sqlite":
         db = sqlite_path(uri)
         if db is None:
@@ -97,6 +97,9 @@ def prepare_store(uri: str | None = None) -> str:
         except Timeout:
             raise ConfigError(f"{SETTING} {uri!r}: another process has held {db}.lock for {LOCK_TIMEOUT_S} s; "
                               "remove the file if no custval job is running") from None
+    except ImportError as exc:
+        raise ConfigError(f"{SETTING} {uri!r} needs the database driver {exc.name!r}, which is not installed "
+                          f"(pip install it, or use {EXAMPLE})") from None
     except (MlflowException, SQLAlchemyError, OSError) as exc:
         raise ConfigError(f"{SETTING} {uri!r}: the store cannot be opened: {str(exc).splitlines()[0]}") from None
     return uri

@@ -8,6 +8,8 @@ the customer's own columns.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import xgboost as xgb
@@ -29,6 +31,9 @@ from custval.models.classifiers.preprocess import TabularPreprocessor
 from custval.models.validation import check_fitted
 
 _FORBIDDEN = ("[", "]", "<")  # XGBoost refuses these characters in feature names
+
+# the evaluation metrics XGBoost offers for binary:logistic
+_BINARY_METRIC = re.compile(r"logloss|error(@[0-9]*\.?[0-9]+)?|auc|aucpr|(map|ndcg|pre)(@[0-9]+-?)?")
 
 
 def _check_eval_set(eval_set):
@@ -109,8 +114,10 @@ class BoostedClassifier(BinaryClassifier):
         spw = self.scale_pos_weight
         if not (spw is None or isinstance(spw, str) and spw == "auto"):
             check_real(spw, "scale_pos_weight", minimum=0.0, strict=True)
-        if not isinstance(self.eval_metric, str):
-            raise ConfigError(f"eval_metric must be the name of one XGBoost metric, got {shown(self.eval_metric)}")
+        if not isinstance(self.eval_metric, str) or not _BINARY_METRIC.fullmatch(self.eval_metric):
+            raise ConfigError(f"eval_metric must be one XGBoost metric of a binary classifier (logloss, error, "
+                              f"error@<t>, auc, aucpr, map, ndcg, pre, with @<n> for the last three), got "
+                              f"{shown(self.eval_metric)}")
         if self.callbacks is not None and not isinstance(self.callbacks, list | tuple):
             raise ConfigError("callbacks must be a list of xgboost TrainingCallback or None, "
                               f"got {shown(self.callbacks)}")

@@ -324,3 +324,15 @@ def _upgrade_format_1(data: dict) -> dict:
         raise ConfigError(f"incomplete CustomerValue description: missing {exc}") from exc
     return {"model": "CustomerValue", "format": FORMAT, "unit_convention": data.get("unit_convention"),
             "hyper_params": hyper_params, "fitted": fitted}
+
+
+# CustomerValue parameter -> the flat setting a config names it by (custval.config.CLVModelSettings)
+SETTING_NAMES = {"purchase_model__penalizer": "penalizer", "spend_model__penalizer": "spend_penalizer"}
+
+
+def customer_value(*, period: str = "W", horizon: str = "12M", annual_discount_rate: float = 0.10,
+                   penalizer: float = 0.0, spend_penalizer: float = 0.0) -> CustomerValue:
+    """A CustomerValue from flat settings, as a config writes them: `penalizer` for the BG/NBD purchase model,
+    `spend_penalizer` for the Gamma-Gamma spend model (see SETTING_NAMES)."""
+    return CustomerValue(purchase_model=BetaGeo(penalizer=penalizer), spend_model=GammaGamma(penalizer=spend_penalizer),
+                         period=period, horizon=horizon, annual_discount_rate=annual_discount_rate)
