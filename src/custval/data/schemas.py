@@ -379,8 +379,8 @@ def validate_transactions(
     unknown = sorted(set(mapping) - set(TRANSACTIONS.names))
     if unknown:
         raise ConfigError(
-            f"columns mapping for {table!r} has unknown contract names {unknown}; "
-            f"the contract columns are {list(TRANSACTIONS.names)}"
+            f"data.columns (the columns mapping of {table!r}) has unknown contract names {unknown}: its keys are "
+            f"contract names, one of {list(TRANSACTIONS.names)}, and its values your columns"
         )
     src = {name: mapping.get(name, name) for name in TRANSACTIONS.names}
     for name in TRANSACTIONS.required:

@@ -19,7 +19,7 @@ import yaml
 from custval import config as settings
 from custval.data.io import process_alive
 from custval.errors import ConfigError
-from custval.tracking.registry import CHALLENGER, restore_challenger
+from custval.tracking.registry import challenger_version, restore_challenger
 from custval.tracking.store import prepare_store
 
 TRACKED_PACKAGES = (
@@ -115,7 +115,8 @@ def mark_killed_runs(experiment_id: str) -> list[str]:
             client.set_tag(run.info.run_id, ENDED_TAG, f"process {pid} on {host} ended without finishing the run")
             client.set_terminated(run.info.run_id, status="FAILED")
             for version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
-                if CHALLENGER in (version.aliases or []):  # never promoted: its job died before the end
+                # (search results carry no aliases) a killed job never reached its end: no challenger
+                if challenger_version(version.name) == str(version.version):
                     restore_challenger(version.name, None, interrupted=str(version.version))
             marked.append(run.info.run_id)
     return marked

@@ -184,7 +184,7 @@ def test_check_params_accepts_the_defaults_and_returns_the_estimator(estimator):
                                          "None, got -1"),
     (BoostedClassifier(handle_unknown="warn"), "handle_unknown must be one of ['error', 'ignore'], got 'warn'"),
     (BoostedClassifier(categorical=3), "categorical must be None, a column name or a list of column names, got 3"),
-    (BoostedClassifier(eval_metric=["auc"]), "eval_metric must be the name of one XGBoost metric, got ['auc']"),
+    (BoostedClassifier(eval_metric=["auc"]), "eval_metric must be one XGBoost metric of a binary classifier (logloss, error, error@<t>, auc, aucpr, map, ndcg, pre, with @<n> for the last three), got ['auc']"),
     (TreeClassifier(min_samples_leaf=1.5), "min_samples_leaf must be an integer >= 1 or a fraction in (0, 1), "
                                            "got 1.5"),
     (TreeClassifier(min_samples_leaf=np.int64(0)), "min_samples_leaf must be an integer >= 1 or a fraction in "
