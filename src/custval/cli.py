@@ -32,6 +32,8 @@ err_console = Console(stderr=True)
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="pipeline YAML; defaults built in")]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="override a config key: key=value (repeatable)")]
 TrackingOption = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow store (default sqlite:///mlflow.db)")]
+PromoteOption = Annotated[bool, typer.Option("--promote", help="make the new version champion even when the current "
+                                             "champion is better on its holdout or cannot score it")]
 
 
 def _quiet_mlflow() -> None:
@@ -80,31 +82,34 @@ def _custval_errors(func):
 
 @train_app.command("clv")
 @_custval_errors
-def train_clv_command(config: ConfigOption = None, set_: SetOption = None, tracking_uri: TrackingOption = None):
+def train_clv_command(config: ConfigOption = None, set_: SetOption = None, tracking_uri: TrackingOption = None,
+                      promote: PromoteOption = False):
     """BG/NBD + Gamma-Gamma CLV: fit, check on the holdout, log to MLflow, register as custval-clv."""
     from custval.jobs.train_clv import load_config, train_clv
 
-    result = train_clv(load_config(config, set_ or []), tracking_uri=tracking_uri)
+    result = train_clv(load_config(config, set_ or []), tracking_uri=tracking_uri, promote=promote)
     _print_clv_result(result)
 
 
 @train_app.command("churn")
 @_custval_errors
-def train_churn_command(config: ConfigOption = None, set_: SetOption = None, tracking_uri: TrackingOption = None):
+def train_churn_command(config: ConfigOption = None, set_: SetOption = None, tracking_uri: TrackingOption = None,
+                        promote: PromoteOption = False):
     """Churn: decision tree + calibrated XGBoost on point-in-time snapshots, registered as custval-churn."""
     from custval.jobs.train_churn import load_config, train_churn
 
-    _print_churn_result(train_churn(load_config(config, set_ or []), tracking_uri=tracking_uri))
+    _print_churn_result(train_churn(load_config(config, set_ or []), tracking_uri=tracking_uri, promote=promote))
 
 
 @train_app.command("propensity")
 @_custval_errors
 def train_propensity_command(config: ConfigOption = None, set_: SetOption = None,
-                             tracking_uri: TrackingOption = None):
+                             tracking_uri: TrackingOption = None, promote: PromoteOption = False):
     """Cross-sell: one calibrated XGBoost per category, registered together as custval-propensity."""
     from custval.jobs.train_propensity import load_config, train_propensity
 
-    _print_propensity_result(train_propensity(load_config(config, set_ or []), tracking_uri=tracking_uri))
+    _print_propensity_result(train_propensity(load_config(config, set_ or []), tracking_uri=tracking_uri,
+                                              promote=promote))
 
 
 @tune_app.command("churn")
@@ -115,12 +120,14 @@ def tune_churn_command(
     config: ConfigOption = None,
     set_: SetOption = None,
     tracking_uri: TrackingOption = None,
+    promote: PromoteOption = False,
 ):
     """Optuna TPE search of the churn XGBoost (nested MLflow runs; the study resumes), then refit and register."""
     from custval.jobs.train_churn import load_config
     from custval.jobs.tune_churn import tune_churn
 
-    result = tune_churn(load_config(config, set_ or []), n_trials=trials, timeout=timeout, tracking_uri=tracking_uri)
+    result = tune_churn(load_config(config, set_ or []), n_trials=trials, timeout=timeout, tracking_uri=tracking_uri,
+                        promote=promote)
     console.rule(f"custval tune churn: study {result.study_name}")
     console.print(f"{result.n_trials} trials in the study ({result.n_complete} complete, {result.n_pruned} pruned); "
                   f"best validation ROC AUC {result.best_value:.4f}")

@@ -30,6 +30,7 @@ from custval.config.types import SettingError, output_path
 from custval.data.io import write_tables
 from custval.errors import ConfigError
 from custval.tracking.registry import (
+    HoldoutScore,
     Promotion,
     challenger_version,
     promote,
@@ -50,12 +51,15 @@ class Interrupted(KeyboardInterrupt):
 
 @dataclass(frozen=True)
 class Champion:
-    """How a new version competes for `champion`: its holdout metric, and the run tag that must match."""
+    """How a new version competes for `champion`: its holdout metric, the run tag that must match, the current
+    champion scored on the same holdout (see custval.tracking.registry.promote), and --promote."""
 
     metric: str
     value: float
     higher_is_better: bool
     comparable_tag: str | None = None
+    champion_score: HoldoutScore | None = None
+    force: bool = False
 
 
 @dataclass
@@ -191,7 +195,8 @@ class Job:
         if version is not None and champion is not None:
             promotion = promote(registered_model, version, run_id=run.info.run_id, metric=champion.metric,
                                 value=champion.value, higher_is_better=champion.higher_is_better,
-                                comparable_tag=champion.comparable_tag)
+                                comparable_tag=champion.comparable_tag, champion_score=champion.champion_score,
+                                force=champion.force)
         return Finished(model_uri, version, promotion, written)
 
 

@@ -8,9 +8,11 @@ import json
 import math
 from typing import Any
 
-from custval.errors import ConfigError
+from custval.errors import ConfigError, CustvalError
 from custval.jobs.sequence import check_settings
 from custval.models.classifiers import BoostedClassifier, CalibratedClassifier, TreeClassifier
+from custval.tracking.models import load_classifier_model
+from custval.tracking.registry import HoldoutScore, champion_version
 
 JOB_XGBOOST_KEYS = ("random_state", "callbacks")  # set by the job, not the config
 
@@ -61,3 +63,20 @@ def fit_boosted(config, X_train, y_train, X_valid, y_valid, extra=None):
 
 def finite(mapping: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in mapping.items() if v is not None and math.isfinite(float(v))}
+
+
+def champion_on_holdout(name: str | None, score) -> HoldoutScore | None:
+    """The current champion of the registered model `name`, loaded as data and scored by `score` (a function
+    of the loaded model returning the champion metric on this run's own test rows); None without a champion.
+    A champion that cannot score those rows (another schema, categories it never saw, other outputs) gives
+    the reason instead, and is not comparable."""
+    version = champion_version(name) if name else None
+    if version is None:
+        return None
+    try:
+        model, _ = load_classifier_model(f"models:/{name}/{version}", setting="registered_model")
+        return HoldoutScore(version, float(score(model)))
+    except CustvalError as exc:
+        return HoldoutScore(version, None, str(exc))
+    except KeyError as exc:
+        return HoldoutScore(version, None, f"it has no output {exc}")

@@ -29,7 +29,7 @@ import pandas as pd
 from custval.config import ChurnConfig, build_config, validate_config
 from custval.features.datasets import LABEL, Dataset, load_dataset, oracle_churn, population
 from custval.jobs.sequence import Champion, Output, TrainedRun, start_job
-from custval.jobs.snapshot_jobs import check_models, finite, fit_boosted, xgboost_kwargs
+from custval.jobs.snapshot_jobs import champion_on_holdout, check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
 from custval.models.classifiers import CalibratedClassifier, TreeClassifier
 from custval.models.clv.features import CLVFeatures
@@ -87,19 +87,21 @@ class TrainChurnResult(TrainedRun):
 
 def train_churn(config: ChurnConfig, *, tracking_uri: str | None = None,
                 xgboost_params: dict[str, Any] | None = None, dataset: Dataset | None = None,
-                tags: dict[str, str] | None = None) -> TrainChurnResult:
+                tags: dict[str, str] | None = None, promote: bool = False) -> TrainChurnResult:
     """Run the whole churn pipeline once (module docstring); every step's result goes to one MLflow run.
 
     xgboost_params: BoostedClassifier settings overriding `config.model.xgboost` (e.g. tuned ones).
     dataset: a `load_dataset(config)` result to reuse (the tuner passes the one it tuned on).
+    promote: make the new version champion even when the current champion is better on this run's test
+    split or cannot score it (another schema).
     """
     config = check_config(config)
     with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,
                    experiment=config.experiment) as job:
-        return _train(config, job, xgboost_params, dataset, tags)
+        return _train(config, job, xgboost_params, dataset, tags, promote)
 
 
-def _train(config: ChurnConfig, job, xgboost_params, dataset, tags) -> TrainChurnResult:
+def _train(config: ChurnConfig, job, xgboost_params, dataset, tags, promote: bool) -> TrainChurnResult:
     data = dataset if dataset is not None else churn_dataset(config)
     horizon = config.snapshots.horizon_days
     features = data.features
@@ -164,11 +166,17 @@ def _train(config: ChurnConfig, job, xgboost_params, dataset, tags) -> TrainChur
                     "custval.score": OUTPUT_COLUMN}
         if data.kind == "snapshots":
             metadata["custval.horizon_days"] = horizon
+        # the champion is earned on this run's test split: the current champion is scored on the same rows
+        on_holdout = champion_on_holdout(
+            config.registered_model, lambda champion: roc_auc(y_test, champion.score(X_test)[OUTPUT_COLUMN]))
+        if on_holdout is not None and on_holdout.value is not None:
+            mlflow.log_metric(f"champion_{CHAMPION_METRIC}", on_holdout.value)
         # the test split (not its first rows): log_classifier_model picks example rows that show missing values
         model_info = log_classifier_model({OUTPUT_COLUMN: xgb_cal}, X_test, explain=OUTPUT_COLUMN)
         done = job.finish(run, outputs=[Output("output", scores, metadata)], model=model_info,
                           registered_model=config.registered_model,
-                          champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True))
+                          champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True,
+                                            champion_score=on_holdout, force=promote))
         return TrainChurnResult(
             run_id=run.info.run_id, experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri,
             tracking_uri=job.tracking_uri, model_uri=done.model_uri, registered_version=done.registered_version,

@@ -54,15 +54,15 @@ class TrainCLVResult(TrainedRun):
     output: Path | None
 
 
-def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLVResult:
+def train_clv(config: CLVConfig, *, tracking_uri: str | None = None, promote: bool = False) -> TrainCLVResult:
     """Run the whole CLV pipeline once; every step's result is logged to one MLflow run."""
     config = check_config(config)
     with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,
                    experiment=config.experiment) as job:
-        return _train(config, job)
+        return _train(config, job, promote)
 
 
-def _train(config: CLVConfig, job) -> TrainCLVResult:
+def _train(config: CLVConfig, job, promote: bool) -> TrainCLVResult:
     data = config.data
     transactions = load_transactions(data.source, columns=data.columns or None, returns=data.returns,
                                      duplicates=data.duplicates, timestamp_format=data.timestamp_format)
@@ -125,7 +125,8 @@ def _train(config: CLVConfig, job) -> TrainCLVResult:
                     "custval.horizon": config.horizon, "custval.period": period}
         done = job.finish(run, outputs=[Output("output", scores.reset_index(), metadata)],
                           model=model_info, registered_model=config.registered_model,
-                          champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=False))
+                          champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=False,
+                                            force=promote))
         return TrainCLVResult(
             run_id=run.info.run_id, experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri,
             tracking_uri=job.tracking_uri, model_uri=model_info.model_uri,

@@ -38,7 +38,7 @@ from custval.features.datasets import (
     population,
 )
 from custval.jobs.sequence import Champion, Output, TrainedRun, start_job
-from custval.jobs.snapshot_jobs import check_models, finite, fit_boosted, xgboost_kwargs
+from custval.jobs.snapshot_jobs import champion_on_holdout, check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
 from custval.models.clv.features import CLVFeatures
 from custval.plots.classification import plot_calibration, plot_gains
@@ -84,15 +84,18 @@ def _metric_name(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z_.-]+", "_", str(text)).strip("_")
 
 
-def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = None) -> TrainPropensityResult:
-    """Fit, evaluate, log, register and score one calibrated XGBoost per category (module docstring)."""
+def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = None,
+                     promote: bool = False) -> TrainPropensityResult:
+    """Fit, evaluate, log, register and score one calibrated XGBoost per category (module docstring).
+    promote: make the new version champion even when the current champion is better on this run's test rows
+    or cannot score them."""
     config = check_config(config)
     with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,
                    experiment=config.experiment) as job:
-        return _train(config, job)
+        return _train(config, job, promote)
 
 
-def _train(config: PropensityConfig, job) -> TrainPropensityResult:
+def _train(config: PropensityConfig, job, promote: bool) -> TrainPropensityResult:
     categories = list(config.categories) if config.categories is not None else None
     clv = CLVFeatures(config.snapshots.horizon_days) if config.snapshots.clv_features else None
     data = load_dataset(config, extra_features=clv, categories=categories,
@@ -105,7 +108,7 @@ def _train(config: PropensityConfig, job) -> TrainPropensityResult:
     models: dict[str, Any] = {}
     model_features: dict[str, list[str]] = {}  # p_<category> -> the features its model uses
     raw_models: dict[str, Any] = {}
-    rows, test_predictions, oracle_cache = [], {}, {}
+    rows, test_predictions, oracle_cache, test_rows = [], {}, {}, {}
     for category in categories:
         label = f"{snap.LABEL_PREFIX}{category}"
         parts = [part[part[label].notna()] for part in (data.train, data.valid, data.test)]
@@ -136,6 +139,7 @@ def _train(config: PropensityConfig, job) -> TrainPropensityResult:
             frame["oracle"] = oracle
             row.update(oracle_test_roc_auc=oracle_report["roc_auc"], oracle_test_brier=oracle_report["brier"])
         test_predictions[category] = frame
+        test_rows[category] = (parts[2], y_te)
         rows.append(row)
     by_category = pd.DataFrame(rows).set_index("category")
     metrics[CHAMPION_METRIC] = float(by_category["test_roc_auc"].mean())
@@ -180,6 +184,12 @@ def _train(config: PropensityConfig, job) -> TrainPropensityResult:
                 runs.log_figure(plot(y, curves), path)
                 plots.append(path)
 
+        # the champion is earned on this run's test rows: the current champion is scored on the same rows
+        on_holdout = champion_on_holdout(config.registered_model, lambda champion: float(np.mean([
+            roc_auc(y, champion.score(rows_of)[f"{OUTPUT_PREFIX}{category}"])
+            for category, (rows_of, y) in test_rows.items()])))
+        if on_holdout is not None and on_holdout.value is not None:
+            mlflow.log_metric(f"champion_{CHAMPION_METRIC}", on_holdout.value)
         # the test split (not its first rows): log_classifier_model picks example rows that show missing values
         model_info = log_classifier_model(models, data.test[features])
         metadata = {"custval.as_of": str(data.as_of.date()), "custval.horizon_days": horizon,
@@ -187,7 +197,8 @@ def _train(config: PropensityConfig, job) -> TrainPropensityResult:
         done = job.finish(run, outputs=[Output("output", scores, metadata)], model=model_info,
                           registered_model=config.registered_model,
                           champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True,
-                                            comparable_tag="custval.categories"))
+                                            comparable_tag="custval.categories", champion_score=on_holdout,
+                                            force=promote))
         return TrainPropensityResult(
             run_id=run.info.run_id, experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri,
             tracking_uri=job.tracking_uri, model_uri=done.model_uri, registered_version=done.registered_version,

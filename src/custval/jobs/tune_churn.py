@@ -66,17 +66,17 @@ def _check_options(config: ChurnConfig, n_trials, timeout) -> None:
 
 
 def tune_churn(config: ChurnConfig, *, n_trials: int, timeout: float | None = None,
-               tracking_uri: str | None = None) -> TuneChurnResult:
+               tracking_uri: str | None = None, promote: bool = False) -> TuneChurnResult:
     """Search XGBoost parameters on the churn train/valid split (resuming the study of this config and data),
     log the search under a parent run, then refit, log and register the best with `train_churn`."""
     config = check_config(config)
     _check_options(config, n_trials, timeout)
     with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,
                    experiment=config.experiment) as job:
-        return _tune(config, job, n_trials, timeout)
+        return _tune(config, job, n_trials, timeout, promote)
 
 
-def _tune(config: ChurnConfig, job, n_trials: int, timeout: float | None) -> TuneChurnResult:
+def _tune(config: ChurnConfig, job, n_trials: int, timeout: float | None, promote: bool) -> TuneChurnResult:
     data = churn_dataset(config)
     X_train, X_valid = data.train[data.features], data.valid[data.features]
     y_train, y_valid = (part[LABEL].to_numpy().astype("int8") for part in (data.train, data.valid))
@@ -96,7 +96,7 @@ def _tune(config: ChurnConfig, job, n_trials: int, timeout: float | None) -> Tun
                             "n_complete": float(result.n_complete), "n_pruned": float(result.n_pruned)})
         tune_run_id = run.info.run_id
     best = {k: v for k, v in result.best_params.items() if k not in ("random_state", "callbacks")}
-    trained = train_churn(config, tracking_uri=uri, xgboost_params=best, dataset=data,
+    trained = train_churn(config, tracking_uri=uri, xgboost_params=best, dataset=data, promote=promote,
                           tags={"custval.tuned_by": tune_run_id, "custval.optuna_study": name})
     return TuneChurnResult(study_name=name, storage=storage, tune_run_id=tune_run_id, best_params=best,
                            best_value=float(result.best_value), n_trials=n_trials_total,

@@ -43,32 +43,51 @@ class ClassifierPyfunc(mlflow.pyfunc.PythonModel):
     """Feature columns -> one float64 probability column per output (+ reason_1..k when asked)."""
 
     def load_context(self, context) -> None:
+        self.load_artifacts(context.artifacts)
+
+    def load_artifacts(self, artifacts: dict[str, str]) -> ClassifierPyfunc:
+        """Read the spec and every classifier from their artifact paths (JSON, skops, XGBoost JSON)."""
         from custval.models.classifiers import load_classifier
 
-        self.spec = json.loads(Path(context.artifacts[OUTPUTS_ARTIFACT]).read_text())
+        self.spec = json.loads(Path(artifacts[OUTPUTS_ARTIFACT]).read_text())
         self.features = self.spec["features"]
         self.models = {
-            output: load_classifier(context.artifacts[artifact])
+            output: load_classifier(artifacts[artifact])
             for output, artifact in zip(self.spec["outputs"], self.spec["artifacts"], strict=True)
         }
+        return self
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> ClassifierPyfunc:
+        """The model from a downloaded `artifacts/` directory of a logged classifier model: as data, without
+        running the Python file MLflow stores beside it."""
+        directory = Path(directory)
+        spec = json.loads((directory / OUTPUTS_FILE).read_text())
+        paths = {OUTPUTS_ARTIFACT: str(directory / OUTPUTS_FILE)}
+        paths.update({artifact: str(directory / artifact) for artifact in spec["artifacts"]})
+        return cls().load_artifacts(paths)
+
+    def score(self, model_input: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
+        """The outputs (P(y = 1) per output, and reason_1..k when `reasons` > 0) for feature rows; custval
+        errors for input that does not fit the model."""
+        X = restore_features(pd.DataFrame(model_input), self.features)
+        result = pd.DataFrame(index=X.index)
+        for output, columns in zip(self.spec["outputs"], self.spec["model_features"], strict=True):
+            proba = np.asarray(self.models[output].predict_proba(X[columns]))
+            result[output] = proba[:, 1].astype("float64")
+        if reasons:
+            explainer = self.spec["explain"]
+            columns = self.spec["model_features"][self.spec["outputs"].index(explainer)]
+            explained = self.models[explainer].explain(X[columns], top=reasons)
+            for j in range(1, reasons + 1):
+                column = explained[f"{REASON_PREFIX}{j}"]
+                # plain str/None: JSON-serialisable when served, whatever dtype explain used
+                result[f"{REASON_PREFIX}{j}"] = column.astype(object).where(column.notna(), None).to_numpy()
+        return result
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         try:
-            top = _reasons(params, self.spec["explain"])
-            X = restore_features(pd.DataFrame(model_input), self.features)
-            result = pd.DataFrame(index=X.index)
-            for output, columns in zip(self.spec["outputs"], self.spec["model_features"], strict=True):
-                proba = np.asarray(self.models[output].predict_proba(X[columns]))
-                result[output] = proba[:, 1].astype("float64")
-            if top:
-                explainer = self.spec["explain"]
-                columns = self.spec["model_features"][self.spec["outputs"].index(explainer)]
-                explained = self.models[explainer].explain(X[columns], top=top)
-                for j in range(1, top + 1):
-                    column = explained[f"{REASON_PREFIX}{j}"]
-                    # plain str/None: JSON-serialisable when served, whatever dtype explain used
-                    result[f"{REASON_PREFIX}{j}"] = column.astype(object).where(column.notna(), None).to_numpy()
-            return result
+            return self.score(model_input, _reasons(params, self.spec["explain"]))
         except CustvalError as exc:
             # the scoring server answers MlflowExceptions with this code as HTTP 400, not 500
             raise MlflowException(f"bad input: {exc}", error_code=INVALID_PARAMETER_VALUE) from exc

@@ -53,21 +53,37 @@ def resolve_model(uri: str, *, setting: str = "model_uri") -> ModelRef:
 def load_clv_model(uri: str, *, setting: str = "model_uri"):
     """(CustomerValue, ModelRef) of a CLV model logged by custval (`custval train clv`), read from its JSON
     parameters: the model's own period and horizon come with it."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
     from custval.models.clv.value import CustomerValue
 
     ref = resolve_model(uri, setting=setting)
-    # the version resolved once: an alias that moves meanwhile cannot give another model than the one recorded
-    pinned = f"models:/{ref.name}/{ref.version}" if ref.version is not None else uri.rstrip("/")
-    try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=f"{pinned}/artifacts/{CLV_ARTIFACT}.json")
-    except (MlflowException, OSError) as exc:
-        raise ConfigError(f"{setting}: {uri!r} is not a custval CLV model (no artifacts/{CLV_ARTIFACT}.json: "
-                          f"{_first_line(exc)}); give a model logged by `custval train clv`") from None
+    local = _download(uri, ref, f"artifacts/{CLV_ARTIFACT}.json", setting=setting, what="CLV model")
     try:
         spec = json.loads(Path(local).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{setting}: {uri!r}: {CLV_ARTIFACT}.json is not valid JSON ({exc})") from None
     return CustomerValue.from_dict(spec), ref
+
+
+def _download(uri: str, ref: ModelRef, path: str, *, setting: str, what: str) -> str:
+    """A path inside a logged model, downloaded from the version `ref` resolved (an alias is read once)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    pinned = f"models:/{ref.name}/{ref.version}" if ref.version is not None else uri.rstrip("/")
+    try:
+        return mlflow.artifacts.download_artifacts(artifact_uri=f"{pinned}/{path}")
+    except (MlflowException, OSError) as exc:
+        raise ConfigError(f"{setting}: {uri!r} is not a custval {what} (no {path}: {_first_line(exc)})") from None
+
+
+def load_classifier_model(uri: str, *, setting: str = "model_uri"):
+    """(ClassifierPyfunc, ModelRef) of a churn or propensity model logged by custval, read as data (its JSON
+    spec, skops trees and XGBoost JSON boosters), without running the Python file logged beside it."""
+    from custval.tracking.classifier_pyfunc import ClassifierPyfunc
+
+    ref = resolve_model(uri, setting=setting)
+    directory = _download(uri, ref, "artifacts", setting=setting, what="classifier model")
+    try:
+        return ClassifierPyfunc.from_directory(directory), ref
+    except (OSError, KeyError, ValueError) as exc:
+        raise ConfigError(f"{setting}: {uri!r} is not a custval classifier model ({exc})") from None

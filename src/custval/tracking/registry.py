@@ -22,9 +22,21 @@ class Promotion:
     promoted: bool
     reason: str
     same_data: bool | None = None  # None when there is no champion to compare with
+    same_holdout: bool | None = None  # the champion was scored on this version's own holdout
+    forced: bool = False  # promoted by --promote although the rule would have kept the champion
 
     def as_tags(self) -> dict[str, str]:
         return {f"custval.registry.{k}": "" if v is None else str(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class HoldoutScore:
+    """The current champion (`version`) scored on a challenger's holdout: its `value` of the metric, or why it
+    could not be scored there (`why_not`: another schema, unknown categories, ...)."""
+
+    version: str
+    value: float | None
+    why_not: str | None = None
 
 
 def register_challenger(model_uri: str, name: str, *, run_id: str | None = None, model_id: str | None = None) -> str:
@@ -48,6 +60,17 @@ def register_challenger(model_uri: str, name: str, *, run_id: str | None = None,
     version = str(client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id).version)
     client.set_registered_model_alias(name, CHALLENGER, version)
     return version
+
+
+def champion_version(name: str) -> str | None:
+    """The version that has the alias `champion` now (None when there is none or no such model)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(mlflow.MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
 
 
 def challenger_version(name: str) -> str | None:
@@ -78,13 +101,17 @@ def restore_challenger(name: str, previous: str | None, *, interrupted: str | No
 
 
 def promote(name: str, version: str, *, run_id: str, metric: str, value: float, higher_is_better: bool,
-            comparable_tag: str | None = None) -> Promotion:
+            comparable_tag: str | None = None, champion_score: HoldoutScore | None = None,
+            force: bool = False) -> Promotion:
     """Give `version` the alias `champion` when its `metric` is at least as good as the champion's.
 
-    The rule (DESIGN.md) compares holdout metrics even when the two runs saw different data; `same_data`
-    (from the runs' data fingerprints) and the reason say when the comparison is not like-for-like. With
-    `comparable_tag` (a run tag such as the propensity categories, a comma-separated set), a champion whose
-    run has another set is not comparable at all: the version stays challenger and the reason says why.
+    Champions are earned on the same holdout: with `champion_score` (the current champion scored on this
+    version's own holdout, see HoldoutScore) the two values on those same rows are compared, and a champion
+    that cannot score them is not comparable. Without it the champion's own logged metric is used, and
+    `same_data` (from the runs' data fingerprints) and the reason say when that is not like-for-like. With
+    `comparable_tag` (a run tag such as the propensity categories or the CLV holdout window), a champion whose
+    run has another value is not comparable either. A version that is not comparable, or worse, stays
+    challenger unless `force` (the CLI's --promote), and the reason says why.
     """
     import mlflow
 
@@ -96,24 +123,38 @@ def promote(name: str, version: str, *, run_id: str, metric: str, value: float, 
         fingerprint is not None and fingerprint == champion_tags.get("custval.data_fingerprint"))
     ours = tags.get(comparable_tag) if comparable_tag else None
     theirs = champion_tags.get(comparable_tag) if comparable_tag else None
+    scored = champion_score is not None and champion_score.version == champion_version
+    same_holdout = None if champion_version is None else scored
+    direction = "higher" if higher_is_better else "lower"
     if champion_version is None:
         promoted, reason = True, "no champion yet"
     elif comparable_tag and (theirs is None or set(theirs.split(",")) != set((ours or "").split(","))):
         promoted = False
         reason = (f"{comparable_tag} {ours!r} differs from champion v{champion_version}'s {theirs!r}: {metric} "
                   "not comparable, kept champion")
+    elif scored and champion_score.value is None:
+        promoted = False
+        reason = (f"champion v{champion_version} cannot score this version's holdout ({champion_score.why_not}): "
+                  f"{metric} not comparable, kept champion")
+    elif scored:
+        champion_value = champion_score.value
+        promoted = bool(value >= champion_value if higher_is_better else value <= champion_value)
+        reason = (f"{metric} {value:.6g} vs champion v{champion_version} {champion_value:.6g} on the same holdout "
+                  f"({direction} is better): {'promoted' if promoted else 'kept champion'}")
     elif champion_value is None or not math.isfinite(champion_value):
         promoted, reason = True, f"champion v{champion_version} has no finite {metric}"
     else:
         better_or_equal = value >= champion_value if higher_is_better else value <= champion_value
         promoted = bool(better_or_equal)
-        direction = "higher" if higher_is_better else "lower"
         reason = (f"{metric} {value:.6g} vs champion v{champion_version} {champion_value:.6g} "
                   f"({direction} is better): {'promoted' if promoted else 'kept champion'}")
         if not same_data:
             reason += " (the champion was trained on different data: not a like-for-like comparison)"
+    forced = bool(force and not promoted)
+    if forced:
+        promoted, reason = True, reason + "; promoted anyway (--promote)"
     result = Promotion(name, str(version), metric, float(value), champion_version, champion_value, promoted, reason,
-                       same_data)
+                       same_data, same_holdout, forced)
     for key, tag_value in result.as_tags().items():  # the record of the comparison first, the alias last
         client.set_tag(run_id, key, tag_value)
         client.set_model_version_tag(name, version, key, tag_value)
