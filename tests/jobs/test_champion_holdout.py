@@ -99,3 +99,10 @@ def test_propensity_champion_is_scored_on_the_same_test_rows(tmp_path):
     assert value == pytest.approx(np.mean([first.by_category.loc[c, "test_roc_auc"] for c in ("grocery", "home")]),
                                   abs=1e-12)
     assert again.promotion.same_holdout is True and again.promotion.promoted
+
+
+def test_every_run_logs_its_baselines_beside_the_model(first):
+    test = churn_dataset(load_config(overrides=[*SMALL, "simulate.seed=1"])).test
+    recency = roc_auc_score(test["churn"].to_numpy(), test["recency_days"].fillna(0).to_numpy())
+    assert first.metrics["baseline_recency_test_roc_auc"] == pytest.approx(recency, abs=1e-12)
+    assert 0.5 < first.metrics["baseline_rfm_logistic_test_roc_auc"] < first.metrics["test_roc_auc"]

@@ -32,6 +32,7 @@ from custval.jobs.sequence import Champion, Output, TrainedRun, start_job
 from custval.jobs.snapshot_jobs import champion_on_holdout, check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
 from custval.models.classifiers import CalibratedClassifier, TreeClassifier
+from custval.models.classifiers.baselines import baseline_scores, warn_label_shift, warn_unless_better
 from custval.models.clv.features import CLVFeatures
 from custval.plots.classification import plot_calibration, plot_feature_importance, plot_gains, plot_roc
 from custval.scoring.batch import positive_probability as proba
@@ -124,6 +125,11 @@ def _train(config: ChurnConfig, job, xgboost_params, dataset, tags, promote: boo
     if oracle is not None:
         metrics.update({f"oracle_test_{k}": v for k, v in classification_report(y_test, oracle).items()})
         predictions["oracle"] = oracle
+    baselines = {name: roc_auc(y_test, score) for name, score in
+                 baseline_scores(X_train, y_train, X_test, churn=True).items()}
+    metrics.update({f"baseline_{name}_test_roc_auc": value for name, value in baselines.items()})
+    warn_unless_better("churn XGBoost", metrics["test_roc_auc"], baselines)
+    warn_label_shift("churn", float(np.mean(y_train)), float(np.mean(y_test)))
     best_iteration = int(xgb.best_iteration_)
     metrics["best_iteration"] = float(best_iteration)
     for name, part, y in (("train", data.train, y_train), ("valid", data.valid, y_valid), ("test", data.test, y_test)):

@@ -40,6 +40,7 @@ from custval.features.datasets import (
 from custval.jobs.sequence import Champion, Output, TrainedRun, start_job
 from custval.jobs.snapshot_jobs import champion_on_holdout, check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
+from custval.models.classifiers.baselines import baseline_scores, warn_label_shift, warn_unless_better
 from custval.models.clv.features import CLVFeatures
 from custval.plots.classification import plot_calibration, plot_gains
 from custval.scoring.batch import positive_probability as proba
@@ -124,6 +125,10 @@ def _train(config: PropensityConfig, job, promote: bool) -> TrainPropensityResul
         report = classification_report(y_te, p)
         metrics.update({f"{name}_test_{k}": v for k, v in report.items()})
         metrics[f"{name}_valid_roc_auc"] = roc_auc(y_va, proba(raw, X_va))
+        baselines = {b: roc_auc(y_te, score) for b, score in baseline_scores(X_tr, y_tr, X_te, churn=False).items()}
+        metrics.update({f"{name}_baseline_{b}_test_roc_auc": value for b, value in baselines.items()})
+        warn_unless_better(f"propensity {category}", report["roc_auc"], baselines)
+        warn_label_shift(f"propensity {category}", float(np.mean(y_tr)), float(np.mean(y_te)))
         metrics[f"{name}_best_iteration"] = float(raw.best_iteration_)
         for split_name, part, y in zip(("train", "valid", "test"), parts, (y_tr, y_va, y_te), strict=True):
             metrics[f"{name}_n_{split_name}"] = float(len(part))
