@@ -40,7 +40,7 @@ from custval.units import horizon_days, parse_date
 
 
 def _yaml(value) -> str:
-    return "null" if value is None else repr(value)
+    return "null" if value is None else repr(list(value) if isinstance(value, tuple) else value)
 
 
 class JobConfig(Section):
@@ -136,8 +136,8 @@ class SnapshotJobConfig(TrainingConfig):
                    "data.drop and data.keep to data.customers")
         if ignored:
             key = sorted(ignored)[0]
-            raise SettingError(f"data.{key}", f"={getattr(data, key)!r} would be ignored: {why} (leave it at its "
-                                              f"default {_yaml(getattr(default, key))})")
+            raise SettingError(f"data.{key}", f"={_yaml(getattr(data, key))} would be ignored: {why} (leave it at "
+                                              f"its default {_yaml(getattr(default, key))})")
         for name, section, used, where in (
                 ("simulate", self.simulate, data.simulated, "data.source=simulate"),
                 ("snapshots", self.snapshots, not table, "transactions")):

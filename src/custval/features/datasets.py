@@ -110,9 +110,10 @@ def load_dataset(config, *, extra_features: Callable | None = None, **snapshot_e
     frames = snap.build_snapshots(transactions, cutoffs, customers=customers, labels=True, **options)
     split = snap.time_split(frames, horizon_days=s.horizon_days, n_valid=config.split.n_valid,
                             n_test=config.split.n_test)
-    warn_short_history(config, start, as_of, split.train["cutoff"])
+    unused = warn_short_history(config, start, as_of, split.train["cutoff"])
     parts = [part.reset_index(drop=True) for part in (split.train, split.valid, split.test)]
-    return Dataset("snapshots", *parts, features=list(snap.feature_columns(frames)),
+    features = [c for c in snap.feature_columns(frames) if c not in unused]
+    return Dataset("snapshots", *parts, features=features,
                    fingerprint=frame_fingerprint(*(f for f in (transactions, customers) if f is not None)), as_of=as_of,
                    cutoffs=cutoffs, transactions=transactions, customers=customers, simulation=simulation,
                    snapshot_options={k: v for k, v in options.items() if k != "cross_sell_new_only"})
@@ -154,22 +155,26 @@ def schedule(config, start: pd.Timestamp, as_of: pd.Timestamp) -> list[pd.Timest
     return cutoffs
 
 
-def warn_short_history(config, start: pd.Timestamp, as_of: pd.Timestamp, train_cutoffs: pd.Series) -> None:
+def warn_short_history(config, start: pd.Timestamp, as_of: pd.Timestamp, train_cutoffs: pd.Series) -> list[str]:
     """CustvalWarning when the latest training cutoff sees less history than the scoring date, counted up to
-    the longest look-back of the features (the longest window or the active rule)."""
+    the longest look-back of the features (the longest window or the active rule). Returns the features
+    missing in every training row (windows longer than any training cutoff's history): no model can learn
+    from them, so they are left out."""
     s = config.snapshots
     lookback = max(max(s.windows), s.active_days)
     latest = pd.Timestamp(train_cutoffs.max())
     seen, scoring = (latest - start).days, (as_of - start).days
     if seen >= min(scoring, lookback):
-        return
+        return []
     missing = [w for w in sorted(s.windows) if w > seen]
-    effect = (f"their {', '.join(map(str, missing))}-day windows are missing (NaN) and " if missing else "")
+    effect = (f"their {', '.join(map(str, missing))}-day windows are missing (NaN) and left out of the features, "
+              "and " if missing else "")
     warnings.warn(CustvalWarning(
         f"snapshots: the training cutoffs see at most {seen} days of transactions (latest {latest.date()}), the "
         f"scoring date {as_of.date()} sees {scoring}: {effect}their recency, tenure and totals span less time than "
         f"at scoring (the features look back up to {lookback} days), so the model meets values at scoring it never "
         "saw in training; a longer log closes the gap"), stacklevel=3)
+    return snap.uncovered_columns(s.windows, seen)
 
 
 def _table_dataset(config) -> Dataset:

@@ -91,6 +91,7 @@ __all__ = [
     "label_columns",
     "split_cutoffs",
     "time_split",
+    "uncovered_columns",
 ]
 
 WINDOWS = (30, 90, 180, 365)
@@ -767,6 +768,16 @@ def cutoff_schedule(observation_end, *, n_cutoffs, every_days: int, horizon_days
                         f"min_history_days={least} days before it and horizon_days={h} days of labels after it",
                         f"{(end - start).days} days")
     return sorted(cutoffs)
+
+
+def uncovered_columns(windows, history_days: int) -> list[str]:
+    """The window and trend columns that are missing (NaN) in every row of a snapshot whose cutoff has
+    `history_days` days of history before it: n_purchases/spend of each window w > history_days and the
+    trends ending at such a window."""
+    windows = _check_windows(windows)
+    cols = [f"{kind}_{w}d" for w in windows if w > history_days for kind in ("n_purchases", "spend")]
+    return cols + [f"trend_{kind}_{w1}_{w2}" for w1, w2 in zip(windows[:-1], windows[1:], strict=True)
+                   if w2 > history_days for kind in ("purchases", "spend")]
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
