@@ -189,6 +189,8 @@ CASES = [
     ("train churn --set data.source={short_tx} --set snapshots.every_days=150",
      "snapshots.n_cutoffs=auto finds 2 cutoffs every snapshots.every_days=150 days"),
     ("train propensity --set data.source={short_tx} --set snapshots.n_cutoffs=5", "set snapshots.n_cutoffs=auto"),
+    ("train churn --set data.source={churn_tx} --set snapshots.every_days=30",
+     "finds 6 cutoffs every snapshots.every_days=30 days"),
     ("train propensity --set categories=[home,home]", "categories must be distinct"),
     ("train propensity --set cross_sell_new_only=maybe", "cross_sell_new_only must be true or false"),
     ("train propensity --set data.table=telco.csv", "propensity needs transactions"),

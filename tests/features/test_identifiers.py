@@ -123,3 +123,5 @@ def test_drop_and_keep_must_name_columns_of_the_table():
         with pytest.raises(SchemaError) as err:
             drop_columns(frame, **{setting: ["Surnme"]}, table="customers")
         assert err.value.column == "Surnme" and f"data.{setting}" in err.value.rule
+    with pytest.raises(SchemaError, match="id or label column"):
+        drop_columns(frame.assign(customer_id=1), drop=["customer_id"], protected=("customer_id",))

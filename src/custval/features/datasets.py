@@ -145,13 +145,15 @@ def schedule(config, start: pd.Timestamp, as_of: pd.Timestamp) -> list[pd.Timest
     except DataError as exc:
         if not auto:
             raise
+        fix = (f"raise snapshots.max_cutoffs (the split drops the cutoffs less than snapshots.horizon_days="
+               f"{s.horizon_days} days before the next part)" if len(cutoffs) == s.max_cutoffs else
+               "lower snapshots.min_history_days or snapshots.every_days, or use a longer log")
         raise DataError("transactions", "timestamp",
                         f"{span}: snapshots.n_cutoffs=auto finds {len(cutoffs)} cutoffs every "
                         f"snapshots.every_days={s.every_days} days with snapshots.min_history_days="
                         f"{s.min_history_days} days of history, too few for split.n_valid={split.n_valid}, "
-                        f"split.n_test={split.n_test} and a training cutoff ({exc.rule}); lower "
-                        "snapshots.min_history_days or snapshots.every_days, or use a longer log",
-                        ", ".join(str(c.date()) for c in cutoffs)) from None
+                        f"split.n_test={split.n_test} and a training cutoff ({exc.rule}); {fix}",
+                        f"{len(cutoffs)} cutoffs") from None
     return cutoffs
 
 
