@@ -87,9 +87,9 @@ def drop_columns(frame: pd.DataFrame, *, drop=(), keep=(), protected=(), table: 
         if missing:
             raise SchemaError(table, missing[0], f"listed in data.{setting} but not a column of the table",
                               f"columns: {[str(c) for c in frame.columns]}")
-    named = [c for c in drop if c in protected]
-    if named:
-        raise SchemaError(table, named[0], "listed in data.drop but it is the id or label column, never a feature")
+    refused = [c for c in drop if c in protected]
+    if refused:
+        raise SchemaError(table, refused[0], "listed in data.drop but it is the id or label column, never a feature")
     frame = frame.drop(columns=list(drop))
     found = identifier_columns(frame, exclude={*keep, *protected})
     if found:
