@@ -41,10 +41,20 @@ def files(tmp_path_factory) -> dict[str, str]:
     maybe.loc[maybe.index[:3], "Churn"] = "Maybe"
     maybe.to_csv(root / "telco_maybe.csv", index=False)
     (root / "adir.parquet").mkdir()
+    # one year of transactions: the old default of 6 cutoffs every 90 days reaches back before the log
+    simulate_churn(300, seed=1, start="2023-01-01", end="2024-01-01").transactions.to_csv(root / "short_tx.csv",
+                                                                                       index=False)
+    n = 120  # a bank-style customer table (RowNumber, CustomerId, Surname, ..., Exited)
+    pd.DataFrame({"RowNumber": np.arange(1, n + 1), "CustomerId": rng.choice(10**6, n, replace=False) + 15 * 10**6,
+                  "Surname": [f"Name{i}" for i in range(n)], "Age": rng.integers(18, 90, n),
+                  "Geography": rng.choice(["France", "Spain", "Germany"], n),
+                  "Exited": rng.integers(0, 2, n)}).to_csv(root / "bank.csv", index=False)
     return {
         "root": str(root),
         "good": str(root / "good.csv"),
         "churn_tx": str(root / "churn_tx.csv"),
+        "short_tx": str(root / "short_tx.csv"),
+        "bank": str(root / "bank.csv"),
         "telco_nolabel": str(root / "telco_nolabel.csv"),
         "telco_maybe": str(root / "telco_maybe.csv"),
         "dir": str(root / "adir.parquet"),
@@ -150,6 +160,37 @@ CASES = [
      "Maybe"),
     ("train churn --set data.source={churn_tx} --set data.customers=missing.csv", "missing.csv"),
     ("train churn --set data.source={churn_tx} --set snapshots.n_cutoffs=40", "cutoff"),
+    ("train churn --set snapshots.n_cutoffs=0", "snapshots.n_cutoffs must be auto or an integer >= 1, got 0"),
+    ("train churn --set snapshots.n_cutoffs=all", "snapshots.n_cutoffs must be auto or an integer >= 1, got 'all'"),
+    ("train churn --set snapshots.max_cutoffs=2",
+     "snapshots.max_cutoffs must be at least split.n_valid + split.n_test + 1"),
+    ("train churn --set snapshots.min_history_days=0", "snapshots.min_history_days must be an integer >= 1"),
+    ("train churn --set snapshots.n_cutoffs=6 --set snapshots.min_history_days=30",
+     "snapshots.min_history_days would be ignored"),
+    ("train churn --set data.drop=[age]", "data.drop=['age'] would be ignored: data.source=simulate"),
+    ("train churn --set data.source={churn_tx} --set data.keep=[age]", "data.keep=['age'] would be ignored"),
+    ("train churn --set data.table={bank} --set data.id_column=CustomerId --set data.label=Exited "
+     "--set data.drop=[Surnme]", "customers.Surnme: listed in data.drop but not a column of the table"),
+    ("train churn --set data.table={bank} --set data.id_column=CustomerId --set data.label=Exited "
+     "--set data.keep=[Nope]", "customers.Nope: listed in data.keep but not a column of the table"),
+    ("train churn --set data.table={bank} --set data.id_column=CustomerId --set data.label=Exited "
+     "--set data.drop=[CustomerId]", "data.drop must not name data.id_column ('CustomerId')"),
+    ("train churn --set data.table={bank} --set data.id_column=CustomerId --set data.label=Exited "
+     "--set data.drop=[Exited]", "data.drop must not name data.label ('Exited')"),
+    ("train churn --set data.table={bank} --set data.id_column=CustomerId --set data.label=Exited "
+     "--set data.drop=[Age] --set data.keep=[Age]", "data.keep and data.drop both name 'Age'"),
+    ("train churn --set data.table={bank} --set data.id_column=CustomerId --set data.label=Exited "
+     "--set data.drop=[Age,Age]", "data.drop must be distinct column names"),
+    ("train churn --set data.source={short_tx} --set snapshots.n_cutoffs=6",
+     "snapshots.n_cutoffs=6 cutoffs every 90 days reach back to 2022-07-10, before any history; set "
+     "snapshots.n_cutoffs=auto"),
+    ("train churn --set data.source={short_tx} --set snapshots.min_history_days=400",
+     "no cutoff has snapshots.min_history_days=400 days of history"),
+    ("train churn --set data.source={short_tx} --set snapshots.every_days=150",
+     "snapshots.n_cutoffs=auto finds 2 cutoffs every snapshots.every_days=150 days"),
+    ("train propensity --set data.source={short_tx} --set snapshots.n_cutoffs=5", "set snapshots.n_cutoffs=auto"),
+    ("train churn --set data.source={churn_tx} --set snapshots.every_days=30",
+     "finds 6 cutoffs every snapshots.every_days=30 days"),
     ("train propensity --set categories=[home,home]", "categories must be distinct"),
     ("train propensity --set cross_sell_new_only=maybe", "cross_sell_new_only must be true or false"),
     ("train propensity --set data.table=telco.csv", "propensity needs transactions"),

@@ -22,7 +22,9 @@ from custval.features.snapshots import (
     build_snapshots,
     cutoff_schedule,
     feature_columns,
+    history_start,
     label_columns,
+    split_cutoffs,
     time_split,
 )
 
@@ -768,3 +770,133 @@ def test_extra_features_index_must_be_unique_and_of_the_transactions_id_kind():
     np.testing.assert_array_equal(got["x"], [2.0, np.nan, 1.0])
     empty = hand_snapshot(extra_features=lambda t, c: pd.DataFrame({"x": []}, dtype=float))
     assert empty["x"].isna().all()
+
+
+# ----------------------------------------------------------------------------------- history coverage
+# A log whose first day is 2024-01-01; cutoff 2024-04-01 is 91 days later: the 30- and 90-day windows
+# ([03-02, 04-01) and [2024-01-02, 04-01)) lie inside the history, the 180-day one starts 2023-10-04, before it.
+SHORT = tx_frame([
+    ("A", "2024-01-01", 10, "home"),  # the first day of the log: outside the 90-day window, inside the history
+    ("A", "2024-02-15", 20, "home"),
+    ("A", "2024-03-20", 30, "home"),
+    ("B", "2024-03-31", 8, "home"),
+    ("F", "2024-06-01", 1, "home"),
+])
+SHORT_KW = dict(horizon_days=30, windows=(30, 90, 180), labels=False)
+
+
+def test_windows_reaching_before_the_history_are_missing_not_zero():
+    s = build_snapshot(SHORT, "2024-04-01", **SHORT_KW).set_index("customer_id")
+    np.testing.assert_array_equal(s["n_purchases_30d"], [1, 1])
+    np.testing.assert_array_equal(s["n_purchases_90d"], [2, 1])  # A's 01-01 is 91 days back
+    np.testing.assert_array_equal(s["spend_90d"], [50, 8])
+    for col in ("n_purchases_180d", "spend_180d", "trend_purchases_90_180", "trend_spend_90_180"):
+        assert s[col].isna().all() and s[col].dtype == np.float64, col
+    # trend 30 -> 90 is covered: A 1/30 recent vs 1/60 prior -> 1/3; B only recent -> 1
+    np.testing.assert_allclose(s["trend_purchases_30_90"], [1 / 3, 1], rtol=1e-12)
+    # totals and tenure are not windows: they use what the log has
+    np.testing.assert_array_equal(s["frequency"], [3, 1])
+    np.testing.assert_array_equal(s["tenure_days"], [91, 1])
+    # a history known to start earlier covers the 180-day window: A's three purchases, B's one
+    earlier = build_snapshot(SHORT, "2024-04-01", history_start="2023-10-04", **SHORT_KW).set_index("customer_id")
+    np.testing.assert_array_equal(earlier["n_purchases_180d"], [3, 1])
+    np.testing.assert_array_equal(earlier["spend_180d"], [60, 8])
+    # prior window [c - 180, c - 90) holds A's 01-01 only: recent 2/90, prior 1/90 -> (2 - 1) / 3
+    np.testing.assert_allclose(earlier["trend_purchases_90_180"], [1 / 3, 1], rtol=1e-12)
+    # one day later start: the 180-day window is uncovered again; a start after 01-02 uncovers 90 days too
+    assert build_snapshot(SHORT, "2024-04-01", history_start="2023-10-05", **SHORT_KW)["spend_180d"].isna().all()
+    late = build_snapshot(SHORT, "2024-04-01", history_start="2024-01-03", **SHORT_KW)
+    assert late["spend_90d"].isna().all() and late["spend_30d"].notna().all()
+    assert late["frequency"].tolist() == [3, 1]  # rows before the start still count in the totals
+
+
+def test_covered_windows_are_bit_identical_to_a_full_history_and_uncovered_ones_all_missing():
+    """On the simulated 2-year demo log: every covered window's columns equal those of a history assumed
+    complete from long before (the rule off), to the bit; uncovered ones are NaN in every row."""
+    from custval.data.simulate_churn import simulate_churn
+
+    sim = simulate_churn(3000, seed=2, start="2023-01-01", end="2025-01-01")
+    tx = sim.transactions
+    for cutoff in ("2023-07-11", "2023-10-09", "2024-04-06"):
+        new = build_snapshot(tx, cutoff, customers=sim.customers)
+        full = build_snapshot(tx, cutoff, customers=sim.customers, history_start="1900-01-01")
+        days = (pd.Timestamp(cutoff) - pd.Timestamp("2023-01-01")).days
+        uncovered = {f"{kind}_{w}d" for w in WINDOWS if w > days for kind in ("n_purchases", "spend")}
+        uncovered |= {f"trend_{kind}_{w1}_{w2}" for w1, w2 in zip(WINDOWS[:-1], WINDOWS[1:], strict=True)
+                      if w2 > days for kind in ("purchases", "spend")}
+        assert (days > 365) == (not uncovered)
+        assert list(new.columns) == list(full.columns)
+        same = [c for c in new.columns if c not in uncovered]
+        pd.testing.assert_frame_equal(new[same], full[same], check_exact=True)
+        for col in uncovered:
+            assert new[col].isna().all() and full[col].notna().all(), col
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_coverage_rule_against_the_slow_oracle_near_the_start_of_the_log(seed):
+    tx = with_exchanges(random_log(seed), seed)
+    first = tx["timestamp"].min().normalize()
+    cats = ("a", "b", "c")
+    windows = (30, 90, 180)
+    for offset in (40, 120, 200):
+        cutoff = first + pd.Timedelta(days=offset)
+        got = build_snapshot(tx, cutoff, categories=cats, horizon_days=30, windows=windows, active_days=None)
+        want = oracle_snapshot(tx, cutoff, horizon_days=30, windows=windows, active_days=None, categories=cats)
+        want = want.astype({c: float for c in want.columns[1:]}).astype({"churn": np.int8})
+        for w in windows:  # the rule, applied to the oracle: [c - w, c) must start on or after the first day
+            if cutoff - pd.Timedelta(days=w) < first:
+                want[[f"n_purchases_{w}d", f"spend_{w}d"]] = np.nan
+        for w1, w2 in zip(windows[:-1], windows[1:], strict=True):
+            if cutoff - pd.Timedelta(days=w2) < first:
+                want[[f"trend_purchases_{w1}_{w2}", f"trend_spend_{w1}_{w2}"]] = np.nan
+        pd.testing.assert_frame_equal(got.drop(columns="cutoff"), want, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_history_start_of_a_log_and_bad_values():
+    assert history_start(SHORT) == pd.Timestamp("2024-01-01")
+    # tz-aware: the wall-clock day, as for every other day rule (23:30 in New York is the 1st there)
+    aware = SHORT.assign(timestamp=pd.DatetimeIndex(SHORT["timestamp"]).tz_localize("America/New_York")
+                         + pd.Timedelta(hours=23, minutes=30))
+    assert history_start(aware) == pd.Timestamp("2024-01-01")
+    with pytest.raises(SchemaError, match="timestamp"):
+        history_start(SHORT.drop(columns="timestamp"))
+    with pytest.raises(DataError, match="history_start"):
+        build_snapshot(SHORT, "2024-04-01", history_start="not a date", **SHORT_KW)
+    with pytest.raises(ConfigError, match="unknown"):
+        build_snapshots(SHORT, ["2024-04-01"], history_begin="2024-01-01")
+
+
+def test_auto_cutoffs_take_what_the_history_allows():
+    # a one-year log (2010-12-01 .. 2011-12-09, as the online-retail export): 2011-12-10 - 90 days = 2011-09-11,
+    # then 06-13 (194 days after the start) and 03-15 (104); 2010-12-15 has 14 days (< 90) and is left out
+    kw = dict(n_cutoffs="auto", every_days=90, horizon_days=90, history_start="2010-12-01")
+    assert cutoff_schedule("2011-12-10", **kw) == [pd.Timestamp(d) for d in ("2011-03-15", "2011-06-13",
+                                                                            "2011-09-11")]
+    assert cutoff_schedule("2011-12-10", **{**kw, "min_history_days": 14})[0] == pd.Timestamp("2010-12-15")
+    assert cutoff_schedule("2011-12-10", **{**kw, "min_history_days": 105}) == [pd.Timestamp("2011-06-13"),
+                                                                               pd.Timestamp("2011-09-11")]
+    # the 2-year demo: the six latest of seven possible (2023-04-12 has 101 days), as the old default of 6
+    demo = dict(kw, history_start="2023-01-01")
+    six = cutoff_schedule("2025-01-01", **demo)
+    assert six == cutoff_schedule("2025-01-01", n_cutoffs=6, every_days=90, horizon_days=90)
+    assert six[0] == pd.Timestamp("2023-07-11")
+    seven = cutoff_schedule("2025-01-01", **{**demo, "max_cutoffs": 10})
+    assert seven == [pd.Timestamp("2023-04-12"), *six]  # 2023-01-12 has 11 days
+    assert cutoff_schedule("2025-01-01", **{**demo, "max_cutoffs": 2}) == six[-2:]
+    with pytest.raises(DataError, match="min_history_days=400"):
+        cutoff_schedule("2011-12-10", **{**kw, "min_history_days": 400})
+    with pytest.raises(ConfigError, match="history_start"):
+        cutoff_schedule("2011-12-10", **{**kw, "history_start": None})
+    for bad in ({"min_history_days": 0}, {"max_cutoffs": 1.5}, {"n_cutoffs": "many"}):
+        with pytest.raises(ConfigError):
+            cutoff_schedule("2011-12-10", **{**kw, **bad})
+
+
+def test_split_cutoffs_are_the_parts_of_time_split():
+    monthly = [pd.Timestamp(f"2024-{m:02d}-01") for m in range(1, 13)]
+    split = time_split(_stack(monthly), horizon_days=60)
+    train, valid, test = split_cutoffs(monthly[::-1], horizon_days=60)  # any order
+    assert (train, valid, test) == tuple([pd.Timestamp(d) for d in pd.unique(part["cutoff"])]
+                                         for part in (split.train, split.valid, split.test))
+    with pytest.raises(DataError, match="no training cutoff"):
+        split_cutoffs(monthly[-3:], horizon_days=45)  # valid 10-01 (+45 <= 12-01), nothing 45 days before it

@@ -1,6 +1,7 @@
 """The churn pipeline end to end against a real SQLite MLflow store, on simulated data whose true churn
 probabilities (the simulator's Bayes oracle) are known, and on a telecom-like customer table."""
 
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -12,7 +13,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from custval.data.io import read_table, read_table_metadata
 from custval.data.simulate_churn import simulate_churn
 from custval.data.simulate_table import simulate_churn_table
-from custval.errors import ConfigError, CustvalError, DataError, SchemaError
+from custval.errors import ConfigError, CustvalError, CustvalWarning, DataError, SchemaError
 from custval.features.snapshots import build_snapshot, feature_columns
 from custval.jobs.train_churn import ChurnConfig, load_config, train_churn
 
@@ -292,3 +293,171 @@ def test_transaction_and_customer_files_give_the_simulated_runs_numbers(first_ru
     assert "days_since_signup_date" in result.features and "plan" in result.features
     for key in ("test_roc_auc", "tree_test_roc_auc", "test_brier"):
         assert result.metrics[key] == pytest.approx(first_run.metrics[key], abs=1e-9), key
+
+
+# ------------------------------------------------------------------------------- bank-style customer table
+def bank_export(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """A bank churn export shaped like the public one: RowNumber, CustomerId, Surname (drawn from ~1,500
+    made-up names, so most repeat a few times and test rows meet names training never saw), CreditScore,
+    Geography, Gender, Age, Tenure, Balance (a third exactly 0), NumOfProducts, HasCrCard, IsActiveMember,
+    EstimatedSalary, Exited (0/1). Returns (table, the true P(Exited) by CustomerId)."""
+    rng = np.random.default_rng(seed)
+    syllables = ["ab", "bar", "cor", "dun", "el", "fen", "gra", "hol", "ist", "jor", "kel", "lan", "mor", "nes",
+                 "ord", "pet", "quin", "ros", "sta", "tur", "ul", "vin", "wat", "yor"]
+    pool = sorted({(a + b + c).capitalize() for a in syllables for b in syllables for c in ("", "s", "son")})
+    names = rng.choice(np.array(pool, dtype=object)[rng.permutation(len(pool))[:1500]], n)
+    geography = rng.choice(["France", "Spain", "Germany"], n, p=[0.5, 0.25, 0.25])
+    gender = rng.choice(["Male", "Female"], n)
+    age = np.clip(np.round(rng.normal(39, 10, n)), 18, 92).astype(np.int64)
+    products = rng.choice([1, 2, 3, 4], n, p=[0.5, 0.44, 0.05, 0.01])
+    active = (rng.random(n) < 0.52).astype(np.int64)
+    balance = np.where(rng.random(n) < 0.36, 0.0, np.round(rng.normal(120_000, 30_000, n), 2))
+    z = (-1.6 + 0.07 * (age - 39) + 0.8 * (geography == "Germany") + 0.5 * (gender == "Female") - 0.9 * active
+         + np.select([products >= 3, products == 2], [2.5, -1.2], 0.0) + 0.3 * (balance > 0))
+    p = 1 / (1 + np.exp(-z))
+    ids = rng.choice(np.arange(15_565_701, 15_815_691), n, replace=False)
+    table = pd.DataFrame({
+        "RowNumber": np.arange(1, n + 1), "CustomerId": ids, "Surname": names,
+        "CreditScore": np.clip(np.round(rng.normal(650, 97, n)), 350, 850).astype(np.int64),
+        "Geography": geography, "Gender": gender, "Age": age, "Tenure": rng.integers(0, 11, n),
+        "Balance": balance, "NumOfProducts": products, "HasCrCard": (rng.random(n) < 0.7).astype(np.int64),
+        "IsActiveMember": active, "EstimatedSalary": np.round(rng.uniform(11.58, 199_992.48, n), 2),
+        "Exited": (rng.random(n) < p).astype(np.int64)})
+    return table, pd.Series(p, index=pd.Index(ids, name="CustomerId"), name="churn_probability")
+
+
+BANK = ["data.id_column=CustomerId", "data.label=Exited", "registered_model=custval-churn-bank",
+        "model.tree.min_samples_leaf=30"]
+
+
+@pytest.fixture(scope="module")
+def bank_csv(tmp_path_factory):
+    table, truth = bank_export(4000, seed=4)
+    path = tmp_path_factory.mktemp("bank") / "bank.csv"
+    table.to_csv(path, index=False)
+    return path, table, truth
+
+
+def test_a_bank_export_trains_with_row_numbers_and_surnames_dropped(store, bank_csv, tmp_path):
+    """Before: `features.Surname: category not seen in training (e.g. ...)` and RowNumber a feature."""
+    _, uri = store
+    path, table, truth = bank_csv
+    out = tmp_path / "bank_scores.csv"
+    config = load_config(overrides=[f"data.table={path}", *BANK, f"output={out}"])
+    with pytest.warns(CustvalWarning) as caught:
+        result = train_churn(config, tracking_uri=uri)
+    messages = [str(w.message) for w in caught if issubclass(w.category, CustvalWarning)]
+    dropped = [m for m in messages if "identifier-like" in m]
+    assert len(dropped) == 1 and "RowNumber (whole numbers increasing with the row (1, 2, 3, ...))" in dropped[0]
+    surnames = table["Surname"].nunique()
+    assert f"Surname ({surnames:,} distinct values in 4,000 rows)" in dropped[0]
+    assert result.features == ["CreditScore", "Geography", "Gender", "Age", "Tenure", "Balance", "NumOfProducts",
+                               "HasCrCard", "IsActiveMember", "EstimatedSalary"]
+    test = result.test_predictions
+    y = test["churn"].to_numpy()
+    assert result.metrics["test_roc_auc"] >= 0.9 * roc_auc_score(y, truth.loc[test["customer_id"]].to_numpy())
+    scores = pd.read_csv(out)
+    assert sorted(scores["customer_id"]) == sorted(table["CustomerId"])
+
+
+def test_a_bank_export_with_surnames_kept_scores_unseen_ones_as_missing(store, bank_csv, tmp_path):
+    """data.keep overrides the identifier check; the surnames the model never saw (in valid, test and the
+    scored table) are missing values with a warning, for the tree as for XGBoost, and in the registered model."""
+    _, uri = store
+    path, table, _ = bank_csv
+    config = load_config(overrides=[f"data.table={path}", *BANK, "data.keep=[Surname]", "data.drop=[CreditScore]",
+                                    "registered_model=null", "output=null"])
+    with pytest.warns(CustvalWarning) as caught:
+        result = train_churn(config, tracking_uri=uri)
+    messages = [str(w.message) for w in caught if issubclass(w.category, CustvalWarning)]
+    assert any(m.startswith("customers: identifier-like columns dropped from the features: RowNumber")
+               and "Surname" not in m for m in messages)
+    unseen = [m for m in messages if m.startswith("features.Surname: ")]
+    assert unseen and all("have a category not seen in training" in m and "treated as missing" in m for m in unseen)
+    assert "Surname" in result.features and "CreditScore" not in result.features
+    X = result.test_predictions[["customer_id"]].merge(
+        table.rename(columns={"CustomerId": "customer_id"}), on="customer_id")[result.features]
+    X = X.astype({c: "float64" for c in X.columns if X[c].dtype == "int64"})  # as the table was loaded
+    never = X.assign(Surname=pd.array(["Zzyzx"] * len(X), dtype="string"))
+    gone = X.assign(Surname=pd.array([None] * len(X), dtype="string"))
+    for name, model in result.models.items():
+        with pytest.warns(CustvalWarning, match=r"features\.Surname: .* \(e\.g\. 'Zzyzx'\), treated as missing"):
+            p_never = model.predict_proba(never)
+        np.testing.assert_array_equal(p_never, model.predict_proba(gone), err_msg=name)
+    served = mlflow.pyfunc.load_model(result.model_uri)
+    with pytest.warns(CustvalWarning, match=r"features\.Surname"):
+        p_served = served.predict(never)["churn_probability"].to_numpy()
+    np.testing.assert_allclose(p_served, result.models["xgboost"].predict_proba(gone)[:, 1], rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------- short histories
+@pytest.fixture(scope="module")
+def one_year_csv(tmp_path_factory):
+    sim = simulate_churn(2500, seed=5, start="2023-01-01", end="2024-01-01")
+    path = tmp_path_factory.mktemp("one_year") / "tx.csv"
+    sim.transactions.to_csv(path, index=False)
+    return path
+
+
+def test_a_one_year_log_trains_on_the_cutoffs_it_allows_and_warns_of_the_short_history(store, one_year_csv):
+    """Before: the six default cutoffs reach back to 2022-07-10: `no active customers at cutoff`."""
+    _, uri = store
+    config = load_config(overrides=[f"data.source={one_year_csv}", "registered_model=null", "output=null",
+                                    "model.tree.min_samples_leaf=50"])
+    with pytest.warns(CustvalWarning, match="snapshots: the training cutoffs see") as caught:
+        result = train_churn(config, tracking_uri=uri)
+    # the last day is 2023-12-31: as_of 2024-01-01, latest cutoff 90 days earlier (2023-10-03), then 07-05
+    # (185 days of history) and 04-06 (95); 2023-01-06 has 5 days, fewer than min_history_days = 90
+    assert result.as_of == pd.Timestamp("2024-01-01")
+    assert result.cutoffs == [pd.Timestamp(d) for d in ("2023-04-06", "2023-07-05", "2023-10-03")]
+    (short,) = [str(w.message) for w in caught if "training cutoffs" in str(w.message)]
+    assert ("see at most 95 days of transactions (latest 2023-04-06), the scoring date 2024-01-01 sees 365: "
+            "their 180, 365-day windows are missing (NaN)") in short
+    # no training row has a 180- or 365-day window: no model could use them, so they are not features
+    for gone in ("n_purchases_180d", "spend_180d", "n_purchases_365d", "spend_365d", "trend_purchases_90_180",
+                 "trend_spend_90_180", "trend_purchases_180_365", "trend_spend_180_365"):
+        assert gone not in result.features, gone
+    assert {"n_purchases_90d", "spend_90d", "trend_purchases_30_90", "recency_days"} <= set(result.features)
+    assert result.test_predictions["cutoff"].unique().tolist() == [pd.Timestamp("2023-10-03")]
+    assert result.metrics["test_roc_auc"] > 0.75
+    # a fixed number of cutoffs that reaches before the log names the way out
+    with pytest.raises(DataError, match=r"snapshots\.n_cutoffs=6 cutoffs every 90 days reach back to 2022-07-10, "
+                                        r"before any history; set snapshots\.n_cutoffs=auto"):
+        train_churn(load_config(overrides=[f"data.source={one_year_csv}", "snapshots.n_cutoffs=6",
+                                           "registered_model=null", "output=null"]), tracking_uri=uri)
+    with pytest.raises(DataError, match=r"n_cutoffs=auto finds 2 cutoffs .* too few for split"):
+        train_churn(load_config(overrides=[f"data.source={one_year_csv}", "snapshots.min_history_days=120",
+                                           "registered_model=null", "output=null"]), tracking_uri=uri)
+
+
+def test_the_two_year_demo_keeps_its_six_cutoffs_without_a_history_warning(sim):
+    """The 2-year log: the latest training cutoff (2024-04-06) sees 461 days, more than the longest window."""
+    from custval.features.datasets import load_dataset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CustvalWarning)
+        data = load_dataset(load_config(overrides=SMALL))
+    assert data.cutoffs == [pd.Timestamp(d) for d in ("2023-07-11", "2023-10-09", "2024-01-07", "2024-04-06",
+                                                      "2024-07-05", "2024-10-03")]
+    assert data.cutoffs == load_dataset(load_config(overrides=[*SMALL, "snapshots.n_cutoffs=6"])).cutoffs
+    # the earliest cutoffs (191 and 281 days after 2023-01-01) have no 365-day window; the later ones do
+    by_cutoff = data.train.groupby("cutoff")["spend_365d"].apply(lambda s: s.isna().all())
+    assert by_cutoff.to_dict() == {pd.Timestamp("2023-07-11"): True, pd.Timestamp("2023-10-09"): True,
+                                   pd.Timestamp("2024-01-07"): False, pd.Timestamp("2024-04-06"): False}
+    assert data.train["spend_180d"].notna().all() and data.test["spend_365d"].notna().all()
+
+
+def test_the_registered_model_and_the_tree_score_an_unseen_category_as_missing_with_a_warning(first_run, sim):
+    end = pd.Timestamp("2025-01-01")
+    snap = build_snapshot(sim.transactions, end, customers=sim.customers, labels=False, observation_end=end)
+    X = snap[first_run.features].head(50)
+    new = X.assign(plan=pd.array(["platinum"] * 50, dtype="string"))
+    gone = X.assign(plan=pd.array([None] * 50, dtype="string"))
+    served = mlflow.pyfunc.load_model(first_run.model_uri)
+    with pytest.warns(CustvalWarning, match=r"features\.plan: 50 of 50 rows .*\(e\.g\. 'platinum'\)"):
+        p_new = served.predict(new)["churn_probability"].to_numpy()
+    np.testing.assert_array_equal(p_new, served.predict(gone)["churn_probability"].to_numpy())
+    assert not np.array_equal(p_new, served.predict(X)["churn_probability"].to_numpy())  # plan matters
+    tree = first_run.models["tree"]
+    with pytest.warns(CustvalWarning, match=r"features\.plan"):
+        np.testing.assert_array_equal(tree.predict_proba(new), tree.predict_proba(gone))

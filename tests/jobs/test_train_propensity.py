@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from custval.data.io import read_table, read_table_metadata
 from custval.data.simulate_churn import simulate_churn
-from custval.errors import ConfigError, DataError
+from custval.errors import ConfigError, CustvalWarning, DataError
 from custval.features.snapshots import build_snapshot, cutoff_schedule, feature_columns
 from custval.jobs.train_propensity import PropensityConfig, load_config, train_propensity
 
@@ -189,3 +189,43 @@ def test_a_version_over_other_categories_stays_challenger(result, store):
     assert str(client.get_model_version_by_alias("custval-propensity", "challenger").version) == "2"
     assert client.get_model_version("custval-propensity", "2").tags["custval.registry.promoted"] == "False"
     assert mlflow.get_run(other.run_id).data.tags["custval.registry.reason"] == other.promotion.reason
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["snapshots.n_cutoffs=0"], r"snapshots\.n_cutoffs must be auto or an integer >= 1, got 0"),
+    (["snapshots.n_cutoffs=some"], r"snapshots\.n_cutoffs must be auto or an integer >= 1, got 'some'"),
+    (["snapshots.max_cutoffs=2"], r"snapshots\.max_cutoffs must be at least split\.n_valid \+ split\.n_test \+ 1"),
+    (["snapshots.n_cutoffs=5", "snapshots.min_history_days=30"], r"snapshots\.min_history_days would be ignored"),
+    (["snapshots.n_cutoffs=5", "snapshots.max_cutoffs=8"], r"snapshots\.max_cutoffs would be ignored"),
+    (["data.drop=[age]"], r"data\.drop=\['age'\] would be ignored: data\.source=simulate"),
+    (["data.source=tx.csv", "data.keep=[age]"], r"data\.keep=.*would be ignored.*data\.customers"),
+    (["data.source=tx.csv", "data.customers=c.csv", "data.drop=[age, age]"], r"data\.drop must be distinct"),
+    (["data.source=tx.csv", "data.customers=c.csv", "data.id_column=cid", "data.drop=[cid]"],
+     r"data\.drop must not name data\.id_column \('cid'\)"),
+    (["data.source=tx.csv", "data.customers=c.csv", "data.drop=[age]", "data.keep=[age]"],
+     r"data\.keep and data\.drop both name 'age'"),
+])
+def test_bad_snapshot_and_column_settings_are_config_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)
+    # the same settings where they apply are fine
+    load_config(overrides=["snapshots.n_cutoffs=7", "snapshots.max_cutoffs=6"])
+    load_config(overrides=["snapshots.min_history_days=30", "snapshots.max_cutoffs=9"])
+    load_config(overrides=["data.source=tx.csv", "data.customers=c.csv", "data.drop=[age]", "data.keep=[note]"])
+
+
+def test_a_one_year_log_trains_propensity_on_the_cutoffs_it_allows(tmp_path):
+    """Before: `no active customers at cutoff 2022-07-10`."""
+    sim = simulate_churn(N_CUSTOMERS, seed=8, start="2023-01-01", end="2024-01-01")
+    path = tmp_path / "tx.csv"
+    sim.transactions.to_csv(path, index=False)
+    config = load_config(overrides=[f"data.source={path}", "categories=[grocery, home]", "output=null",
+                                    "registered_model=null"])
+    with pytest.warns(CustvalWarning, match="the training cutoffs see at most 95 days"):
+        result = train_propensity(config, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_tracking_uri(None)
+    assert result.cutoffs == [pd.Timestamp(d) for d in ("2023-04-06", "2023-07-05", "2023-10-03")]
+    assert "spend_180d" not in result.features and "spend_90d" in result.features
+    for category in ("grocery", "home"):
+        assert result.metrics[f"{category}_test_roc_auc"] > 0.6, category
+    assert len(result.scores) == result.scores["customer_id"].nunique() > 1000

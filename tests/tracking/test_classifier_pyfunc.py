@@ -62,13 +62,15 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     X, Xv = data["X"][FEATURES], data["Xv"][FEATURES]
-    tree = TreeClassifier(max_depth=4, min_samples_leaf=30, random_state=0).fit(X, data["y"])
+    # the strict check of unseen categories (the default scores them as missing, with a warning)
+    tree = TreeClassifier(max_depth=4, min_samples_leaf=30, random_state=0, handle_unknown="error").fit(X, data["y"])
     xgb = BoostedClassifier(n_estimators=300, learning_rate=0.1, max_depth=3, early_stopping_rounds=20,
-                            random_state=0, n_jobs=1).fit(X, data["y"], eval_set=(Xv, data["yv"]))
+                            random_state=0, n_jobs=1, handle_unknown="error").fit(X, data["y"], eval_set=(Xv, data["yv"]))
     calibrated = CalibratedClassifier(estimator=xgb, method="auto").fit(Xv, data["yv"])
     # propensity: a second output on other columns; `store` (int codes) is a category for the tree
     cols2 = ["plan", "store", "paperless", "age"]
-    tree2 = TreeClassifier(max_depth=3, min_samples_leaf=30, random_state=0, categorical=["store"]).fit(
+    tree2 = TreeClassifier(max_depth=3, min_samples_leaf=30, random_state=0, categorical=["store"],
+                           handle_unknown="error").fit(
         data["X"][cols2], data["y2"])
     return {"tree": tree, "calibrated": calibrated, "tree2": tree2}
 

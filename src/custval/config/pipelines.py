@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from custval.config.loading import Section
 from custval.config.sections import (
+    AUTO,
     CLVModelSettings,
     CLVSource,
     DataConfig,
@@ -39,7 +40,7 @@ from custval.units import horizon_days, parse_date
 
 
 def _yaml(value) -> str:
-    return "null" if value is None else repr(value)
+    return "null" if value is None else repr(list(value) if isinstance(value, tuple) else value)
 
 
 class JobConfig(Section):
@@ -125,18 +126,18 @@ class SnapshotJobConfig(TrainingConfig):
                 "data.table (a customer table) is used instead of transactions"
         elif data.simulated:
             ignored = {"columns", "returns", "duplicates", "timestamp_format", "customers", "customer_columns",
-                       "label", "id_column"} & changed
+                       "label", "id_column", "drop", "keep"} & changed
             why = "data.source=simulate brings its own transactions and customers"
         else:
             ignored = {"label"} & changed
             if data.customers is None:
-                ignored |= {"customer_columns", "id_column"} & changed
-            why = ("data.label belongs to a customer table (data.table); data.customer_columns and "
-                   "data.id_column to data.customers")
+                ignored |= {"customer_columns", "id_column", "drop", "keep"} & changed
+            why = ("data.label belongs to a customer table (data.table); data.customer_columns, data.id_column, "
+                   "data.drop and data.keep to data.customers")
         if ignored:
             key = sorted(ignored)[0]
-            raise SettingError(f"data.{key}", f"={getattr(data, key)!r} would be ignored: {why} (leave it at its "
-                                              f"default {_yaml(getattr(default, key))})")
+            raise SettingError(f"data.{key}", f"={_yaml(getattr(data, key))} would be ignored: {why} (leave it at "
+                                              f"its default {_yaml(getattr(default, key))})")
         for name, section, used, where in (
                 ("simulate", self.simulate, data.simulated, "data.source=simulate"),
                 ("snapshots", self.snapshots, not table, "transactions")):
@@ -146,9 +147,18 @@ class SnapshotJobConfig(TrainingConfig):
                 raise SettingError(f"{name}.{changed[0]}", f"would be ignored: it applies only to {where}, not to "
                                    + ("data.table" if table else f"data.source={data.source}"))
         needed = self.split.n_valid + self.split.n_test + 1
-        if not table and self.snapshots.n_cutoffs < needed:
-            raise SettingError("snapshots.n_cutoffs", f"must be at least split.n_valid + split.n_test + 1 = {needed} "
-                               f"(a training cutoff besides the valid and test ones), got {self.snapshots.n_cutoffs}")
+        snapshots = self.snapshots
+        auto = snapshots.n_cutoffs == AUTO
+        count = "max_cutoffs" if auto else "n_cutoffs"
+        if not table and getattr(snapshots, count) < needed:
+            raise SettingError(f"snapshots.{count}", f"must be at least split.n_valid + split.n_test + 1 = {needed} "
+                               f"(a training cutoff besides the valid and test ones), got {getattr(snapshots, count)}")
+        if not auto:
+            defaults = SnapshotSettings()
+            unused = [k for k in ("min_history_days", "max_cutoffs") if getattr(snapshots, k) != getattr(defaults, k)]
+            if unused:
+                raise SettingError(f"snapshots.{unused[0]}", f"would be ignored: it applies to snapshots.n_cutoffs="
+                                   f"{AUTO}, not to a fixed number of cutoffs ({snapshots.n_cutoffs})")
         defaults = SplitSettings()
         changed = [k for k in SplitSettings.model_fields if getattr(self.split, k) != getattr(defaults, k)]
         ignored = [k for k in changed if k.startswith("n_")] if table else [k for k in changed if "fraction" in k]

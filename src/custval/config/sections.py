@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from custval.config.loading import Section
 from custval.config.types import (
@@ -75,6 +75,11 @@ class TableDataConfig(DataConfig):
     """The label column of `table` (1/0, yes/no, y/n, true/false)."""
     id_column: Name = "customer_id"
     """The id column of `table` or `customers`."""
+    drop: tuple[Name, ...] = ()
+    """Columns of `table` or `customers` that are not features (names after customer_columns), e.g. [Surname]."""
+    keep: tuple[Name, ...] = ()
+    """Columns of `table` or `customers` kept as features even when they look like identifiers (row numbers,
+    text with nearly all values distinct), which are otherwise dropped with a warning."""
 
     @property
     def simulated(self) -> bool:
@@ -84,6 +89,21 @@ class TableDataConfig(DataConfig):
     def _one_customer_source(self):
         if self.table is not None and self.customers is not None:
             raise SettingError("customers", "must be null with a table: data.table already holds the customers")
+        return self
+
+    @model_validator(mode="after")
+    def _columns_to_drop(self):
+        for name in ("drop", "keep"):
+            names = getattr(self, name)
+            if len(set(names)) != len(names):
+                raise SettingError(name, f"must be distinct column names, got {list(names)}")
+            own = [c for c in names if c == self.id_column or (self.table is not None and c == self.label)]
+            if own:
+                what = "data.id_column" if own[0] == self.id_column else "data.label"
+                raise SettingError(name, f"must not name {what} ({own[0]!r}): it is never a feature")
+        both = sorted(set(self.drop) & set(self.keep))
+        if both:
+            raise SettingError("keep", f"and data.drop both name {both[0]!r}: drop it or keep it")
         return self
 
 
@@ -108,10 +128,24 @@ class SimulateSettings(Section):
         return self
 
 
+AUTO = "auto"
+
+
+def _cutoff_count(value: Any) -> Any:
+    if value == AUTO and isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingError("", f"must be {AUTO} or an integer >= 1, got {value!r}")
+    return value
+
+
+CutoffCount = Annotated[int | str, BeforeValidator(_cutoff_count)]
+
+
 class SnapshotSettings(Section):
-    """Cutoffs and features: labels look horizon_days ahead of each cutoff; n_cutoffs cutoffs every every_days,
-    the latest horizon_days before the observation end; customers count when they bought in the active_days
-    before a cutoff."""
+    """Cutoffs and features: labels look horizon_days ahead of each cutoff; cutoffs every every_days, the latest
+    horizon_days before the observation end (n_cutoffs of them, or with auto as many as the log allows);
+    customers count when they bought in the active_days before a cutoff."""
 
     key = "snapshots"
 
@@ -121,8 +155,13 @@ class SnapshotSettings(Section):
     """RFM windows (days before the cutoff)."""
     active_days: PositiveInt = 365
     """A customer is in a snapshot when they bought in this many days before its cutoff."""
-    n_cutoffs: PositiveInt = 6
-    """Cutoffs stacked into the training data."""
+    n_cutoffs: CutoffCount = AUTO
+    """Cutoffs stacked into the training data: auto (as many as the log allows, up to max_cutoffs, each with
+    min_history_days of transactions before it) or a number."""
+    min_history_days: PositiveInt = 90
+    """With n_cutoffs auto: days of transactions a cutoff needs before it."""
+    max_cutoffs: PositiveInt = 6
+    """With n_cutoffs auto: the most cutoffs taken (the latest ones)."""
     every_days: PositiveInt = 90
     """Days between cutoffs (= horizon_days, so that train, valid and test label windows do not overlap)."""
     clv_features: Flag = False

@@ -3,11 +3,18 @@ log, optionally with customer attributes, or from the churn simulator), or a pla
 column split at random, stratified on the label.
 
 `load_dataset(config)` reads the `data`, `simulate`, `snapshots` and `split` sections of a churn or propensity
-config; `population(dataset)` gives the customers to score with the same features.
+config; `population(dataset)` gives the customers to score with the same features. Columns of a customer table
+named in `data.drop`, and identifier-like ones (`custval.features.identifiers`), are not features.
+
+Cutoffs: `snapshots.n_cutoffs: auto` takes as many as the log allows (`custval.features.snapshots.cutoff_schedule`),
+counting history from the first transaction; the run warns when even the latest training cutoff sees less
+history than the scoring date within the longest look-back (a window or the active rule), since the model then
+never saw features over the span they cover at scoring.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +25,9 @@ import pandas as pd
 from custval.data.fingerprint import frame_fingerprint
 from custval.data.loaders import load_customer_table, load_transactions
 from custval.data.schemas import check_cutoff
-from custval.errors import ConfigError, DataError, SchemaError
+from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
 from custval.features import snapshots as snap
+from custval.features.identifiers import drop_columns
 from custval.units import horizon_days, parse_date
 
 LABEL = "churn"
@@ -92,20 +100,83 @@ def load_dataset(config, *, extra_features: Callable | None = None, **snapshot_e
         if data.customers is not None:
             frame, _ = load_customer_table(data.customers, id_column=data.id_column,
                                            columns=data.customer_columns or None)
-            customers = customer_frame(frame, data.id_column)
+            customers = drop_columns(customer_frame(frame, data.id_column), drop=data.drop, keep=data.keep,
+                                     protected=("customer_id",))
     s = config.snapshots
+    start = snap.history_start(transactions)
     options = dict(horizon_days=s.horizon_days, windows=tuple(s.windows), active_days=s.active_days,
-                   extra_features=extra_features, observation_end=as_of, **snapshot_extra)
-    cutoffs = list(snap.cutoff_schedule(as_of, n_cutoffs=s.n_cutoffs, every_days=s.every_days,
-                                        horizon_days=s.horizon_days))
+                   extra_features=extra_features, observation_end=as_of, history_start=start, **snapshot_extra)
+    cutoffs = schedule(config, start, as_of)
     frames = snap.build_snapshots(transactions, cutoffs, customers=customers, labels=True, **options)
     split = snap.time_split(frames, horizon_days=s.horizon_days, n_valid=config.split.n_valid,
                             n_test=config.split.n_test)
+    unused = warn_short_history(config, start, as_of, split.train["cutoff"])
     parts = [part.reset_index(drop=True) for part in (split.train, split.valid, split.test)]
-    return Dataset("snapshots", *parts, features=list(snap.feature_columns(frames)),
+    features = [c for c in snap.feature_columns(frames) if c not in unused]
+    return Dataset("snapshots", *parts, features=features,
                    fingerprint=frame_fingerprint(*(f for f in (transactions, customers) if f is not None)), as_of=as_of,
                    cutoffs=cutoffs, transactions=transactions, customers=customers, simulation=simulation,
                    snapshot_options={k: v for k, v in options.items() if k != "cross_sell_new_only"})
+
+
+def schedule(config, start: pd.Timestamp, as_of: pd.Timestamp) -> list[pd.Timestamp]:
+    """The snapshot cutoffs of `config.snapshots` for a log whose history runs from `start` to `as_of`
+    (exclusive), checked against the split before any snapshot is built: a schedule the log cannot hold is a
+    DataError that names the settings to change."""
+    s, split = config.snapshots, config.split
+    auto = s.n_cutoffs == "auto"
+    span = f"the transactions run from {start.date()} to {(as_of - pd.Timedelta(days=1)).date()}"
+    try:
+        cutoffs = snap.cutoff_schedule(as_of, n_cutoffs=s.n_cutoffs, every_days=s.every_days,
+                                       horizon_days=s.horizon_days, history_start=start,
+                                       min_history_days=s.min_history_days, max_cutoffs=s.max_cutoffs)
+    except DataError:
+        raise DataError("transactions", "timestamp",
+                        f"{span}: no cutoff has snapshots.min_history_days={s.min_history_days} days of history "
+                        f"before it and snapshots.horizon_days={s.horizon_days} days of labels after it; lower "
+                        "them or use a longer log", f"{(as_of - start).days} days") from None
+    if not auto and cutoffs[0] <= start:
+        raise DataError("transactions", "timestamp",
+                        f"{span}: snapshots.n_cutoffs={s.n_cutoffs} cutoffs every {s.every_days} days reach back "
+                        f"to {cutoffs[0].date()}, before any history; set snapshots.n_cutoffs=auto (as many as the "
+                        "log allows) or fewer cutoffs", str(cutoffs[0].date()))
+    try:
+        snap.split_cutoffs(cutoffs, horizon_days=s.horizon_days, n_valid=split.n_valid, n_test=split.n_test)
+    except DataError as exc:
+        if not auto:
+            raise
+        fix = (f"raise snapshots.max_cutoffs (the split drops the cutoffs less than snapshots.horizon_days="
+               f"{s.horizon_days} days before the next part)" if len(cutoffs) == s.max_cutoffs else
+               "lower snapshots.min_history_days or snapshots.every_days, or use a longer log")
+        raise DataError("transactions", "timestamp",
+                        f"{span}: snapshots.n_cutoffs=auto finds {len(cutoffs)} cutoffs every "
+                        f"snapshots.every_days={s.every_days} days with snapshots.min_history_days="
+                        f"{s.min_history_days} days of history, too few for split.n_valid={split.n_valid}, "
+                        f"split.n_test={split.n_test} and a training cutoff ({exc.rule}); {fix}",
+                        f"{len(cutoffs)} cutoffs") from None
+    return cutoffs
+
+
+def warn_short_history(config, start: pd.Timestamp, as_of: pd.Timestamp, train_cutoffs: pd.Series) -> list[str]:
+    """CustvalWarning when the latest training cutoff sees less history than the scoring date, counted up to
+    the longest look-back of the features (the longest window or the active rule). Returns the features
+    missing in every training row (windows longer than any training cutoff's history): no model can learn
+    from them, so they are left out."""
+    s = config.snapshots
+    lookback = max(max(s.windows), s.active_days)
+    latest = pd.Timestamp(train_cutoffs.max())
+    seen, scoring = (latest - start).days, (as_of - start).days
+    if seen >= min(scoring, lookback):
+        return []
+    missing = [w for w in sorted(s.windows) if w > seen]
+    effect = (f"their {', '.join(map(str, missing))}-day windows are missing (NaN) and left out of the features, "
+              "and " if missing else "")
+    warnings.warn(CustvalWarning(
+        f"snapshots: the training cutoffs see at most {seen} days of transactions (latest {latest.date()}), the "
+        f"scoring date {as_of.date()} sees {scoring}: {effect}their recency, tenure and totals span less time than "
+        f"at scoring (the features look back up to {lookback} days), so the model meets values at scoring it never "
+        "saw in training; a longer log closes the gap"), stacklevel=3)
+    return snap.uncovered_columns(s.windows, seen)
 
 
 def _table_dataset(config) -> Dataset:
@@ -115,13 +186,15 @@ def _table_dataset(config) -> Dataset:
     data = config.data
     frame, y = load_customer_table(data.table, id_column=data.id_column, label=data.label,
                                    columns=data.customer_columns or None)
-    frame = customer_frame(frame, data.id_column)
+    frame = drop_columns(customer_frame(frame, data.id_column), drop=data.drop, keep=data.keep,
+                         protected=("customer_id", data.label))
     if y is None:  # pragma: no cover - load_customer_table raises when the label is missing
         raise SchemaError("customers", data.label, "label column is missing")
     y = pd.Series(np.asarray(y), index=frame.index, name=LABEL).astype("int8")
     features = [c for c in frame.columns if c not in ("customer_id", data.label)]
     if not features:
-        raise SchemaError("customers", "*", f"no feature columns besides {data.id_column!r} and {data.label!r}")
+        raise SchemaError("customers", "*", f"no feature columns besides {data.id_column!r} and {data.label!r} "
+                          "(after data.drop and the identifier-like columns)")
     counts = y.value_counts()
     if len(counts) < 2:
         raise DataError("customers", data.label, "needs both classes 0 and 1 to train on", int(y.iloc[0]))

@@ -17,10 +17,15 @@ Definitions (all durations in days; ``d(x)`` is the calendar day of a timestamp,
     included); ``monetary_mean`` = monetary_total / frequency (net spend per purchase day);
   * per window w (`windows`, default 30/90/180/365): ``n_purchases_{w}d`` = purchase days in [c - w, c);
     ``spend_{w}d`` = net amount of the rows in [c - w, c);
+  * a window is *covered* when it starts on or after the history start ``s`` (`history_start`, default the
+    first day of the log): c - w >= s. An uncovered window reaches into days the log does not show, so its
+    count and spend are unknown: NaN, not 0. A customer's own first purchase does not uncover a window:
+    before it the (covered) log shows no purchase, which is a fact (tenure_days tells new customers apart);
   * trends between consecutive windows w1 < w2: the rate in the recent window [c - w1, c) against the rate
     in the window before it [c - w2, c - w1), both per day: ``trend_{purchases,spend}_{w1}_{w2}`` =
     (recent - prior) / (|recent| + |prior|), in [-1, 1] (+1: only recent activity, -1: activity stopped,
-    0: same rate or no activity in both; never NaN). The prior window may start before the first purchase;
+    0: same rate or no activity in both; NaN only when w2 is not covered). The prior window may start
+    before the first purchase;
   * inter-purchase time (gaps between consecutive purchase days): ``ipt_mean_days`` = (last - first) /
     (frequency - 1), ``ipt_std_days`` = population std (ddof = 0) of the gaps, ``ipt_last_days`` = the last
     gap, ``recency_ratio`` = recency_days / ipt_mean_days; NaN with fewer than 2 purchase days;
@@ -55,8 +60,9 @@ Speed: the log is reduced once to customer-day-category and customer-day totals 
 combined integer key and `np.add.reduceat`; each cutoff is then a few masks and `np.bincount` calls over those
 arrays (no per-customer Python, no pandas groupby). One cutoff of 20M transactions (990k active customers,
 6 categories, 36 features + 7 labels) builds in 11 s on a 2-core box (`benchmarks/bench_snapshots.py`).
-Feature values at a cutoff depend only on rows before it, summed in input order, so changing rows at or after
-the cutoff leaves them bit-identical.
+Feature values at a cutoff depend only on rows before it (and on the history start), summed in input order, so
+changing rows at or after the cutoff leaves them bit-identical; covered windows are computed exactly as before
+the coverage rule existed.
 """
 
 from __future__ import annotations
@@ -81,8 +87,11 @@ __all__ = [
     "build_snapshots",
     "cutoff_schedule",
     "feature_columns",
+    "history_start",
     "label_columns",
+    "split_cutoffs",
     "time_split",
+    "uncovered_columns",
 ]
 
 WINDOWS = (30, 90, 180, 365)
@@ -108,6 +117,7 @@ class _Log:
     keys: np.ndarray
     id_dtype: object
     categories: tuple[str, ...] | None
+    first_day: int
     cd_code: np.ndarray
     cd_day: np.ndarray
     cd_net: np.ndarray
@@ -257,7 +267,7 @@ def _prepare(transactions, categories, *, keep_row_days: bool = False) -> _Log:
     del key
     net, gross, has_sale, has_return, bought = _reduce(starts, amt)
     del amt
-    log = dict(keys=keys, id_dtype=ids.dtype, categories=names, last_day=dmax, frame=transactions,
+    log = dict(keys=keys, id_dtype=ids.dtype, categories=names, first_day=dmin, last_day=dmax, frame=transactions,
                row_day=days.astype(np.int32) if keep_row_days else None, cdc_code=None, cdc_day=None, cdc_slot=None, cdc_net=None, cat_slot=None, cat_code=None, cat_day=None)
     if names is None:
         cd_key, cd_net, cd_purchase = gkey, net, bought
@@ -310,6 +320,20 @@ def _cutoff_day(cutoff) -> tuple[pd.Timestamp, int]:
         raise DataError(_TABLE, "cutoff", "must be a date (midnight): features use rows strictly before it",
                         str(cutoff))
     return ts, int((np.datetime64(ts.to_datetime64(), "D") - _EPOCH).astype(np.int64))
+
+
+def _day_number(ts: pd.Timestamp) -> int:
+    """Days since 1970 of a timestamp's calendar day (wall clock for a tz-aware one, as for the log's rows)."""
+    if ts.tzinfo is not None:
+        ts = ts.tz_localize(None)
+    return int((np.datetime64(ts.floor("D").to_datetime64(), "D") - _EPOCH).astype(np.int64))
+
+
+def _start_day(log: _Log, history_start) -> int:
+    """The history start as a day number: the given date's day, or the first day of the log."""
+    if history_start is None:
+        return log.first_day
+    return _day_number(parse_date(history_start, "history_start"))
 
 
 def _end_day(log: _Log, observation_end) -> tuple[pd.Timestamp, float]:
@@ -444,9 +468,11 @@ class _History:
     ``p_*``: purchase days before c, sorted by (code, day), with the start/end of each customer's run
     (``p_starts``, ``p_ends``, ``p_new_run``) and its code (``p_run_code``); ``s_*``: every customer-day before
     c (spend, returns included). ``first``/``last``/``frequency``/``total`` are per customer code (length
-    `log.n`); ``pop`` is the snapshot population (codes of the active customers)."""
+    `log.n`); ``pop`` is the snapshot population (codes of the active customers); ``start`` is the history
+    start day: a window reaching before it is not covered."""
 
     c: int
+    start: int
     n: int
     pop: np.ndarray
     p_code: np.ndarray
@@ -474,7 +500,7 @@ def _check_label_window(log: _Log, cutoff_ts: pd.Timestamp, c: int, horizon_days
             str(cutoff_ts.date()))
 
 
-def _history(log: _Log, cutoff_ts: pd.Timestamp, c: int, active_days: int | None) -> _History:
+def _history(log: _Log, cutoff_ts: pd.Timestamp, c: int, active_days: int | None, start: int) -> _History:
     """Purchase days and spend before the cutoff, first/last purchase day, and the active population."""
     n = log.n
     pre = log.cd_day < c
@@ -499,7 +525,7 @@ def _history(log: _Log, cutoff_ts: pd.Timestamp, c: int, active_days: int | None
     last[ucode] = p_day[ends - 1]
     s_code, s_day, s_net = log.cd_code[pre], log.cd_day[pre], log.cd_net[pre]
     total = np.bincount(s_code, weights=s_net, minlength=n)
-    return _History(c=c, n=n, pop=pop, p_code=p_code, p_day=p_day, p_new_run=change, p_starts=starts, p_ends=ends,
+    return _History(c=c, start=start, n=n, pop=pop, p_code=p_code, p_day=p_day, p_new_run=change, p_starts=starts, p_ends=ends,
                     p_run_code=ucode, s_code=s_code, s_day=s_day, s_net=s_net, frequency=freq, first=first,
                     last=last, total=total)
 
@@ -513,10 +539,19 @@ def _rfm_totals(h: _History) -> dict[str, np.ndarray]:
             "frequency": f, "monetary_total": total, "monetary_mean": total / f}
 
 
+def _covered(h: _History, w: int) -> bool:
+    """Whether the window [c - w, c) lies inside the observed history (starts on or after its first day)."""
+    return h.c - w >= h.start
+
+
 def _window_counts_and_spend(h: _History, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """n_purchases_{w}d (purchase days) and spend_{w}d (net amount) in [c - w, c), for each window w."""
+    """n_purchases_{w}d (purchase days) and spend_{w}d (net amount) in [c - w, c), for each window w; NaN for
+    a window that is not covered."""
     cols = {}
     for w in windows:
+        if not _covered(h, w):
+            cols[f"n_purchases_{w}d"], cols[f"spend_{w}d"] = np.full(len(h.pop), np.nan), np.full(len(h.pop), np.nan)
+            continue
         cols[f"n_purchases_{w}d"] = np.bincount(h.p_code[h.p_day >= h.c - w], minlength=h.n)[h.pop].astype(np.float64)
         in_w = h.s_day >= h.c - w
         cols[f"spend_{w}d"] = np.bincount(h.s_code[in_w], weights=h.s_net[in_w], minlength=h.n)[h.pop]
@@ -524,9 +559,14 @@ def _window_counts_and_spend(h: _History, windows: tuple[int, ...]) -> dict[str,
 
 
 def _trends(h: _History, windows: tuple[int, ...], window_cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """trend_{purchases,spend}_{w1}_{w2}: the rate per day in [c - w1, c) against the one in [c - w2, c - w1)."""
+    """trend_{purchases,spend}_{w1}_{w2}: the rate per day in [c - w1, c) against the one in [c - w2, c - w1);
+    NaN when w2 is not covered."""
     cols = {}
     for w1, w2 in zip(windows[:-1], windows[1:], strict=True):
+        if not _covered(h, w2):
+            cols[f"trend_purchases_{w1}_{w2}"] = np.full(len(h.pop), np.nan)
+            cols[f"trend_spend_{w1}_{w2}"] = np.full(len(h.pop), np.nan)
+            continue
         n1, n2 = window_cols[f"n_purchases_{w1}d"], window_cols[f"n_purchases_{w2}d"]
         cols[f"trend_purchases_{w1}_{w2}"] = _trend(n1 / w1, (n2 - n1) / (w2 - w1))
         # the prior window's spend summed on its own (not spend_w2 - spend_w1, which can leave rounding dust)
@@ -614,12 +654,12 @@ def _labels(log: _Log, h: _History, horizon_days: int, cross_sell_new_only: bool
 
 
 def _snapshot(log: _Log, cutoff, *, customers, horizon_days, windows, active_days, labels, cross_sell_new_only,
-              extra_features, observation_end) -> pd.DataFrame:
+              extra_features, observation_end, history_start) -> pd.DataFrame:
     """One snapshot: the feature blocks in column order, then the labels (see the module docstring)."""
     cutoff_ts, c = _cutoff_day(cutoff)
     if labels:
         _check_label_window(log, cutoff_ts, c, horizon_days, observation_end)
-    h = _history(log, cutoff_ts, c, active_days)
+    h = _history(log, cutoff_ts, c, active_days, _start_day(log, history_start))
     cols = _rfm_totals(h)
     window_cols = _window_counts_and_spend(h, windows)
     cols.update(window_cols)
@@ -648,19 +688,22 @@ def _check_options(horizon_days, windows, active_days) -> tuple[int, tuple[int, 
 def build_snapshot(transactions: pd.DataFrame, cutoff, *, customers: pd.DataFrame | None = None,
                    horizon_days: int = 90, windows=WINDOWS, active_days: int | None = 365, categories=None,
                    labels: bool = True, cross_sell_new_only: bool = False, extra_features=None,
-                   observation_end=None) -> pd.DataFrame:
+                   observation_end=None, history_start=None) -> pd.DataFrame:
     """Features as of `cutoff` (rows with timestamp < cutoff) and labels from [cutoff, cutoff + horizon_days).
 
     One row per active customer (>= 1 purchase day in [cutoff - active_days, cutoff); None = any before),
     sorted by customer_id, RangeIndex. Columns: customer_id, cutoff, features (see the module docstring),
     then labels (`churn`, `propensity_<category>`) when `labels`. `observation_end` (exclusive; default the
     day after the last transaction) bounds the label window: a window past it is a DataError.
+    `history_start` (default the day of the first transaction) is the first day the log is complete from:
+    windows reaching before it are missing (NaN). Pass it when `transactions` is a part of a longer log
+    (e.g. one bucket of customers), so that every part uses the same rule.
     """
     horizon_days, windows, active_days = _check_options(horizon_days, windows, active_days)
     log = _prepare(transactions, categories, keep_row_days=extra_features is not None)
     return _snapshot(log, cutoff, customers=customers, horizon_days=horizon_days, windows=windows,
                      active_days=active_days, labels=labels, cross_sell_new_only=cross_sell_new_only,
-                     extra_features=extra_features, observation_end=observation_end)
+                     extra_features=extra_features, observation_end=observation_end, history_start=history_start)
 
 
 def build_snapshots(transactions: pd.DataFrame, cutoffs, **kwargs) -> pd.DataFrame:
@@ -674,11 +717,11 @@ def build_snapshots(transactions: pd.DataFrame, cutoffs, **kwargs) -> pd.DataFra
     if len(set(days)) != len(days):
         raise ConfigError(f"cutoffs must be distinct, got {[str(t.date()) for t, _ in parsed]}")
     unknown = sorted(set(kwargs) - {"customers", "horizon_days", "windows", "active_days", "categories", "labels",
-                                    "cross_sell_new_only", "extra_features", "observation_end"})
+                                    "cross_sell_new_only", "extra_features", "observation_end", "history_start"})
     if unknown:
         raise ConfigError(f"unknown build_snapshots options {unknown}")
     opts = dict(customers=None, horizon_days=90, windows=WINDOWS, active_days=365, labels=True,
-                cross_sell_new_only=False, extra_features=None, observation_end=None)
+                cross_sell_new_only=False, extra_features=None, observation_end=None, history_start=None)
     categories = kwargs.pop("categories", None)
     opts.update(kwargs)
     opts["horizon_days"], opts["windows"], opts["active_days"] = _check_options(
@@ -688,15 +731,53 @@ def build_snapshots(transactions: pd.DataFrame, cutoffs, **kwargs) -> pd.DataFra
     return pd.concat(blocks, axis=0, ignore_index=True)
 
 
-def cutoff_schedule(observation_end, *, n_cutoffs: int, every_days: int, horizon_days: int) -> list[pd.Timestamp]:
+def history_start(transactions: pd.DataFrame) -> pd.Timestamp:
+    """The first day of a log (midnight, wall clock for tz-aware timestamps): the default history start of
+    `build_snapshot`, and what `cutoff_schedule(n_cutoffs="auto")` counts history from."""
+    _check_frame(transactions)
+    return pd.Timestamp(_EPOCH + np.timedelta64(int(_timestamps(transactions).min()), "D"))
+
+
+def cutoff_schedule(observation_end, *, n_cutoffs, every_days: int, horizon_days: int, history_start=None,
+                    min_history_days: int = 90, max_cutoffs: int = 6) -> list[pd.Timestamp]:
     """Cutoffs (midnights, ascending): the latest is observation_end - horizon_days (floored to midnight, so
-    its label window ends by observation_end, exclusive), then one every `every_days` days before it."""
-    n = _check_days("n_cutoffs", n_cutoffs)
+    its label window ends by observation_end, exclusive), then one every `every_days` days before it.
+
+    `n_cutoffs`: how many, or "auto": as many as the log allows, up to `max_cutoffs`, each with at least
+    `min_history_days` days of history since `history_start` (required with "auto") before it. None fits ->
+    DataError."""
     every = _check_days("every_days", every_days)
     h = _check_days("horizon_days", horizon_days)
     end = parse_date(observation_end, "observation_end")
     latest = (end - pd.Timedelta(days=h)).floor("D")
-    return [latest - pd.Timedelta(days=every * i) for i in range(n - 1, -1, -1)]
+    if not (isinstance(n_cutoffs, str) and n_cutoffs == "auto"):
+        n = _check_days("n_cutoffs", n_cutoffs)
+        return [latest - pd.Timedelta(days=every * i) for i in range(n - 1, -1, -1)]
+    if history_start is None:
+        raise ConfigError("n_cutoffs='auto' needs history_start (the first day of the log) to count history from")
+    least = _check_days("min_history_days", min_history_days)
+    most = _check_days("max_cutoffs", max_cutoffs)
+    start = parse_date(history_start, "history_start").floor("D")
+    if start.tzinfo is not None:
+        start = start.tz_localize(None)
+    cutoffs = [c for c in (latest - pd.Timedelta(days=every * i) for i in range(most))
+               if (c - start).days >= least]
+    if not cutoffs:
+        raise DataError(_TABLE, "timestamp",
+                        f"the history from {start.date()} to observation_end {end.date()} leaves no cutoff with "
+                        f"min_history_days={least} days before it and horizon_days={h} days of labels after it",
+                        f"{(end - start).days} days")
+    return sorted(cutoffs)
+
+
+def uncovered_columns(windows, history_days: int) -> list[str]:
+    """The window and trend columns that are missing (NaN) in every row of a snapshot whose cutoff has
+    `history_days` days of history before it: n_purchases/spend of each window w > history_days and the
+    trends ending at such a window."""
+    windows = _check_windows(windows)
+    cols = [f"{kind}_{w}d" for w in windows if w > history_days for kind in ("n_purchases", "spend")]
+    return cols + [f"trend_{kind}_{w1}_{w2}" for w1, w2 in zip(windows[:-1], windows[1:], strict=True)
+                   if w2 > history_days for kind in ("purchases", "spend")]
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -726,15 +807,29 @@ def time_split(snapshots: pd.DataFrame, *, horizon_days: int, n_valid: int = 1, 
     test cutoff (cutoffs in between, whose label windows would reach into the test period, are dropped);
     train = every cutoff c with c + horizon_days <= the first valid cutoff. Any empty part -> DataError.
     """
-    h = _check_days("horizon_days", horizon_days)
-    n_valid = _check_days("n_valid", n_valid)
-    n_test = _check_days("n_test", n_test)
+    for name, value in (("horizon_days", horizon_days), ("n_valid", n_valid), ("n_test", n_test)):
+        _check_days(name, value)
     if not isinstance(snapshots, pd.DataFrame):
         raise SchemaError("snapshots", "*", "must be a pandas DataFrame", type(snapshots).__name__)
     if "cutoff" not in snapshots.columns:
         raise SchemaError("snapshots", "cutoff", "required column missing (build_snapshots output)")
     col = pd.to_datetime(snapshots["cutoff"])
-    cutoffs = sorted(col.unique())
+    train_c, valid_c, test_c = split_cutoffs(col.unique(), horizon_days=horizon_days, n_valid=n_valid,
+                                             n_test=n_test)
+
+    def part(cs) -> pd.DataFrame:
+        return snapshots.loc[col.isin(cs).to_numpy()].reset_index(drop=True)
+
+    return TimeSplit(train=part(train_c), valid=part(valid_c), test=part(test_c))
+
+
+def split_cutoffs(cutoffs, *, horizon_days: int, n_valid: int = 1, n_test: int = 1
+                  ) -> tuple[list[pd.Timestamp], list[pd.Timestamp], list[pd.Timestamp]]:
+    """(train, valid, test) cutoffs of `time_split` (its rule and errors), from the cutoffs alone."""
+    h = _check_days("horizon_days", horizon_days)
+    n_valid = _check_days("n_valid", n_valid)
+    n_test = _check_days("n_test", n_test)
+    cutoffs = sorted(pd.Timestamp(c) for c in set(pd.to_datetime(pd.Index(cutoffs))))
     gap = pd.Timedelta(days=h)
     rule = (f"split of {len(cutoffs)} cutoffs ({', '.join(str(pd.Timestamp(c).date()) for c in cutoffs)}) "
             f"with n_test={n_test}, n_valid={n_valid}, horizon_days={h}")
@@ -750,9 +845,5 @@ def time_split(snapshots: pd.DataFrame, *, horizon_days: int, n_valid: int = 1, 
     if not train_c:
         raise DataError("snapshots", "cutoff", f"no training cutoff whose label window ends by the first validation "
                         f"cutoff: {rule}", str(pd.Timestamp(valid_c[0]).date()))
-
-    def part(cs) -> pd.DataFrame:
-        return snapshots.loc[col.isin(cs).to_numpy()].reset_index(drop=True)
-
-    return TimeSplit(train=part(train_c), valid=part(valid_c), test=part(test_c))
+    return train_c, valid_c, test_c
 

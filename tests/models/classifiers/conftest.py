@@ -59,7 +59,8 @@ def data():
 def boosted(data):
     X, y, _ = data["train"]
     Xv, yv, _ = data["valid"]
-    return BoostedClassifier(n_estimators=600, learning_rate=0.08, early_stopping_rounds=30).fit(
+    return BoostedClassifier(n_estimators=600, learning_rate=0.08, early_stopping_rounds=30,
+                             handle_unknown="error").fit(
         X, y, eval_set=(Xv, yv))
 
 

@@ -158,7 +158,7 @@ def test_unseen_category_error_and_ignore(data):
     X, y = X.iloc[:2000], y[:2000]
     new = X.iloc[:5].copy()
     new["plan"] = pd.array(["platinum"] * 5, dtype="string")
-    model = BoostedClassifier(n_estimators=20).fit(X, y)
+    model = BoostedClassifier(n_estimators=20, handle_unknown="error").fit(X, y)
     with pytest.raises(DataError) as err:
         model.predict_proba(new)
     assert err.value.column == "plan" and err.value.example == "platinum"

@@ -70,7 +70,7 @@ def test_unseen_category_error_and_ignore():
     new = frame.copy()
     new["plan"] = pd.array(["pro", "platinum", "basic", None], dtype="string")
     with pytest.raises(DataError) as err:
-        TabularPreprocessor().fit(frame).transform(new)
+        TabularPreprocessor(handle_unknown="error").fit(frame).transform(new)
     assert (err.value.table, err.value.column, err.value.example) == ("features", "plan", "platinum")
     assert "category not seen in training" in str(err.value)
     for encoding in ("onehot", "category"):

@@ -63,7 +63,7 @@ def test_bad_feature_frames(make, small):
     assert err.value.column == "income" and "every training row" in err.value.rule
     with pytest.raises(DataError, match="signup: .*days"):
         make().fit(X.assign(signup=pd.Timestamp("2024-01-01")), y)
-    model = make().fit(X, y)
+    model = make(handle_unknown="error").fit(X, y)
     with pytest.raises(SchemaError) as err:
         model.predict_proba(X.drop(columns="frequency"))
     assert err.value.column == "frequency" and "missing" in err.value.rule

@@ -66,6 +66,8 @@ class BoostedClassifier(BinaryClassifier):
     rounds without improvement of `eval_metric` on it, and predictions use trees up to `best_iteration_`;
     without it, all `n_estimators` trees are used. `callbacks` (xgboost.callback.TrainingCallback, e.g. an
     Optuna pruning callback) are passed to XGBoost. `max_cat_to_onehot=None` keeps XGBoost's default.
+    `handle_unknown`: "ignore" (default) scores a category not seen in training as a missing value (XGBoost's
+    default direction for missing), with a CustvalWarning; "error" refuses it (DataError).
 
     Fitted: `pipeline_` ("preprocess" -> "xgboost"), `preprocessor_`, `model_` (XGBClassifier), `booster_`,
     `best_iteration_`, `n_iterations_` (trees used), `scale_pos_weight_`, `evals_result_`, `classes_`,
@@ -75,7 +77,7 @@ class BoostedClassifier(BinaryClassifier):
     def __init__(self, n_estimators=2000, learning_rate=0.05, max_depth=4, min_child_weight=1.0, subsample=0.8,
                  colsample_bytree=0.8, reg_lambda=1.0, reg_alpha=0.0, gamma=0.0, max_cat_to_onehot=None,
                  scale_pos_weight="auto", early_stopping_rounds=50, eval_metric="logloss", random_state=0,
-                 n_jobs=2, handle_unknown="error", callbacks=None, categorical=None):
+                 n_jobs=2, handle_unknown="ignore", callbacks=None, categorical=None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth

@@ -8,6 +8,11 @@ Two encodings:
 - "category": one pandas Categorical column per input column with the fitted categories, for XGBoost's
   native categorical splits (`enable_categorical=True`). Missing stays missing (NaN), so XGBoost learns a
   default direction for it.
+
+A category not seen in training is, by default (`handle_unknown="ignore"`), encoded exactly as a missing
+value (no indicator set but `col=<missing>`; NaN for XGBoost), with a CustvalWarning naming the column, how
+many rows and an example: a new plan name or a customer's surname at scoring time does not stop a whole
+scoring run. `handle_unknown="error"` refuses it instead (DataError).
 """
 
 from __future__ import annotations
@@ -123,8 +128,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     """Learns which columns are numeric and which categorical (string, category, bool or object dtype, plus
     any named in `categorical`), and the sorted categories of each; transforms frames the same way.
 
-    `handle_unknown="error"` raises DataError for a category not seen in training; "ignore" treats it as
-    missing. Datetime columns are refused (convert them to days, e.g. days since signup, first).
+    `handle_unknown="ignore"` (default) treats a category not seen in training as missing, with a
+    CustvalWarning (silence it with the warnings module); "error" raises DataError. Datetime columns are
+    refused (convert them to days, e.g. days since signup, first).
 
     Category keys are text; numbers are normalised first (1, 1.0 -> "1"; 0.5 -> "0.5"), so a column that is
     float in training (because of NaN) and int64 at scoring is encoded the same. `kinds_` (bool / number /
@@ -132,7 +138,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     with another kind of values (e.g. 0/1 for a bool column) raises SchemaError instead of being treated as
     unseen or missing. `numeric_missing_`: numeric columns that had missing values in training."""
 
-    def __init__(self, categorical=None, encoding: str = "onehot", handle_unknown: str = "error"):
+    def __init__(self, categorical=None, encoding: str = "onehot", handle_unknown: str = "ignore"):
         self.categorical = categorical
         self.encoding = encoding
         self.handle_unknown = handle_unknown
@@ -245,7 +251,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------- transform
     def category_codes(self, X) -> dict[str, np.ndarray]:
         """Codes into the fitted categories of every categorical column (-1 = missing, or unseen under
-        handle_unknown="ignore"). Raises for missing columns and, by default, unseen categories."""
+        handle_unknown="ignore", with a CustvalWarning). Raises for missing columns and, under
+        handle_unknown="error", for unseen categories."""
         check_fitted(self)
         X = self._check_columns(X)
         codes = {}
@@ -253,9 +260,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             text = self._keys(X[column], column)
             code = pd.Index(self.categories_[column], dtype=object).get_indexer(text).astype(np.int64)
             unseen = (code < 0) & text.notna().to_numpy()
-            if unseen.any() and self.handle_unknown == "error":
-                first = int(np.flatnonzero(unseen)[0])
-                raise DataError(FEATURES, column, "category not seen in training", text.iloc[first])
+            if unseen.any():
+                example = text.iloc[int(np.flatnonzero(unseen)[0])]
+                if self.handle_unknown == "error":
+                    raise DataError(FEATURES, column, "category not seen in training", example)
+                warnings.warn(CustvalWarning(
+                    f"features.{column}: {int(unseen.sum()):,} of {len(code):,} rows have a category not seen in "
+                    f"training (e.g. {example!r}), treated as missing"), stacklevel=2)
             codes[column] = code
         return codes
 

@@ -53,13 +53,15 @@ class TreeClassifier(BinaryClassifier):
     """Decision tree on one-hot encoded categories and raw numeric features (NaN allowed).
 
     `fit(X, y, eval_set=None)`: `eval_set` is accepted and ignored so the call matches BoostedClassifier.
+    `handle_unknown`: "ignore" (default) scores a category not seen in training as a missing value, with a
+    CustvalWarning; "error" refuses it (DataError).
     Fitted: `pipeline_` (Pipeline: "preprocess" -> "tree"), `preprocessor_`, `tree_model_`, `classes_`,
     `feature_names_in_`, `n_features_in_`, `leaf_counts_` / `leaf_positives_` (training rows and positives
     per tree node, zero for inner nodes), `feature_importances_` (Series by one-hot output feature).
     """
 
     def __init__(self, max_depth=5, min_samples_leaf=100, class_weight="balanced", ccp_alpha=0.0,
-                 random_state=0, handle_unknown="error", categorical=None):
+                 random_state=0, handle_unknown="ignore", categorical=None):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.class_weight = class_weight
