@@ -349,15 +349,18 @@ def fit_candidate(limit: Limit | None, fit: Callable[[], MLEResult], *, total_we
 
 
 _SAME_OBJECTIVE = 1e-9  # relative difference of objectives below which two candidates fit equally well
+_NO_EVIDENCE = 0.01  # log-likelihood (a likelihood ratio of 1.01): a failed full fit's gain below it is none
 
 
-def choose_fit(candidates: Sequence[Candidate]) -> Candidate:
+def choose_fit(candidates: Sequence[Candidate], total_weight: float) -> Candidate:
     """The candidate with the lowest objective; among those that fit as well, the one with the fewest parameters.
 
     Two objectives are equal within 1e-9 relative plus ten times the log-parameter gradients of the two fits:
     a converged fit whose parameter drifts towards a boundary (a -> 0) is that far from the limit's objective.
-    candidates[0] is the full model. When no candidate converged, or the full model stopped at a point better
-    than every limit (the maximum is inside, the optimiser did not reach it), its failure is raised."""
+    candidates[0] is the full model. When it found no maximum, a limit is its result unless the full model
+    (or a limit that failed too) stopped at a point better by more than 0.01 in log-likelihood (the maximum is
+    elsewhere and the optimiser did not reach it): then, as when no candidate converged, its failure is raised.
+    """
     full = candidates[0]
     fitted = [c for c in candidates if c.result is not None]
     if not fitted:
@@ -368,8 +371,10 @@ def choose_fit(candidates: Sequence[Candidate]) -> Candidate:
         gradients = best.result.gradient_norm + (other.result.gradient_norm if other.result is not None else 0.0)
         return _SAME_OBJECTIVE * max(1.0, abs(best.objective)) + 10.0 * gradients
 
-    if full.result is None and full.objective < best.objective - slack(full):
-        raise full.failure
+    if full.result is None:
+        no_evidence = max(slack(full), _NO_EVIDENCE / total_weight)
+        if any(c.objective < best.objective - no_evidence for c in candidates if c.result is None):
+            raise full.failure
     equal = [c for c in fitted if c.objective <= best.objective + slack(c)]
     return min(equal, key=lambda c: len(c.result.params))
 

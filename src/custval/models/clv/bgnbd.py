@@ -852,7 +852,7 @@ def _fit_scaled(x, tx, T, w, penalizer, tol, scale) -> MLEResult:
             starts = [sub.result.params, *starts]
     nll = NegLogLikelihood(x, tx, T, w)
     full = _fit_full(nll, starts, penalizer, tol, scale, first=large)
-    chosen = choose_fit([full, *_fit_limits(nll, guess, penalizer, tol, scale)])
+    chosen = choose_fit([full, *_fit_limits(nll, guess, penalizer, tol, scale)], nll.total_weight)
     if chosen.limit is None:
         return dataclasses.replace(chosen.result, extra={**chosen.result.extra, "n_evaluations": nll.n_evaluations})
     return chosen.result
