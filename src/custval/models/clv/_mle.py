@@ -240,7 +240,8 @@ def fit_mle(
     scale = 1.0 / float(total_weight)
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        params = np.exp(log_params)
+        with np.errstate(over="ignore", under="ignore"):
+            params = np.exp(log_params)
         if not np.all(np.isfinite(params) & (params > 0)):  # under/overflow: outside the model, not an error
             return np.inf, np.zeros_like(params)
         # the optimiser may probe extreme points: an inf/NaN there is a valid answer, not a warning
@@ -260,7 +261,8 @@ def fit_mle(
     # BFGS often stops with "precision loss" at an optimum already reached; judge by the gradient itself.
     value, grad_log = objective(result.x)
     gradient_norm = float(np.max(np.abs(grad_log)))
-    params = np.exp(result.x)
+    with np.errstate(over="ignore", under="ignore"):
+        params = np.exp(result.x)
 
     def failure(problem: str) -> FitFailure:
         return FitFailure(f"{model}: {problem}; the fit stopped at {shown(params)}. "
@@ -362,9 +364,14 @@ def choose_fit(candidates: Sequence[Candidate], total_weight: float) -> Candidat
     elsewhere and the optimiser did not reach it): then, as when no candidate converged, its failure is raised.
     """
     full = candidates[0]
+    limits = ", ".join(c.limit.name for c in candidates[1:])
+
+    def failure(why: str) -> FitFailure:
+        return FitFailure(f"{full.failure}{why}" if limits else str(full.failure), full.objective)
+
     fitted = [c for c in candidates if c.result is not None]
     if not fitted:
-        raise full.failure
+        raise failure(f" No limiting model ({limits}) has a maximum either.")
     best = min(fitted, key=lambda c: c.objective)
 
     def slack(other: Candidate) -> float:
@@ -374,7 +381,7 @@ def choose_fit(candidates: Sequence[Candidate], total_weight: float) -> Candidat
     if full.result is None:
         no_evidence = max(slack(full), _NO_EVIDENCE / total_weight)
         if any(c.objective < best.objective - no_evidence for c in candidates if c.result is None):
-            raise full.failure
+            raise failure(f" The limiting models ({limits}) fit worse than where it stopped.")
     equal = [c for c in fitted if c.objective <= best.objective + slack(c)]
     return min(equal, key=lambda c: len(c.result.params))
 
