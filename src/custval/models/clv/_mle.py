@@ -318,7 +318,7 @@ class Limit:
     penalizable: bool
 
     def summary_rows(self) -> pd.DataFrame:
-        """The boundary parameters as rows of `MLEResult.summary()` (no standard errors: they are not free)."""
+        """The boundary parameters as rows of a model's `summary()` (no standard errors: they are not free)."""
         names = [name for name, _, _ in self.boundary]
         return pd.DataFrame({"estimate": [value for _, value, _ in self.boundary], "se": math.nan,
                              "lower_95": math.nan, "upper_95": math.nan,
@@ -381,7 +381,7 @@ def choose_fit(candidates: Sequence[Candidate], total_weight: float) -> Candidat
     if full.result is None:
         no_evidence = max(slack(full), _NO_EVIDENCE / total_weight)
         if any(c.objective < best.objective - no_evidence for c in candidates if c.result is None):
-            raise failure(f" The limiting models ({limits}) fit worse than where it stopped.")
+            raise failure(f" No limiting model ({limits}) fits as well as points the optimiser reached.")
     equal = [c for c in fitted if c.objective <= best.objective + slack(c)]
     return min(equal, key=lambda c: len(c.result.params))
 
