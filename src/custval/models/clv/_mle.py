@@ -6,7 +6,8 @@ the Hessian (central differences of the analytic gradient) and refuses a fit tha
 
 Where the likelihood is highest on the boundary of the parameter space (BG/NBD with a -> 0: nobody drops
 out), that boundary is a model of its own with fewer parameters, a `Limit`. Models fit their limits beside
-the full model and `choose_fit` keeps the best, preferring the simpler model when they fit equally well.
+the full model when it has no maximum or its optimum lies towards a boundary (`at_boundary`), and
+`choose_fit` keeps the best, preferring the simpler model when they fit equally well.
 """
 
 from __future__ import annotations
@@ -386,14 +387,28 @@ def choose_fit(candidates: Sequence[Candidate], total_weight: float) -> Candidat
     return min(equal, key=lambda c: len(c.result.params))
 
 
+def drifting(names, params: np.ndarray, x0: np.ndarray) -> tuple[list[str], list[str]]:
+    """The parameters that ran towards a boundary: (those 1e4 times below their starting value: -> 0, those
+    1e4 times above it or not finite: -> infinity)."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        ratio = np.asarray(params, dtype=float) / np.asarray(x0, dtype=float)
+    to_zero = [n for n, v in zip(names, ratio, strict=True) if v < 1.0 / _DRIFT]
+    to_infinity = [n for n, v in zip(names, ratio, strict=True) if not v <= _DRIFT]
+    return to_zero, to_infinity
+
+
+def at_boundary(full: Candidate, x0: np.ndarray) -> bool:
+    """Whether the full model's fit calls for its limits: it found no maximum, or its optimum lies towards a
+    boundary (a parameter 1e4 times beyond its moment-style start `x0`, e.g. a -> 0). An optimum well inside the
+    parameter space is the result as it stands, without the cost of fitting the limits."""
+    return full.result is None or any(drifting(full.result.names, full.result.params, x0))
+
+
 def _diagnosis(names, params: np.ndarray, x0: np.ndarray, penalizer: float) -> str:
     """Why a fit failed, and the setting that can help. A penalizer adds penalizer * sum(params^2): it keeps
     parameters from running to infinity and adds curvature, but it pulls them towards 0, so it cannot hold
     back one that runs to 0 (and may be what drives it there)."""
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        ratio = params / x0
-    to_zero = [n for n, v in zip(names, ratio, strict=True) if v < 1.0 / _DRIFT]
-    to_infinity = [n for n, v in zip(names, ratio, strict=True) if not v <= _DRIFT]
+    to_zero, to_infinity = drifting(names, params, x0)
     drifts = [f"{n} -> 0" for n in to_zero] + [f"{n} -> infinity" for n in to_infinity]
     why = (f"The likelihood keeps rising as {', '.join(drifts)}: the data cannot identify all parameters"
            if drifts else "The data cannot identify all parameters")

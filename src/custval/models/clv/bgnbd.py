@@ -28,6 +28,7 @@ from custval.models.clv._mle import (
     Candidate,
     Limit,
     MLEResult,
+    at_boundary,
     choose_fit,
     compress_rows,
     fit_candidate,
@@ -834,7 +835,8 @@ def _fit_limits(nll: NegLogLikelihood, guess: np.ndarray, penalizer, tol, scale)
 
 
 def _fit_scaled(x, tx, T, w, penalizer, tol, scale) -> MLEResult:
-    """Fit in time units of the longest T: the full model and its limits, the best of them (`choose_fit`).
+    """Fit in time units of the longest T: the full model and, when it has no maximum or its optimum lies
+    towards a boundary, its limits; the best of them (`choose_fit`).
     Large inputs start the full model from the optimum of a 50k-customer subsample, so the full-data
     optimiser needs only a few iterations."""
     starts = _starts(x, tx, T, w)
@@ -852,7 +854,8 @@ def _fit_scaled(x, tx, T, w, penalizer, tol, scale) -> MLEResult:
             starts = [sub.result.params, *starts]
     nll = NegLogLikelihood(x, tx, T, w)
     full = _fit_full(nll, starts, penalizer, tol, scale, first=large)
-    chosen = choose_fit([full, *_fit_limits(nll, guess, penalizer, tol, scale)], nll.total_weight)
+    limits = _fit_limits(nll, guess, penalizer, tol, scale) if at_boundary(full, guess) else []
+    chosen = choose_fit([full, *limits], nll.total_weight)
     if chosen.limit is None:
         return dataclasses.replace(chosen.result, extra={**chosen.result.extra, "n_evaluations": nll.n_evaluations})
     return chosen.result

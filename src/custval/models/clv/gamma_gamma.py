@@ -26,7 +26,7 @@ from scipy.special import digamma, gammaln
 
 from custval.errors import CustvalWarning, DataError, ModelError, SchemaError
 from custval.models.clv._base import FORMAT, MLEModel, check_description, check_number
-from custval.models.clv._mle import Limit, choose_fit, compress_rows, fit_candidate, fit_mle
+from custval.models.clv._mle import Limit, at_boundary, choose_fit, compress_rows, fit_candidate, fit_mle
 
 PARAM_NAMES = ("p", "q", "gamma")
 MIN_REPEAT_BUYERS = 10
@@ -199,7 +199,8 @@ class GammaGamma(MLEModel):
         candidates = []
         for name, x0 in starts.items():
             limit = LIMITS.get(name)
-            if limit is not None and penalizer > 0 and not limit.penalizable:
+            if limit is not None and (penalizer > 0 and not limit.penalizable
+                                      or not at_boundary(candidates[0], np.array(starts[None]))):
                 continue
             names = PARAM_NAMES if limit is None else limit.names
 
