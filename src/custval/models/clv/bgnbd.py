@@ -827,10 +827,10 @@ def _fit_limits(nll: NegLogLikelihood, guess: np.ndarray, penalizer, tol, scale)
         return reparametrised(result, result.names, [r, alpha, odds / (1.0 + odds)], [1.0, 1.0, (1.0 + odds) ** -2])
 
     rate = PoissonNegLogLikelihood(nll)
-    found = [nbd,
-             candidate("first_repeat_dropout", FirstRepeatNegLogLikelihood(nll), [np.r_[r_alpha, 0.1], np.r_[guess[:2], 0.1]],
-                       penalized=np.array([True, True, False]), to_model=odds_to_share),
-             candidate("poisson", rate, [np.array([rate.purchases / rate.exposure])])]
+    first_repeat = candidate("first_repeat_dropout", FirstRepeatNegLogLikelihood(nll),
+                             [np.r_[r_alpha, 0.1], np.r_[guess[:2], 0.1]], penalized=np.array([True, True, False]),
+                             to_model=odds_to_share)  # pi is not penalised: it stands for a, b -> 0
+    found = [nbd, first_repeat, candidate("poisson", rate, [np.array([rate.purchases / rate.exposure])])]
     return [c for c in found if c is not None]
 
 
