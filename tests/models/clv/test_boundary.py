@@ -262,6 +262,15 @@ def test_dropout_only_at_the_first_repeat_purchase_is_a_limit(first_repeat):
     assert model.log_likelihood_ > -nbd_only.fun  # better than nobody dropping out
 
 
+def test_a_saved_share_must_be_below_one(first_repeat):
+    model, _ = _fit_quietly(BetaGeo(), first_repeat)
+    saved = json.loads(json.dumps(model.to_dict()))
+    assert BetaGeo.from_dict(saved).params_ == model.params_
+    saved["fitted"]["params"][2] = 1.5
+    with pytest.raises(ConfigError, match="BetaGeo parameter pi is a share and must be below 1, got 1.5"):
+        BetaGeo.from_dict(saved)
+
+
 def test_first_repeat_dropout_predictions_equal_their_closed_forms(first_repeat):
     model, _ = _fit_quietly(BetaGeo(), first_repeat)
     r, alpha, pi = model.fitted_params()

@@ -232,6 +232,10 @@ class MLEModel(CLVEstimator):
         fitted = data.get("fitted")
         if fitted is not None:
             result = MLEResult.from_dict(fitted, cls._saved_names(fitted, version), kind)
+            shares = cls.LIMITS[result.limit].shares if result.limit is not None else ()
+            for name, value in result.as_dict().items():
+                if name in shares and not value < 1:
+                    raise ConfigError(f"{kind} parameter {name} is a share and must be below 1, got {value:.6g}")
             missing = [key for key in cls.FIT_STATE if key not in result.extra]
             if missing:
                 raise ConfigError(f"incomplete {kind} description: fitted.extra.{missing[0]} is missing")

@@ -311,12 +311,13 @@ class Limit:
     name: how `MLEResult.limit` and the saved form record it; names: its free parameters; boundary: the full
     model's parameters there as `summary()` shows them, (name, value, what it means); penalizable: reached
     with parameters going to 0 only, so it can be the optimum of a penalised fit (a parameter running to
-    infinity makes the penalty infinite)."""
+    infinity makes the penalty infinite); shares: free parameters that are shares, below 1."""
 
     name: str
     names: tuple[str, ...]
     boundary: tuple[tuple[str, float, str], ...]
     penalizable: bool
+    shares: tuple[str, ...] = ()
 
     def summary_rows(self) -> pd.DataFrame:
         """The boundary parameters as rows of a model's `summary()` (no standard errors: they are not free)."""

@@ -330,7 +330,7 @@ LIMITS = {
         "first_repeat_dropout", ("r", "alpha", "pi"),
         (("a", 0.0, "first_repeat_dropout: a, b -> 0 with a / (a + b) = pi: a share pi drops out at its first "
                     "repeat purchase, the others never"),
-         ("b", 0.0, "first_repeat_dropout: see a")), penalizable=True),
+         ("b", 0.0, "first_repeat_dropout: see a")), penalizable=True, shares=("pi",)),
     "poisson": Limit("poisson", ("lambda",), (
         ("r", math.inf, "poisson: r, alpha -> infinity with r / alpha = lambda: one purchase rate for everybody"),
         ("alpha", math.inf, "poisson: see r"), ("a", 0.0, f"poisson: {NO_DROPOUT}"),
@@ -696,8 +696,9 @@ class BetaGeo(MLEModel):
 
     def expected_purchases_new(self, t) -> np.ndarray | float:
         """E[X(t)]: expected repeat purchases in the first t periods of a new customer (FHL eq. 9)."""
+        process = self._process()
         t = _check_t(t)
-        out = self._process().alive(t, 0.0, 0.0)
+        out = process.alive(t, 0.0, 0.0)
         return float(out) if out.ndim == 0 else out
 
     def probability_of_n_purchases(self, n, t, X=None) -> np.ndarray | float:
