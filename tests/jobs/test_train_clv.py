@@ -1,5 +1,6 @@
 """The CLV pipeline end to end against a real SQLite MLflow store, cross-checked with lifetimes."""
 
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -10,7 +11,8 @@ import pytest
 from lifetimes import BetaGeoFitter
 
 from custval.data.io import read_table_metadata
-from custval.errors import ConfigError, CustvalError, DataError
+from custval.data.simulate import simulate_bgnbd
+from custval.errors import ConfigError, CustvalError, CustvalWarning, DataError
 from custval.jobs.train_clv import CLVConfig, load_config, train_clv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -205,3 +207,53 @@ def test_a_failed_write_keeps_the_champion_and_the_file_it_wrote(first_run, stor
     assert client.get_model_version_by_alias("custval-clv", "champion").version == champion
     rerun = client.search_runs([first_run.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert rerun.info.status == "FAILED" and "custval.registry.promoted" not in rerun.data.tags
+
+
+def test_the_champion_is_compared_only_on_the_same_holdout_window(isolated_store):
+    """A version evaluated on a shorter holdout has a smaller MAE (fewer purchases to miss), which says nothing
+    against one evaluated on a longer holdout: it stays challenger, with the reason. On the same window the
+    versions are compared as before."""
+    base = ["data.source=cdnow-sample", "output=null", "refit_full=false", "registered_model=custval-clv-window"]
+    first = train_clv(load_config(overrides=base), tracking_uri=isolated_store)
+    assert first.promotion.promoted
+    tags = mlflow.get_run(first.run_id).data.tags
+    assert tags["custval.holdout_window"] == "1997-09-30..1998-06-30"
+    assert tags["custval.bgnbd_limit"] == tags["custval.gg_limit"] == "full"
+    shorter = train_clv(load_config(overrides=[*base, "observation_end=1997-10-05"]), tracking_uri=isolated_store)
+    assert shorter.metrics["holdout_mae"] < first.metrics["holdout_mae"]
+    assert not shorter.promotion.promoted
+    assert shorter.promotion.reason == (
+        f"custval.holdout_window '1997-09-30..1997-10-05' differs from champion v{first.registered_version}'s "
+        "'1997-09-30..1998-06-30': holdout_mae not comparable, kept champion")
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias("custval-clv-window", "champion").version) == first.registered_version
+    assert str(client.get_model_version_by_alias("custval-clv-window", "challenger").version) == shorter.registered_version
+    again = train_clv(load_config(overrides=base), tracking_uri=isolated_store)
+    assert again.promotion.promoted and again.promotion.champion_version == first.registered_version
+    assert again.promotion.reason.startswith(f"holdout_mae {again.metrics['holdout_mae']:.6g} vs champion "
+                                             f"v{first.registered_version}")
+
+
+def test_a_log_without_visible_dropout_trains_on_the_nbd_limit(isolated_store, tmp_path):
+    """An Online-Retail-like year (2010-12-01..2011-12-09, calibration end 2011-06-30) in which nobody is seen
+    to drop out: the run goes through on the NBD limit, says so, and the registered model scores as it did."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the simulator's geometric draw at p ~ 1e-300
+        sim = simulate_bgnbd(4300, r=1.0, alpha=4.0, a=0.01, b=1000.0, spend_p=6.25, spend_q=3.74,
+                             spend_gamma=15.44, start="2010-12-01", end="2011-12-10", period="W", seed=1)
+    source = tmp_path / "orders.csv"
+    sim.transactions.to_csv(source, index=False)
+    config = load_config(overrides=[f"data.source={source}", "calibration_end=2011-06-30",
+                                    "observation_end=2011-12-09", "output=null", "registered_model=custval-clv-nbd"])
+    with pytest.warns(CustvalWarning, match="no customer has been seen to drop out"):
+        result = train_clv(config, tracking_uri=isolated_store)
+    tags = mlflow.get_run(result.run_id).data.tags
+    assert tags["custval.calibration_bgnbd_limit"] == tags["custval.bgnbd_limit"] == "nbd"
+    assert tags["custval.holdout_window"] == "2011-06-30..2011-12-09"
+    assert {"bgnbd_r", "bgnbd_alpha", "bgnbd_r_se", "bgnbd_alpha_se"} <= set(result.params)
+    assert "bgnbd_a" not in result.params and np.isfinite(result.metrics["holdout_mae"])
+    assert (result.scores["p_alive"] == 1.0).all()
+    served = mlflow.pyfunc.load_model("models:/custval-clv-nbd@champion").predict(
+        result.scores[["frequency", "recency", "T", "monetary_value"]].head(300))
+    for column in ("expected_purchases", "p_alive", "expected_spend", "clv"):
+        np.testing.assert_allclose(served[column].to_numpy(), result.scores[column].head(300).to_numpy(), rtol=1e-12)

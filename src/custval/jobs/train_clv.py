@@ -1,5 +1,7 @@
 """Train the CLV pipeline: transactions -> calibration/holdout RFM -> BG/NBD + Gamma-Gamma -> holdout check ->
 refit on the whole window -> MLflow run (params, metrics, plots, model with signature) -> registry aliases.
+A new version competes for champion only with a champion evaluated on the same holdout window (its run tag
+custval.holdout_window); the limits the fits took, if any (e.g. BG/NBD's "nbd"), are run tags too.
 
 The defaults of `CLVConfig` are the demo: the full CDNOW log shipped with `lifetimes`, calibration weeks 1-39.
 """
@@ -28,6 +30,15 @@ from custval.tracking.pyfunc import log_clv_model
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 CHAMPION_METRIC = "holdout_mae"  # per-customer MAE of holdout repeat purchases: lower is better
+# the run tag a champion must share to be compared: the MAE of a 2-day holdout says nothing against a 5-day one's
+HOLDOUT_WINDOW_TAG = "custval.holdout_window"
+
+
+def holdout_window(calibration_end: pd.Timestamp, observation_end: pd.Timestamp) -> str:
+    """The holdout (calibration_end, observation_end] as its run tag records it, e.g. '2011-06-30..2011-12-09'."""
+    return f"{calibration_end.date()}..{observation_end.date()}"
+
+
 def check_config(config: CLVConfig) -> CLVConfig:
     """The config re-validated and its model settings checked by CustomerValue's own rules."""
     config = validate_config(type(config), config.model_dump())
@@ -91,7 +102,9 @@ def _train(config: CLVConfig, job, promote: bool) -> TrainCLVResult:
     curve = tracking_curve(calibration_model.purchase_model_, transactions, observation_end, period=period)
 
     provenance = {"custval.units": units.CONVENTION, "custval.calibration_end": str(calibration_end.date()),
-                  "custval.observation_end": str(observation_end.date())}
+                  "custval.observation_end": str(observation_end.date()),
+                  HOLDOUT_WINDOW_TAG: holdout_window(calibration_end, observation_end),
+                  **_limit_tags(calibration_model, "calibration_"), **_limit_tags(final_model)}
     with runs.tracked_run(config.experiment, config=config.as_dict(), run_name=config.run_name,
                           data_fingerprint=frame_fingerprint(transactions), tags=provenance) as run:
         calibration_params = _model_params(calibration_model)
@@ -126,7 +139,7 @@ def _train(config: CLVConfig, job, promote: bool) -> TrainCLVResult:
         done = job.finish(run, outputs=[Output("output", scores.reset_index(), metadata)],
                           model=model_info, registered_model=config.registered_model,
                           champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=False,
-                                            force=promote))
+                                            comparable_tag=HOLDOUT_WINDOW_TAG, force=promote))
         return TrainCLVResult(
             run_id=run.info.run_id, experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri,
             tracking_uri=job.tracking_uri, model_uri=model_info.model_uri,
@@ -138,8 +151,15 @@ def _train(config: CLVConfig, job, promote: bool) -> TrainCLVResult:
         )
 
 
+def _limit_tags(model, prefix: str = "") -> dict[str, str]:
+    """Which model each sub-model is: "full", or the limit its fit took (e.g. "nbd": nobody drops out)."""
+    return {f"custval.{prefix}{name}_limit": sub.limit_ or "full"
+            for name, sub in (("bgnbd", model.purchase_model_), ("gg", model.spend_model_))}
+
+
 def _model_params(model) -> dict[str, float]:
-    """BG/NBD and Gamma-Gamma parameters, standard errors and log-likelihoods as flat metrics."""
+    """BG/NBD and Gamma-Gamma parameters (the free ones of a limit), standard errors and log-likelihoods as flat
+    metrics."""
     flat: dict[str, float] = {}
     for prefix, sub in (("bgnbd", model.purchase_model_), ("gg", model.spend_model_)):
         flat.update({f"{prefix}_{k}": float(v) for k, v in sub.params_.items()})

@@ -4,6 +4,10 @@ likelihood model (everything read from its `MLEResult`) and the one saved form.
 Saved form (`to_dict`, format 2), strict JSON:
     {"model": "BetaGeo", "format": 2, "hyper_params": {...get_params(deep=False)...},
      "fitted": MLEResult.to_dict()}            # "fitted" absent: an unfitted model
+Format 3 is format 2 with `fitted.limit`, the limiting model fitted at a boundary of the parameter space
+(e.g. "nbd"), whose `fitted.names` are that limit's free parameters. It is written only for such models, so
+a model fitted inside the parameter space stays format 2 (readable by versions before limits existed) and an
+older version refuses a limit by its format instead of misreading it.
 Models saved before format 2 carry no "format" key; each model's `from_dict` upgrades them first.
 """
 
@@ -16,10 +20,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from custval.errors import ConfigError
-from custval.models.clv._mle import MLEResult
+from custval.models.clv._mle import Limit, MLEResult
 from custval.models.validation import check_fitted
 
 FORMAT = 2
+LIMIT_FORMAT = 3  # format 2 with fitted.limit: a model fitted at a boundary of its parameter space
 
 
 # ------------------------------------------------------------------------------------ parameter rules
@@ -142,6 +147,7 @@ class MLEModel(CLVEstimator):
 
     PARAM_NAMES: tuple[str, ...] = ()
     FIT_STATE: tuple[str, ...] = ("n_customers",)  # facts about the fitted data kept in `result_.extra`
+    LIMITS: dict[str, Limit] = {}  # the limiting models `fit` may choose, by name
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -154,7 +160,13 @@ class MLEModel(CLVEstimator):
     # fitted attributes (AttributeError, so hasattr() is False, before fit)
     @property
     def params_(self) -> dict[str, float]:
+        """The fitted parameters by name: PARAM_NAMES, or the free parameters of the limit (see `limit_`)."""
         return self.fitted_result().as_dict()
+
+    @property
+    def limit_(self) -> str | None:
+        """The limiting model fitted where the likelihood is highest on a boundary (a key of LIMITS), or None."""
+        return self.fitted_result().limit
 
     @property
     def standard_errors_(self) -> dict[str, float]:
@@ -163,7 +175,7 @@ class MLEModel(CLVEstimator):
 
     @property
     def covariance_(self) -> np.ndarray:
-        """Rows and columns in PARAM_NAMES order."""
+        """Rows and columns in the order of `params_`."""
         return np.asarray(self.fitted_result().covariance, dtype=float)
 
     @property
@@ -189,34 +201,62 @@ class MLEModel(CLVEstimator):
         return self.result_
 
     def fitted_params(self) -> tuple[float, ...]:
-        """The fitted parameters in PARAM_NAMES order; NotFittedError before fit."""
+        """The fitted parameters in the order of `params_`; NotFittedError before fit."""
         return tuple(float(v) for v in self.fitted_result().params)
 
     def summary(self) -> pd.DataFrame:
-        """Parameters with standard errors and 95% Wald intervals."""
-        return self.fitted_result().summary()
+        """Parameters with standard errors and 95% Wald intervals. At a limit, the free parameters (column
+        limit "free") and then the full model's parameters at the boundary, with what the limit means."""
+        result = self.fitted_result()
+        if result.limit is None:
+            return result.summary()
+        return pd.concat([result.summary().assign(limit="free"), self.LIMITS[result.limit].summary_rows()])
 
     # ------------------------------------------------------------------------------- the saved form
     def to_dict(self) -> dict:
         """JSON-able description of the fitted model (no pickle): hyper-parameters and the MLEResult."""
         result = self.fitted_result()
-        return {"model": type(self).__name__, "format": FORMAT, "hyper_params": json_params(self.get_params(deep=False)),
-                "fitted": result.to_dict()}
+        return {"model": type(self).__name__, "format": FORMAT if result.limit is None else LIMIT_FORMAT,
+                "hyper_params": json_params(self.get_params(deep=False)), "fitted": result.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict) -> MLEModel:
         """Rebuild a model from `to_dict()` output (fitted if it has a "fitted" part)."""
         kind = cls.__name__
         check_description(data, kind)
-        if data.get("format") != FORMAT:
-            raise ConfigError(f"{kind} description: format {data.get('format')!r} is not one this version reads "
-                              f"({FORMAT}, or models saved without a format)")
+        version = data.get("format")
+        if version not in (FORMAT, LIMIT_FORMAT):
+            raise ConfigError(f"{kind} description: format {version!r} is not one this version reads "
+                              f"({FORMAT}, {LIMIT_FORMAT}, or models saved without a format)")
         model = build_from_params(cls, data.get("hyper_params", {}), kind).check_params()
         fitted = data.get("fitted")
         if fitted is not None:
-            result = MLEResult.from_dict(fitted, cls.PARAM_NAMES, kind)
+            result = MLEResult.from_dict(fitted, cls._saved_names(fitted, version), kind)
+            shares = cls.LIMITS[result.limit].shares if result.limit is not None else ()
+            for name, value in result.as_dict().items():
+                if name in shares and not value < 1:
+                    raise ConfigError(f"{kind} parameter {name} is a share and must be below 1, got {value:.6g}")
             missing = [key for key in cls.FIT_STATE if key not in result.extra]
             if missing:
                 raise ConfigError(f"incomplete {kind} description: fitted.extra.{missing[0]} is missing")
             model.result_ = result
         return model
+
+    @classmethod
+    def _saved_names(cls, fitted, version: int) -> tuple[str, ...]:
+        """The parameter names a saved fitted state must have: PARAM_NAMES in format 2, the free parameters of
+        its limit in format 3 (which must name one of LIMITS)."""
+        kind = cls.__name__
+        limit = fitted.get("limit") if isinstance(fitted, dict) else None
+        if version == FORMAT:
+            if limit is not None:
+                raise ConfigError(f"{kind} description: fitted.limit {limit!r} needs format {LIMIT_FORMAT}, "
+                                  f"got format {FORMAT}")
+            return cls.PARAM_NAMES
+        if limit not in cls.LIMITS:
+            known = sorted(cls.LIMITS)
+            if limit is None:
+                raise ConfigError(f"incomplete {kind} description: format {LIMIT_FORMAT} records fitted.limit, "
+                                  f"which is missing (known limits: {known})")
+            raise ConfigError(f"{kind} description: unknown fitted.limit {limit!r} (known: {known})")
+        return cls.LIMITS[limit].names

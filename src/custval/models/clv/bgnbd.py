@@ -14,15 +14,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, expit, gammaln, xlogy
+from scipy.stats import nbinom, poisson
 
-from custval.errors import ConfigError, ConvergenceError, DataError, SchemaError
+from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
 from custval.models.clv._base import FORMAT, MLEModel, check_description, check_discount_rate, check_number
-from custval.models.clv._mle import MLEResult, compress_rows, fit_mle
+from custval.models.clv._mle import (
+    Candidate,
+    Limit,
+    MLEResult,
+    at_boundary,
+    choose_fit,
+    compress_rows,
+    fit_candidate,
+    fit_mle,
+    reparametrised,
+)
 from custval.models.clv.special import expected_alive, prob_n_purchases
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
@@ -169,29 +181,32 @@ class NegLogLikelihood:
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             return self._evaluate(params)
 
+    def nbd_terms(self, r: float, alpha: float) -> tuple[float, float, float]:
+        """The log-likelihood without dropout (the NBD model: ln G(r+x) - ln G(r) + r ln alpha - (r+x) ln(alpha+T)
+        summed over customers, A1 of FHL's section 7) and its gradient in r and alpha: O(distinct x + distinct T)."""
+        W = self.total_weight
+        log_alpha = math.log(alpha)
+        rx_T = r * self.wT + self.xwT
+        log_aT = np.log(alpha + self.uT)
+        ll = float(self.wx @ gammaln(r + self.ux)) + W * (r * log_alpha - gammaln(r)) - float(rx_T @ log_aT)
+        g_r = float(self.wx @ digamma(r + self.ux)) + W * (log_alpha - digamma(r)) - float(self.wT @ log_aT)
+        g_alpha = W * r / alpha - float(np.sum(rx_T / (alpha + self.uT)))
+        return ll, g_r, g_alpha
+
     def _evaluate(self, params: np.ndarray) -> tuple[float, np.ndarray]:
         self.n_evaluations += 1
-        if not np.all(np.isfinite(params) & (np.asarray(params) > 0)):  # e.g. a parameter underflowed to 0
+        if not _inside(params):  # e.g. a parameter underflowed to 0
             return math.inf, np.full(4, np.nan)
         r, alpha, a, b = (float(v) for v in params)
         ux, wx = self.ux, self.wx
         W = self.total_weight
-        log_alpha = math.log(alpha)
-        # terms in x only (A1 + A2 of FHL's section 7 notation)
-        ll = float(wx @ (gammaln(r + ux) + gammaln(b + ux) - gammaln(a + b + ux)))
-        ll += W * (-gammaln(r) + r * log_alpha + gammaln(a + b) - gammaln(b))
+        ll, g_r, g_alpha = self.nbd_terms(r, alpha)
+        # the dropout's terms in x only (A2 of FHL's section 7 notation)
+        ll += float(wx @ (gammaln(b + ux) - gammaln(a + b + ux))) + W * (gammaln(a + b) - gammaln(b))
         psi_ab = digamma(a + b)
         psi_abx = digamma(a + b + ux)
-        g_r = float(wx @ digamma(r + ux)) + W * (log_alpha - digamma(r))
-        g_alpha = W * r / alpha
         g_a = float(wx @ (psi_ab - psi_abx))
         g_b = float(wx @ (digamma(b + ux) - psi_abx)) + W * (psi_ab - digamma(b))
-        # -(r + x) ln(alpha + T), summed over distinct T
-        rx_T = r * self.wT + self.xwT
-        log_aT = np.log(alpha + self.uT)
-        ll -= float(rx_T @ log_aT)
-        g_r -= float(self.wT @ log_aT)
-        g_alpha -= float(np.sum(rx_T / (alpha + self.uT)))
         # softplus(D) for repeat buyers
         c_x = math.log(a) - np.log(b + self.upx - 1.0)
         sp_sum = ws_sum = ws_delta = ws_k_v = 0.0
@@ -242,6 +257,212 @@ class NegLogLikelihood:
         return -ll, -np.array([g_r, g_alpha, g_a, g_b])
 
 
+def _inside(params) -> bool:
+    """Parameters inside the model (the Hessian's finite differences may step past 0)."""
+    return bool(np.all(np.isfinite(params) & (np.asarray(params) > 0)))
+
+
+class NBDNegLogLikelihood:
+    """The limit a -> 0 (nobody drops out, the NBD model): negative log-likelihood and gradient in (r, alpha)."""
+
+    def __init__(self, full: NegLogLikelihood):
+        self.full = full
+
+    def __call__(self, params: np.ndarray) -> tuple[float, np.ndarray]:
+        if not _inside(params):
+            return math.inf, np.full(2, np.nan)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            ll, g_r, g_alpha = self.full.nbd_terms(*(float(v) for v in params))
+        return -ll, -np.array([g_r, g_alpha])
+
+
+class FirstRepeatNegLogLikelihood:
+    """The limit a, b -> 0 with a / (a + b) = pi: a share pi of customers drops out at its first repeat purchase,
+    the rest never do. In (r, alpha, odds = pi / (1 - pi)), per customer the NBD term plus
+        x >= 1: ln(1 - pi);   x = 1: + softplus(ln odds + (r + 1) ln((alpha + T) / (alpha + t_x))).
+    """
+
+    def __init__(self, full: NegLogLikelihood):
+        self.full = full
+        one = full.xp == 1.0
+        self.tx, self.dT, self.w = full.tx[one], full.dT[one], full.w[one]
+        self.repeat_weight = float(full.w.sum())  # customers with x >= 1
+
+    def __call__(self, params: np.ndarray) -> tuple[float, np.ndarray]:
+        if not _inside(params):
+            return math.inf, np.full(3, np.nan)
+        r, alpha, odds = (float(v) for v in params)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            ll, g_r, g_alpha = self.full.nbd_terms(r, alpha)
+            u = self.dT / (alpha + self.tx)  # (T - t_x) / (alpha + t_x)
+            delta = np.log1p(u)  # ln((alpha + T) / (alpha + t_x))
+            d = math.log(odds) + (r + 1.0) * delta
+            weighted = self.w * expit(d)
+            ll += float(self.w @ np.logaddexp(0.0, d)) - self.repeat_weight * math.log1p(odds)
+            g_r += float(weighted @ delta)
+            g_alpha -= (r + 1.0) * float(weighted @ (u / (alpha + self.tx + self.dT)))
+            g_odds = float(weighted.sum()) / odds - self.repeat_weight / (1.0 + odds)
+        return -ll, -np.array([g_r, g_alpha, g_odds])
+
+
+class PoissonNegLogLikelihood:
+    """The limit r, alpha -> infinity with r / alpha = lambda and a -> 0: one purchase rate for everybody, no
+    dropout; per customer x ln(lambda) - lambda T."""
+
+    def __init__(self, full: NegLogLikelihood):
+        self.purchases = float(full.wx @ full.ux)
+        self.exposure = float(full.wT @ full.uT)
+
+    def __call__(self, params: np.ndarray) -> tuple[float, np.ndarray]:
+        if not _inside(params):
+            return math.inf, np.full(1, np.nan)
+        lam = float(params[0])
+        return (self.exposure * lam - self.purchases * math.log(lam),
+                np.array([self.exposure - self.purchases / lam]))
+
+
+# --------------------------------------------------------------------------------------- limiting models
+NO_DROPOUT = "a -> 0: no customer drops out"
+LIMITS = {
+    "nbd": Limit("nbd", ("r", "alpha"), (("a", 0.0, f"nbd: {NO_DROPOUT}"),
+                                         ("b", math.nan, "nbd: not identified without dropout")), penalizable=True),
+    "first_repeat_dropout": Limit(
+        "first_repeat_dropout", ("r", "alpha", "pi"),
+        (("a", 0.0, "first_repeat_dropout: a, b -> 0 with a / (a + b) = pi: a share pi drops out at its first "
+                    "repeat purchase, the others never"),
+         ("b", 0.0, "first_repeat_dropout: see a")), penalizable=True, shares=("pi",)),
+    "poisson": Limit("poisson", ("lambda",), (
+        ("r", math.inf, "poisson: r, alpha -> infinity with r / alpha = lambda: one purchase rate for everybody"),
+        ("alpha", math.inf, "poisson: see r"), ("a", 0.0, f"poisson: {NO_DROPOUT}"),
+        ("b", math.nan, "poisson: not identified without dropout")), penalizable=False),
+}
+
+
+def limit_warning(limit: str, params: dict[str, float]) -> str:
+    """What a fitted limit means, in business terms (one sentence, numbers in model units)."""
+    if limit == "nbd":
+        return ("BetaGeo: no customer has been seen to drop out, so BG/NBD reduces to NBD (a -> 0, dropout "
+                f"probability 0; r={params['r']:.4g}, alpha={params['alpha']:.4g}): every customer is alive until "
+                "more history shows dropout, P(alive) = 1 for everyone and expected purchases grow in proportion "
+                "to the horizon.")
+    if limit == "first_repeat_dropout":
+        return (f"BetaGeo: the only dropout the data show is at the first repeat purchase (a, b -> 0): a share "
+                f"pi={params['pi']:.4g} of customers stop after their first repeat purchase and the rest never drop "
+                "out, so P(alive) is below 1 only for customers with exactly one repeat purchase.")
+    return ("BetaGeo: customers do not differ in purchase rate and none has been seen to drop out, so BG/NBD "
+            f"reduces to a Poisson process with one rate lambda={params['lambda']:.4g} purchases per period for "
+            "everyone (r, alpha -> infinity, a -> 0): P(alive) = 1 and every customer's expected purchases are "
+            "lambda * t, whatever their history.")
+
+
+# ------------------------------------------------------------------------------------ fitted processes
+class FullProcess(NamedTuple):
+    """BG/NBD at (r, alpha, a, b): what the predictions need, for customers with history (x, t_x, T) (a new
+    customer is x = 0, T = 0). `alive` and `pmf_alive` are for a customer alive now and broadcast."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+
+    def log_p_alive(self, x, tx, T) -> np.ndarray:
+        d = _log_odds_dead(*self, x, tx, T)
+        return np.where(x > 0, -np.logaddexp(0.0, d), 0.0)
+
+    def alive(self, t, x, T) -> np.ndarray:
+        """Expected purchases in the next t periods (FHL eq. 10's conditional part)."""
+        return expected_alive(t / (self.alpha + T), self.r + x, self.b + x, self.a)
+
+    def pmf_alive(self, n, t, x, T) -> np.ndarray:
+        """P(n purchases in the next t periods): eq. 8 at the posterior parameters."""
+        return prob_n_purchases(n, t, self.r + x, self.alpha + T, self.a, self.b + x)
+
+    def log_likelihood(self, x, tx, T) -> np.ndarray:
+        return log_likelihood_rows(self, x, tx, T)
+
+
+def _nbd_log_likelihood(r, alpha, x, T) -> np.ndarray:
+    return gammaln(r + x) - gammaln(r) + r * math.log(alpha) - (r + x) * np.log(alpha + T)
+
+
+class NBDProcess(NamedTuple):
+    """The NBD limit (a -> 0): everybody alive, a Gamma(r + x, rate alpha + T) purchase rate."""
+
+    r: float
+    alpha: float
+
+    def log_p_alive(self, x, tx, T) -> np.ndarray:
+        return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(tx), np.shape(T)))
+
+    def alive(self, t, x, T) -> np.ndarray:
+        return (self.r + x) * (t / (self.alpha + T))
+
+    def pmf_alive(self, n, t, x, T) -> np.ndarray:
+        A = self.alpha + T
+        return nbinom.pmf(n, self.r + x, A / (A + t))
+
+    def log_likelihood(self, x, tx, T) -> np.ndarray:
+        return _nbd_log_likelihood(self.r, self.alpha, x, T)
+
+
+class FirstRepeatProcess(NamedTuple):
+    """The limit a, b -> 0 with a / (a + b) = pi: dropout probability 1 for a share pi of customers, 0 for the
+    rest. A customer with x >= 1 who is alive never drops out; one with x = 0 drops out after their next purchase
+    with probability pi."""
+
+    r: float
+    alpha: float
+    pi: float
+
+    def _log_odds_dead(self, tx, T) -> np.ndarray:
+        return math.log(self.pi) - math.log1p(-self.pi) + (self.r + 1.0) * np.log1p((T - tx) / (self.alpha + tx))
+
+    def log_p_alive(self, x, tx, T) -> np.ndarray:
+        return np.where(x == 1, -np.logaddexp(0.0, self._log_odds_dead(tx, T)), 0.0)
+
+    def alive(self, t, x, T) -> np.ndarray:
+        s = t / (self.alpha + T)
+        staying = (self.r + x) * s
+        at_most_one = -np.expm1(-self.r * np.log1p(s))  # P(a purchase in t): then the leaver is gone
+        return np.where(x == 0, self.pi * at_most_one + (1.0 - self.pi) * staying, staying)
+
+    def pmf_alive(self, n, t, x, T) -> np.ndarray:
+        A = self.alpha + T
+        staying = nbinom.pmf(n, self.r + x, A / (A + t))
+        none = np.exp(-self.r * np.log1p(t / A))
+        leaving = np.where(n == 0, none, np.where(n == 1, 1.0 - none, 0.0))
+        return np.where(x == 0, self.pi * leaving + (1.0 - self.pi) * staying, staying)
+
+    def log_likelihood(self, x, tx, T) -> np.ndarray:
+        repeat = np.where(x >= 1, math.log1p(-self.pi), 0.0)
+        first = np.where(x == 1, np.logaddexp(0.0, self._log_odds_dead(tx, T)), 0.0)
+        return _nbd_log_likelihood(self.r, self.alpha, x, T) + repeat + first
+
+
+class PoissonProcess(NamedTuple):
+    """The Poisson limit: one rate lambda for everybody, nobody drops out; the history tells nothing new."""
+
+    lam: float
+
+    def log_p_alive(self, x, tx, T) -> np.ndarray:
+        return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(tx), np.shape(T)))
+
+    def alive(self, t, x, T) -> np.ndarray:
+        t, _, _ = np.broadcast_arrays(np.asarray(t, dtype=float), x, T)
+        return self.lam * t
+
+    def pmf_alive(self, n, t, x, T) -> np.ndarray:
+        n, t, _, _ = np.broadcast_arrays(n, t, x, T)
+        return poisson.pmf(n, self.lam * t)
+
+    def log_likelihood(self, x, tx, T) -> np.ndarray:
+        return xlogy(x, self.lam) - self.lam * T
+
+
+PROCESSES = {None: FullProcess, "nbd": NBDProcess, "first_repeat_dropout": FirstRepeatProcess,
+             "poisson": PoissonProcess}
+
+
 # ---------------------------------------------------------------------------------------- predictions
 def _unique_x_T(x, T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (frequency, T) pairs and each row's pair code. A living customer's conditional purchases depend
@@ -251,16 +472,14 @@ def _unique_x_T(x, T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ux, uT, codes
 
 
-def _alive_path_blocks(params, ux, uT, ts):
+def _alive_path_blocks(process, ux, uT, ts):
     """Yield (start, stop, E) over blocks of the rows of (ux, uT): E[i, j] is the expected number of purchases
     in the next ts[j] periods of a customer alive now with frequency ux[start + i] and age uT[start + i]
-    (the same `expected_alive` evaluation as `BetaGeo.expected_purchases`, entry by entry)."""
-    r, alpha, a, b = params
+    (the same `process.alive` evaluation as `BetaGeo.expected_purchases`, entry by entry)."""
     rows = max(1, _PATH_BLOCK // ts.size)
     for start in range(0, ux.size, rows):
         stop = min(start + rows, ux.size)
-        x, T = ux[start:stop, None], uT[start:stop, None]
-        yield start, stop, expected_alive(ts / (alpha + T), r + x, b + x, a)
+        yield start, stop, process.alive(ts, ux[start:stop, None], uT[start:stop, None])
 
 
 def _increments(E: np.ndarray) -> np.ndarray:
@@ -271,7 +490,7 @@ def _increments(E: np.ndarray) -> np.ndarray:
     return out
 
 
-def _discounted_alive_path(params, ux, uT, codes, ts, rate) -> tuple[np.ndarray, np.ndarray]:
+def _discounted_alive_path(process, ux, uT, codes, ts, rate) -> tuple[np.ndarray, np.ndarray]:
     """Per customer, for a living customer: (sum_j [E(ts_j) - E(ts_{j-1})] (1 + rate)^-ts_j, E(ts[-1])).
 
     Both are computed on the distinct (x, T) rows, or on the distinct (x, T, rate) rows when the rate varies
@@ -280,7 +499,7 @@ def _discounted_alive_path(params, ux, uT, codes, ts, rate) -> tuple[np.ndarray,
         discount = (1.0 + float(rate)) ** -ts
         weighted = np.empty(ux.size)
         last = np.empty(ux.size)
-        for start, stop, E in _alive_path_blocks(params, ux, uT, ts):
+        for start, stop, E in _alive_path_blocks(process, ux, uT, ts):
             weighted[start:stop] = _increments(E) @ discount
             last[start:stop] = E[:, -1]
         return weighted[codes], last[codes]
@@ -293,7 +512,7 @@ def _discounted_alive_path(params, ux, uT, codes, ts, rate) -> tuple[np.ndarray,
     weighted = np.empty(pair_row.size)
     last = np.empty(ux.size)
     pairs_per_chunk = max(1, _PATH_BLOCK // ts.size)
-    for start, stop, E in _alive_path_blocks(params, ux, uT, ts):
+    for start, stop, E in _alive_path_blocks(process, ux, uT, ts):
         dE = _increments(E)
         last[start:stop] = E[:, -1]
         lo, hi = np.searchsorted(pair_row, [start, stop])
@@ -326,6 +545,12 @@ class ValueComponents(NamedTuple):
 class BetaGeo(MLEModel):
     """BG/NBD model of repeat purchases, fitted by maximum likelihood.
 
+    When the likelihood is highest on a boundary of the parameter space, the fit is that limiting model
+    (`limit_`, with a CustvalWarning saying what it means): "nbd" (a -> 0: nobody drops out; free r, alpha),
+    "first_repeat_dropout" (a, b -> 0: a share pi drops out at its first repeat purchase, the rest never; free
+    r, alpha, pi) or, without a penalizer, "poisson" (also r, alpha -> infinity: one rate lambda for all).
+    Its predictions are the limiting model's, `params_` and `standard_errors_` its free parameters.
+
     penalizer: L2 penalty on (r, alpha, a, b) added to the mean negative log-likelihood, with alpha measured
     in units of the longest T, exactly as lifetimes' `penalizer_coef`.
     tol: gradient tolerance of the optimiser (in log-parameters).
@@ -334,6 +559,7 @@ class BetaGeo(MLEModel):
 
     PARAM_NAMES = PARAM_NAMES
     FIT_STATE = ("n_customers", "n_unique_rows")
+    LIMITS = LIMITS
 
     def __init__(self, penalizer: float = 0.0, tol: float = 1e-10, prediction_horizon: float = 1.0):
         self.penalizer = penalizer
@@ -384,9 +610,9 @@ class BetaGeo(MLEModel):
 
         (ux, utx, uT), counts, _ = _compress(x, tx, T, weight)
         scale = 1.0 / float(np.max(uT))  # as lifetimes: fit in units of the longest T
-        # back to model periods: alpha scales with time, the others are dimensionless
-        to_periods = np.array([1.0, 1.0 / scale, 1.0, 1.0])
-        result = _fit_scaled(ux, utx * scale, uT * scale, counts, float(self.penalizer), float(self.tol), to_periods)
+        result = _fit_scaled(ux, utx * scale, uT * scale, counts, float(self.penalizer), float(self.tol), scale)
+        # back to model periods: alpha scales with time, lambda (a rate) inversely, the others are dimensionless
+        to_periods = _to_periods(result.names, scale)
         # rescaling time by c shifts each customer's log-likelihood by -x ln(c)
         log_likelihood = result.log_likelihood + math.log(scale) * float(counts @ ux)
         self.result_ = dataclasses.replace(
@@ -395,28 +621,35 @@ class BetaGeo(MLEModel):
             extra={**result.extra, "n_customers": int(n_customers) if n_customers.is_integer() else n_customers,
                    "n_unique_rows": int(ux.size)},
         )
+        if result.limit is not None:
+            warnings.warn(limit_warning(result.limit, self.params_), CustvalWarning, stacklevel=2)
         return self
+
+    def _process(self):
+        """The fitted purchase process: the full BG/NBD or the limit the fit chose."""
+        result = self.fitted_result()
+        return PROCESSES[result.limit](*(float(v) for v in result.params))
 
     # ----------------------------------------------------------------------------- predictions
     def p_alive(self, X) -> np.ndarray:
         """Probability that each customer is still alive at T (FHL note 021), computed in log space."""
-        params = self.fitted_params()
+        process = self._process()
         x, tx, T = rfm_arrays(X)
-        return np.exp(_log_p_alive(params, x, tx, T))
+        return np.exp(process.log_p_alive(x, tx, T))
 
     def expected_purchases(self, X, t) -> np.ndarray:
         """Expected number of purchases in the next t periods given each customer's history (FHL eq. 10).
 
         t is one horizon (then the conditional part is evaluated once per distinct (frequency, T) row) or an
         array broadcast against the customers (e.g. one horizon each)."""
-        r, alpha, a, b = params = self.fitted_params()
+        process = self._process()
         x, tx, T = rfm_arrays(X)
         t = _check_t(t)
-        alive = np.exp(_log_p_alive(params, x, tx, T))
+        alive = np.exp(process.log_p_alive(x, tx, T))
         if t.ndim == 0:
             ux, uT, codes = _unique_x_T(x, T)
-            return alive * expected_alive(t / (alpha + uT), r + ux, b + ux, a)[codes]
-        return alive * expected_alive(t / (alpha + T), r + x, b + x, a)
+            return alive * process.alive(t, ux, uT)[codes]
+        return alive * process.alive(t, x, T)
 
     def expected_purchases_path(self, X, ts) -> np.ndarray:
         """(n customers, len(ts)) matrix: column j is `expected_purchases(X, ts[j])`, in one pass.
@@ -424,13 +657,13 @@ class BetaGeo(MLEModel):
         X is validated once, P(alive) computed once, and the conditional part evaluated once per distinct
         (frequency, T) row and horizon. The result holds n x len(ts) floats: for a discounted sum over many
         horizons use `discounted_expected_purchases`, which never builds it."""
-        params = self.fitted_params()
+        process = self._process()
         x, tx, T = rfm_arrays(X)
         ts = _check_ts(ts)
-        alive = np.exp(_log_p_alive(params, x, tx, T))
+        alive = np.exp(process.log_p_alive(x, tx, T))
         ux, uT, codes = _unique_x_T(x, T)
         E = np.empty((ux.size, ts.size))
-        for start, stop, block in _alive_path_blocks(params, ux, uT, ts):
+        for start, stop, block in _alive_path_blocks(process, ux, uT, ts):
             E[start:stop] = block
         out = E[codes]
         out *= alive[:, None]
@@ -452,35 +685,35 @@ class BetaGeo(MLEModel):
         """P(alive), the discounted expected purchases of `discounted_expected_purchases` if alive, and the
         expected purchases over the last horizon ts[-1] if alive, from one pass over the customers (what a
         CLV needs: the discounted value and the purchases over its horizon)."""
-        params = self.fitted_params()
+        process = self._process()
         x, tx, T = rfm_arrays(X)
         ts = _check_ts(ts)
         rate = np.asarray(check_discount_rate("period_rate", period_rate, x.size))
-        alive = np.exp(_log_p_alive(params, x, tx, T))
+        alive = np.exp(process.log_p_alive(x, tx, T))
         ux, uT, codes = _unique_x_T(x, T)
-        weighted, last = _discounted_alive_path(params, ux, uT, codes, ts, rate)
+        weighted, last = _discounted_alive_path(process, ux, uT, codes, ts, rate)
         return ValueComponents(alive, weighted, last)
 
     def expected_purchases_new(self, t) -> np.ndarray | float:
         """E[X(t)]: expected repeat purchases in the first t periods of a new customer (FHL eq. 9)."""
-        r, alpha, a, b = self.fitted_params()
+        process = self._process()
         t = _check_t(t)
-        out = expected_alive(t / alpha, r, b, a)
+        out = process.alive(t, 0.0, 0.0)
         return float(out) if out.ndim == 0 else out
 
     def probability_of_n_purchases(self, n, t, X=None) -> np.ndarray | float:
         """P(X(t) = n) for a new customer (FHL eq. 8) if X is None; otherwise, per customer of X, the
         probability of exactly n purchases in the next t periods given their history: P(alive) times eq. 8
         at the posterior parameters (r+x, alpha+T, a, b+x), plus P(dead) when n = 0."""
-        r, alpha, a, b = params = self.fitted_params()
+        process = self._process()
         n = _check_n(n)
         t = _check_t(t)
         if X is None:
-            out = prob_n_purchases(n, t, r, alpha, a, b)
+            out = process.pmf_alive(n, t, 0.0, 0.0)
             return float(out) if out.ndim == 0 else out
         x, tx, T = rfm_arrays(X)
-        alive = np.exp(_log_p_alive(params, x, tx, T))
-        fresh = prob_n_purchases(n, t, r + x, alpha + T, a, b + x)
+        alive = np.exp(process.log_p_alive(x, tx, T))
+        fresh = process.pmf_alive(n, t, x, T)
         return alive * fresh + np.where(n == 0, 1.0 - alive, 0.0)
 
     def predict(self, X) -> np.ndarray:
@@ -489,9 +722,9 @@ class BetaGeo(MLEModel):
 
     def score_samples(self, X) -> np.ndarray:
         """Log-likelihood of each customer's history under the fitted model."""
-        params = self.fitted_params()
+        process = self._process()
         x, tx, T = rfm_arrays(X)
-        return log_likelihood_rows(params, x, tx, T)
+        return process.log_likelihood(x, tx, T)
 
     def score(self, X, y=None) -> float:
         """Mean log-likelihood per customer (higher is better)."""
@@ -524,16 +757,16 @@ def _upgrade_format_1(data: dict) -> dict:
         raise ConfigError(f"incomplete BetaGeo description: missing {exc}") from exc
 
 
-def _log_p_alive(params, x, tx, T) -> np.ndarray:
-    d = _log_odds_dead(*params, x, tx, T)
-    return np.where(x > 0, -np.logaddexp(0.0, d), 0.0)
-
-
 # ------------------------------------------------------------------------------------------ fitting
 def _compress(x, tx, T, weight):
     (ux, utx, uT), _, codes = compress_rows(x, tx, T)
     counts = np.bincount(codes, weights=weight, minlength=ux.size)
     return (ux, utx, uT), counts, codes
+
+
+def _to_periods(names, scale: float) -> np.ndarray:
+    """Factors from time units of the longest T to model periods: alpha is a time, lambda a rate."""
+    return np.array([{"alpha": 1.0 / scale, "lambda": scale}.get(name, 1.0) for name in names])
 
 
 def _starts(x, tx, T, w) -> list[np.ndarray]:
@@ -544,53 +777,86 @@ def _starts(x, tx, T, w) -> list[np.ndarray]:
     return [guess, np.full(4, math.exp(0.1))]
 
 
-def _fit_best(x, tx, T, w, starts, penalizer, tol, unit_scale) -> tuple[MLEResult, NegLogLikelihood]:
-    nll = NegLogLikelihood(x, tx, T, w)
-    best, error = None, None
+def _fit_full(nll: NegLogLikelihood, starts, penalizer, tol, scale, *, first: bool) -> Candidate:
+    """The full BG/NBD from each start: the best converged fit (the first one when `first`: large data, each
+    full fit is expensive); if none converged, the last failure with the lowest objective any start reached."""
+    best, failures = None, []
     for start in starts:
-        try:
-            result = fit_mle(nll, start, PARAM_NAMES, total_weight=nll.total_weight, penalizer=penalizer,
-                             tol=tol, model="BetaGeo", unit_scale=unit_scale)
-        except ConvergenceError as exc:
-            error = exc
+        candidate = fit_candidate(None, lambda start=start: fit_mle(
+            nll, start, PARAM_NAMES, total_weight=nll.total_weight, penalizer=penalizer, tol=tol, model="BetaGeo",
+            unit_scale=_to_periods(PARAM_NAMES, scale)), total_weight=nll.total_weight, penalizer=penalizer)
+        if candidate.result is None:
+            failures.append(candidate)
             continue
-        if best is None or result.log_likelihood > best.log_likelihood:
-            best = result
-    if best is None:
-        raise error
-    return best, nll
+        if first:
+            return candidate
+        if best is None or candidate.result.log_likelihood > best.result.log_likelihood:
+            best = candidate
+    if best is not None:
+        return best
+    return Candidate(None, None, min(c.objective for c in failures), failures[-1].failure)
 
 
-def _fit_scaled(x, tx, T, w, penalizer, tol, unit_scale) -> MLEResult:
-    """Fit in time units of the longest T. Large inputs start from the optimum of a 50k-customer subsample,
-    so the full-data optimiser needs only a few iterations."""
+def _fit_limits(nll: NegLogLikelihood, guess: np.ndarray, penalizer, tol, scale) -> list[Candidate]:
+    """Each limiting model a penalised fit can reach (all of them without a penalty), fitted by maximum
+    likelihood in its free parameters, from the moment-style guess of r and alpha."""
+
+    def candidate(name: str, likelihood, starts, penalized=None, to_model=None) -> Candidate | None:
+        limit = LIMITS[name]
+        if penalizer > 0 and not limit.penalizable:
+            return None
+        tried = None
+        for start in starts:
+            def fit(start=start):
+                result = fit_mle(likelihood, start, limit.names, total_weight=nll.total_weight,
+                                 penalizer=penalizer, tol=tol, model=f"BetaGeo ({name} limit)",
+                                 unit_scale=_to_periods(limit.names, scale), penalized=penalized)
+                result = dataclasses.replace(result, limit=name)
+                return result if to_model is None else to_model(result)
+
+            tried = fit_candidate(limit, fit, total_weight=nll.total_weight, penalizer=penalizer,
+                                  penalized=penalized)
+            if tried.result is not None:
+                break
+        return tried
+
+    nbd = candidate("nbd", NBDNegLogLikelihood(nll), [guess[:2], np.full(2, math.exp(0.1))])
+    r_alpha = nbd.result.params if nbd.result is not None else guess[:2]
+
+    def odds_to_share(result: MLEResult) -> MLEResult:
+        r, alpha, odds = result.params
+        return reparametrised(result, result.names, [r, alpha, odds / (1.0 + odds)], [1.0, 1.0, (1.0 + odds) ** -2])
+
+    rate = PoissonNegLogLikelihood(nll)
+    first_repeat = candidate("first_repeat_dropout", FirstRepeatNegLogLikelihood(nll),
+                             [np.r_[r_alpha, 0.1], np.r_[guess[:2], 0.1]], penalized=np.array([True, True, False]),
+                             to_model=odds_to_share)  # pi is not penalised: it stands for a, b -> 0
+    found = [nbd, first_repeat, candidate("poisson", rate, [np.array([rate.purchases / rate.exposure])])]
+    return [c for c in found if c is not None]
+
+
+def _fit_scaled(x, tx, T, w, penalizer, tol, scale) -> MLEResult:
+    """Fit in time units of the longest T: the full model and, when it has no maximum or its optimum lies
+    towards a boundary, its limits; the best of them (`choose_fit`).
+    Large inputs start the full model from the optimum of a 50k-customer subsample, so the full-data
+    optimiser needs only a few iterations."""
     starts = _starts(x, tx, T, w)
-    if x.size > _SUBSAMPLE:
+    guess = starts[0]
+    large = x.size > _SUBSAMPLE
+    if large:
         rng = np.random.default_rng(0)
         draws = rng.choice(x.size, size=_SUBSAMPLE, p=w / w.sum())
         counts = np.bincount(draws, minlength=x.size).astype(float)
         keep = counts > 0
-        try:
-            # a starting point only: a looser tolerance saves the iterations spent polishing it
-            sub, _ = _fit_first(x[keep], tx[keep], T[keep], counts[keep], starts, penalizer, max(tol, 1e-7),
-                                unit_scale)
-            starts = [sub.params, *starts]
-        except ConvergenceError:
-            pass
-        best, nll = _fit_first(x, tx, T, w, starts, penalizer, tol, unit_scale)
-    else:
-        best, nll = _fit_best(x, tx, T, w, starts, penalizer, tol, unit_scale)
-    return dataclasses.replace(best, extra={**best.extra, "n_evaluations": nll.n_evaluations})
-
-
-def _fit_first(x, tx, T, w, starts, penalizer, tol, unit_scale) -> tuple[MLEResult, NegLogLikelihood]:
-    """The first start that converges (large data: each full fit is expensive)."""
+        # a starting point only: a looser tolerance saves the iterations spent polishing it
+        sub = _fit_full(NegLogLikelihood(x[keep], tx[keep], T[keep], counts[keep]), starts, penalizer,
+                        max(tol, 1e-7), scale, first=True)
+        if sub.result is not None:
+            starts = [sub.result.params, *starts]
     nll = NegLogLikelihood(x, tx, T, w)
-    error = None
-    for start in starts:
-        try:
-            return fit_mle(nll, start, PARAM_NAMES, total_weight=nll.total_weight, penalizer=penalizer,
-                           tol=tol, model="BetaGeo", unit_scale=unit_scale), nll
-        except ConvergenceError as exc:
-            error = exc
-    raise error
+    full = _fit_full(nll, starts, penalizer, tol, scale, first=large)
+    limits = _fit_limits(nll, guess, penalizer, tol, scale) if at_boundary(full, guess) else []
+    chosen = choose_fit([full, *limits], nll.total_weight)
+    if chosen.limit is None:
+        return dataclasses.replace(chosen.result, extra={**chosen.result.extra, "n_evaluations": nll.n_evaluations})
+    return chosen.result
