@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from custval.config.loading import Section
 from custval.config.sections import (
+    LOG_SETTINGS,
     CLVModelSettings,
     CLVSource,
     DataConfig,
@@ -121,11 +122,10 @@ class SnapshotJobConfig(TrainingConfig):
         changed = {k for k in type(data).model_fields if getattr(data, k) != getattr(default, k)}
         table = data.table is not None
         if table:
-            ignored, why = {"source", "columns", "returns", "duplicates", "timestamp_format"} & changed, \
+            ignored, why = {"source", *LOG_SETTINGS} & changed, \
                 "data.table (a customer table) is used instead of transactions"
         elif data.simulated:
-            ignored = {"columns", "returns", "duplicates", "timestamp_format", "customers", "customer_columns",
-                       "label", "id_column"} & changed
+            ignored = {*LOG_SETTINGS, "customers", "customer_columns", "label", "id_column"} & changed
             why = "data.source=simulate brings its own transactions and customers"
         else:
             ignored = {"label"} & changed
@@ -135,8 +135,12 @@ class SnapshotJobConfig(TrainingConfig):
                    "data.id_column to data.customers")
         if ignored:
             key = sorted(ignored)[0]
-            raise SettingError(f"data.{key}", f"={getattr(data, key)!r} would be ignored: {why} (leave it at its "
-                                              f"default {_yaml(getattr(default, key))})")
+            value, default_value = getattr(data, key), getattr(default, key)
+            if isinstance(value, Section):  # name the changed setting inside the section
+                leaf = next(k for k in type(value).model_fields if getattr(value, k) != getattr(default_value, k))
+                key, value, default_value = f"{key}.{leaf}", getattr(value, leaf), getattr(default_value, leaf)
+            raise SettingError(f"data.{key}", f"={value!r} would be ignored: {why} (leave it at its "
+                                              f"default {_yaml(default_value)})")
         for name, section, used, where in (
                 ("simulate", self.simulate, data.simulated, "data.source=simulate"),
                 ("snapshots", self.snapshots, not table, "transactions")):
