@@ -19,7 +19,7 @@ import pandas as pd
 from custval.config.sections import DataConfig
 from custval.data.datasets import DATASET_NAMES, dataset_source
 from custval.data.io import read_table
-from custval.data.prepare import prepare_log
+from custval.data.prepare import SOURCE_ATTR, prepare_log
 from custval.data.schemas import (
     coerce_date_text,
     coerce_numeric_text,
@@ -85,9 +85,12 @@ def load_log(data: DataConfig, *, source=None, sep: str | None = None) -> pd.Dat
     once, mapped by data.columns and prepared by the data.* policies (`custval.data.prepare.prepare_log`; its
     `Preparation` rides along in ``frame.attrs[custval.data.prepare.PREPARATION_ATTR]``)."""
     categories = read_categories(data)  # first: a missing product file fails before the log is read
-    log = read_log(data.source if source is None else source, sep=sep)
-    return prepare_log(log.raw, log.settings(data), categories=categories, table=log.table,
-                       default_duplicates=log.default_duplicates).log
+    source = data.source if source is None else source
+    log = read_log(source, sep=sep)
+    out = prepare_log(log.raw, log.settings(data), categories=categories, table=log.table,
+                      default_duplicates=log.default_duplicates).log
+    out.attrs[SOURCE_ATTR] = "a DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+    return out
 
 
 def load_transactions(

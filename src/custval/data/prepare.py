@@ -33,6 +33,7 @@ import pandas as pd
 
 from custval.data.schemas import (
     TRANSACTIONS,
+    amount_from_lines,
     amount_label,
     apply_duplicates,
     apply_returns,
@@ -44,13 +45,17 @@ from custval.data.schemas import (
 )
 from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError, shown
 
-__all__ = ["COLUMN_ORDER", "PREPARATION_ATTR", "Preparation", "PreparedLog", "cancellation_mask",
-           "map_categories", "match_cancellations", "missing_id_mask", "prepare_log", "price_masks"]
+__all__ = ["COLUMNS_ATTR", "COLUMN_ORDER", "PREPARATION_ATTR", "SOURCE_ATTR", "Preparation", "PreparedLog",
+           "cancellation_mask", "map_categories", "match_cancellations", "missing_id_mask", "prepare_log",
+           "price_masks", "used_columns"]
 
 # Columns of a prepared log, in this order when present.
 COLUMN_ORDER = (*TRANSACTIONS.names, "product", "unit_price")
-# Where a prepared log carries its `Preparation` (as a dict of plain numbers): `frame.attrs[PREPARATION_ATTR]`.
+# Where a prepared log carries its `Preparation` (a dict of plain numbers) and the source columns each of its
+# columns came from (`used_columns`): `frame.attrs[PREPARATION_ATTR]`, `frame.attrs[COLUMNS_ATTR]`.
 PREPARATION_ATTR = "custval.preparation"
+COLUMNS_ATTR = "custval.columns"
+SOURCE_ATTR = "custval.source"  # set by custval.data.loaders.load_log: the data.source read
 # The lenient alternative of each "error" policy, used by strict=False (custval inspect).
 _LENIENT = {"missing_ids": "drop", "duplicates": "drop", "prices": "drop", "returns": "exclude", "unmapped": "warn"}
 
@@ -277,7 +282,19 @@ def prepare_log(raw: pd.DataFrame, data, *, categories: pd.DataFrame | None = No
                             "amounts, and is data.columns.amount the sale value?)", f"{report.rows} rows")
         warn_future(log, table, _label("timestamp", src))
     log.attrs[PREPARATION_ATTR] = report.as_dict()
+    log.attrs[COLUMNS_ATTR] = used_columns(log, raw, src, data)
     return PreparedLog(log, report)
+
+
+def used_columns(log: pd.DataFrame, raw: pd.DataFrame, src: Mapping[str, str], data) -> dict[str, str]:
+    """Where each column of a prepared log came from: {name: source column, "Quantity x UnitPrice" or the
+    categories file}."""
+    used = {name: src[name] for name in log.columns if name in src and src[name] in raw.columns}
+    if amount_from_lines(raw, src):
+        used["amount"] = f"{src['quantity']} x {src['unit_price']}"
+    if data.categories.file is not None:
+        used["category"] = f"{data.categories.file} ({data.categories.category})"
+    return used
 
 
 def _label(name: str, src: Mapping[str, str]) -> str:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from custval.data.prepare import PREPARATION_ATTR, Preparation, prepare_log
-from custval.data.schemas import amount_from_lines, parse_timestamps, source_columns
+from custval.data.prepare import COLUMNS_ATTR, PREPARATION_ATTR, SOURCE_ATTR, Preparation, prepare_log
+from custval.data.schemas import parse_timestamps, source_columns
 from custval.errors import DataError
 
 __all__ = ["DataQuality", "Suggestion", "TimestampLayout", "inspect_log", "suggest_settings", "summarize",
@@ -25,8 +25,6 @@ __all__ = ["DataQuality", "Suggestion", "TimestampLayout", "inspect_log", "sugge
 # day and month (in an order to find out), then the year; optionally a time of day
 _NUMERIC_DATE = re.compile(r"^(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})"
                            r"(?P<time>(?P<tsep>[ T])\d{1,2}:\d{2}(?P<sec>:\d{2})?)?$")
-_YEAR_FIRST = re.compile(r"^(?P<year>\d{4})(?P<sep>[/.])(?P<a>\d{1,2})(?P=sep)(?P<b>\d{1,2})"
-                         r"(?P<time>(?P<tsep>[ T])\d{1,2}:\d{2}(?P<sec>:\d{2})?)?$")
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
 
 
@@ -43,7 +41,7 @@ class TimestampLayout:
     example: str | None = None
 
 
-def _formats(match: pd.DataFrame, year_first: bool) -> tuple[str, ...] | str:
+def _formats(match: pd.DataFrame) -> tuple[str, ...] | str:
     """The strptime formats consistent with the matched parts, or a reason why there is none."""
     for part in ("sep", "tsep"):
         if match[part].nunique(dropna=False) > 1:
@@ -56,8 +54,6 @@ def _formats(match: pd.DataFrame, year_first: bool) -> tuple[str, ...] | str:
     year = "%Y" if len(match["year"].iloc[0]) == 4 else "%y"
     time = "" if pd.isna(match["time"].iloc[0]) else match["tsep"].iloc[0] + "%H:%M" + (
         ":%S" if match["sec"].notna().iloc[0] else "")
-    if year_first:
-        return (f"{year}{sep}%m{sep}%d{time}",)
     a_day = int(match["a"].astype(int).max()) > 12
     b_day = int(match["b"].astype(int).max()) > 12
     day_first, month_first = f"%d{sep}%m{sep}{year}{time}", f"%m{sep}%d{sep}{year}{time}"
@@ -92,25 +88,21 @@ def timestamp_layout(values: pd.Series, timestamp_format: str | None = None) -> 
     distinct = pd.Series(pd.unique(text.astype("str").str.strip()), dtype="str")
     found = "no date layout custval recognises" + (" (data.timestamp_format does not parse them either)"
                                                    if timestamp_format is not None else "")
-    for pattern, year_first in ((_NUMERIC_DATE, False), (_YEAR_FIRST, True)):
-        match = distinct.str.extract(pattern)
-        if distinct.empty or match["year"].isna().any():
-            continue
-        formats = _formats(match, year_first)
-        if isinstance(formats, str):
-            found = formats
-            break
-        if len(formats) > 1:
-            return TimestampLayout(None, False, f"day/month order is ambiguous: in every value both numbers are "
-                                   f"<= 12 (e.g. {example!r}); custval does not guess: set data.timestamp_format to "
-                                   f"{formats[0]!r} or {formats[1]!r}", candidates=formats, example=example)
-        if parses(formats[0]):
-            order = "year/month/day" if year_first else "day/month/year" if formats[0].startswith("%d") \
-                else "month/day/year"
-            return TimestampLayout(formats[0], True, f"{order} text such as {example!r}", example=example)
-        found = f"{formats[0]!r} fits the layout but some values are not dates"
-        break
-    return TimestampLayout(None, False, found, example=example)
+    match = distinct.str.extract(_NUMERIC_DATE)  # (year-first text is ISO 8601 enough for the default rule)
+    if distinct.empty or match["year"].isna().any():
+        return TimestampLayout(None, False, found, example=example)
+    formats = _formats(match)
+    if isinstance(formats, str):
+        return TimestampLayout(None, False, formats, example=example)
+    if len(formats) > 1:
+        return TimestampLayout(None, False, f"day/month order is ambiguous: in every value both numbers are <= 12 "
+                               f"(e.g. {example!r}); custval does not guess: set data.timestamp_format to "
+                               f"{formats[0]!r} or {formats[1]!r}", candidates=formats, example=example)
+    if not parses(formats[0]):
+        return TimestampLayout(None, False, f"{formats[0]!r} fits the layout but some values are not dates",
+                               example=example)
+    order = "day/month/year" if formats[0].startswith("%d") else "month/day/year"
+    return TimestampLayout(formats[0], True, f"{order} text such as {example!r}", example=example)
 
 
 @dataclass(frozen=True)
@@ -195,10 +187,13 @@ class DataQuality:
         return pd.DataFrame(parts, columns=["section", "item", "value", "share"])
 
 
-def summarize(log: pd.DataFrame, preparation: Preparation | None = None, *, columns: dict[str, str] | None = None,
-              dated: bool = True, **extra) -> DataQuality:
-    """The summary of a prepared log; `preparation` defaults to the one the log carries (``attrs``), else a
-    report of the log alone. `dated=False`: the timestamps are placeholders (no span, no history)."""
+def summarize(log: pd.DataFrame, preparation: Preparation | None = None, *, dated: bool = True,
+              source: str | None = None, **extra) -> DataQuality:
+    """The summary of a prepared log; `preparation`, its source columns and `source` default to what the log
+    carries (``attrs``, see `custval.data.prepare`), else a report of the log alone. `dated=False`: the
+    timestamps are placeholders (no span, no history)."""
+    columns = dict(log.attrs.get(COLUMNS_ATTR) or {})
+    source = str(log.attrs.get(SOURCE_ATTR, "")) if source is None else source
     if preparation is None:
         stored = log.attrs.get(PREPARATION_ATTR)
         preparation = Preparation.from_dict(stored) if stored else Preparation(rows=len(log), kept=len(log))
@@ -221,8 +216,8 @@ def summarize(log: pd.DataFrame, preparation: Preparation | None = None, *, colu
         grouped = pd.DataFrame({"category": label, "c": log["customer_id"]}).groupby("category", sort=True)
         categories = pd.DataFrame({"rows": grouped.size(), "customers": grouped["c"].nunique()})
         categories.insert(1, "share", categories["rows"] / len(log))
-    return DataQuality(preparation=preparation, columns=dict(columns or {}), customers=customers, first=first,
-                       last=last, purchase_days=days, one_day_share=one_day, categories=categories, **extra)
+    return DataQuality(preparation=preparation, columns=columns, customers=customers, first=first, last=last,
+                       purchase_days=days, one_day_share=one_day, categories=categories, source=source, **extra)
 
 
 def suggest_settings(data, preparation: Preparation, layout: TimestampLayout | None = None, *,
@@ -274,11 +269,6 @@ def inspect_log(raw: pd.DataFrame, data, *, categories: pd.DataFrame | None = No
     report = prepared.preparation
     if not layout.parses:
         report = replace(report, matched=None, unmatched=None)
-    used = {name: src[name] for name in prepared.log.columns if name in src and src[name] in raw.columns}
-    if amount_from_lines(raw, src):
-        used["amount"] = f"{src['quantity']} x {src['unit_price']}"
-    if data.categories.file is not None:
-        used["category"] = f"{data.categories.file} ({data.categories.category})"
-    return summarize(prepared.log, report, columns=used, dated=layout.parses, timestamps=layout,
+    return summarize(prepared.log, report, dated=layout.parses, timestamps=layout,
                      suggestions=suggest_settings(data, report, layout, default_duplicates=default_duplicates),
                      source=source)
