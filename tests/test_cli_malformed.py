@@ -140,6 +140,7 @@ CASES = [
     ("train clv --set data.cancellations=3", "data.cancellations must be a mapping of settings"),
     ("train clv --set data.categories.unmapped=drop", "data.categories.unmapped must be one of ['warn', 'error']"),
     ("train clv --set data.categories.typo=1", "data.categories: unknown keys ['typo']"),
+    ("train clv --set data.categories=[a.csv]", "data.categories must be a mapping of settings"),
     ("train clv --set data.columns.category=Cat --set data.categories.file=p.csv",
      "data.categories.file must be null when data.columns maps category"),
     ("train clv --set data.source={export} --set data.columns={export_map} --set data.timestamp_format=%m/%d/%Y "

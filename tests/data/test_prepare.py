@@ -225,6 +225,12 @@ def test_categories_come_from_the_product_file_and_unmapped_products_warn_or_fai
         load(ex, files, categories={"file": str(files["products"]), "category": "Category", "unmapped": "error"})
 
 
+def test_a_path_alone_is_the_product_file(ex, files):
+    master = _write(ex.products.rename(columns={"Category": "category"}), files, "plain.csv")
+    log, _ = load(ex, files, categories=str(master))
+    pd.testing.assert_series_equal(log["category"], ex.truth["category"])
+
+
 def test_the_product_file_columns_and_keys_are_checked(ex, files):
     renamed = _write(ex.products.rename(columns={"StockCode": "code"}), files, "renamed.csv")
     log, _ = load(ex, files, categories={"file": str(renamed), "product": "code", "category": "Category"})

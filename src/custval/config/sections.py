@@ -75,6 +75,12 @@ class CategorySettings(Section):
     unmapped: Annotated[str, one_of(*UNMAPPED_POLICIES)] = "warn"
     """Products of the log missing from the file: warn (their category is <NA>, with the share) | error."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _file_alone(cls, value):
+        """`data.categories: products.csv` is short for `data.categories: {file: products.csv}`."""
+        return {"file": value} if isinstance(value, str) else value
+
 
 class DataConfig(Section):
     """Where the transactions are and how to read them (an invoice export's policies included)."""
@@ -101,7 +107,7 @@ class DataConfig(Section):
     prices: Annotated[str, one_of(*PRICE_POLICIES)] = "drop"
     """Lines whose unit_price is zero or negative (free samples, adjustments): drop (with a warning) | keep | error."""
     categories: CategorySettings = Field(default_factory=CategorySettings)
-    """A product -> category mapping file."""
+    """A product -> category mapping file (a path alone is short for {file: path})."""
 
     @model_validator(mode="after")
     def _one_category_source(self):
