@@ -64,7 +64,8 @@ def train_clv(config: CLVConfig, *, tracking_uri: str | None = None) -> TrainCLV
 
 
 def _train(config: CLVConfig, job) -> TrainCLVResult:
-    transactions = load_log(config.data)
+    data = config.data
+    transactions = load_log(data)
     calibration_end, observation_end = calibration_window(
         transactions, calibration_end=config.calibration_end, observation_end=config.observation_end,
         holdout=config.holdout)
