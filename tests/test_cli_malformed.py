@@ -3,6 +3,7 @@ line naming the setting or column (never a traceback), before anything is writte
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from custval.cli import app
 from custval.data.simulate_churn import simulate_churn
+from custval.data.simulate_export import simulate_retail_export
 from custval.data.simulate_table import simulate_churn_table
 
 runner = CliRunner()
@@ -49,7 +51,14 @@ def files(tmp_path_factory) -> dict[str, str]:
                   "Surname": [f"Name{i}" for i in range(n)], "Age": rng.integers(18, 90, n),
                   "Geography": rng.choice(["France", "Spain", "Germany"], n),
                   "Exited": rng.integers(0, 2, n)}).to_csv(root / "bank.csv", index=False)
+    export = simulate_retail_export(150, seed=2, mean_lines=3)
+    export.write(root / "export.csv", root / "products.csv")
+    export.products.drop(columns="Category").to_csv(root / "products_nocat.csv", index=False)
     return {
+        "export": str(root / "export.csv"),
+        "products": str(root / "products.csv"),
+        "products_nocat": str(root / "products_nocat.csv"),
+        "export_map": json.dumps(export.columns, separators=(",", ":")),
         "root": str(root),
         "good": str(root / "good.csv"),
         "churn_tx": str(root / "churn_tx.csv"),
@@ -133,7 +142,45 @@ CASES = [
     ("train clv --tracking-uri http://127.0.0.1:9", "does not answer"),
     ("train clv --tracking-uri sqlite:////no/such/dir/mlflow.db", "does not exist"),
     ("train clv --tracking-uri postgresql://u:p@127.0.0.1:9/db", "tracking URI"),
+    # ------------------------------------------------------------------- train clv: export policies (data.*)
+    ("train clv --set data.missing_ids=maybe", "data.missing_ids must be one of ['error', 'drop']"),
+    ("train clv --set data.prices=free", "data.prices must be one of ['drop', 'keep', 'error']"),
+    ("train clv --set data.cancellations.policy=ignore", "data.cancellations.policy must be one of ['match', "),
+    ("train clv --set data.cancellations.prefix=", "data.cancellations.prefix must be a non-empty name"),
+    ("train clv --set data.cancellations=3", "data.cancellations must be a mapping of settings"),
+    ("train clv --set data.categories.unmapped=drop", "data.categories.unmapped must be one of ['warn', 'error']"),
+    ("train clv --set data.categories.typo=1", "data.categories: unknown keys ['typo']"),
+    ("train clv --set data.categories=[a.csv]", "data.categories must be a mapping of settings"),
+    ("train clv --set data.columns.category=Cat --set data.categories.file=p.csv",
+     "data.categories.file must be null when data.columns maps category"),
+    ("train clv --set data.source={export} --set data.columns={export_map} --set data.timestamp_format=%m/%d/%Y "
+     "--set data.missing_ids=drop", "does not match timestamp format"),
+    ("train clv --set data.source={export} --set data.columns={export_map} --set data.missing_ids=drop",
+     "data.timestamp_format"),
+    ("train clv --set data.source={export} --set data.columns={export_map} --set data.timestamp_format=%m/%d/%Y%n%H:%M",
+     "set data.missing_ids: drop"),
+    ("train clv --set data.source={export} --set data.columns={export_map} --set data.timestamp_format=%m/%d/%Y%n%H:%M "
+     "--set data.missing_ids=drop", "data.duplicates: keep"),
+    ("train clv --set data.source={export} --set data.columns={export_map} --set data.timestamp_format=%m/%d/%Y%n%H:%M "
+     "--set data.missing_ids=drop --set data.duplicates=drop --set data.prices=error", "unit_price"),
+    ("train clv --set data.source={export} --set data.columns={export_map} --set data.timestamp_format=%m/%d/%Y%n%H:%M "
+     "--set data.missing_ids=drop --set data.duplicates=drop --set data.cancellations.column=Nope", "Nope"),
+    ("train clv --set data.source={export} --set data.columns={export_map} --set data.categories.file=missing.csv",
+     "missing.csv"),
+    ("train clv --set data.source={export} --set data.columns={export_map} --set data.timestamp_format=%m/%d/%Y%n%H:%M "
+     "--set data.missing_ids=drop --set data.duplicates=drop --set data.categories.file={products_nocat}",
+     "category: column missing"),
+    ("train clv --set data.source={export} --set data.columns={export_map} --set data.timestamp_format=%m/%d/%Y%n%H:%M "
+     "--set data.missing_ids=drop --set data.duplicates=drop --set data.categories.file={products} "
+     "--set data.categories.category=Category --set data.categories.unmapped=error", "data.categories.unmapped: warn"),
+    ("train clv --set data.source={export} --set data.columns.customer_id=CustomerID "
+     "--set data.columns.timestamp=InvoiceDate --set data.columns.unit_price=UnitPrice", "data.columns.quantity"),
+    ("train clv --set data.source={export} --set data.columns.price=UnitPrice", "unknown contract names ['price']"),
+    ("train clv --set data.source={good} --set data.categories.file={products}", "data.columns.product"),
     # ----------------------------------------------------------------------------- train churn / propensity
+    ("train churn --set data.missing_ids=drop", "data.missing_ids='drop' would be ignored"),
+    ("train churn --set data.table={telco_nolabel} --set data.cancellations.policy=returns",
+     "data.cancellations.policy='returns' would be ignored"),
     ("train churn --set snapshots.horizon_days=0", "snapshots.horizon_days must be an integer >= 1"),
     ("train churn --set snapshots.windows=[30,-1]", "snapshots.windows[1]"),
     ("train churn --set snapshots.windows=[30,30]", "snapshots.windows must be distinct day counts"),
@@ -229,6 +276,20 @@ CASES = [
     ("segment --out out.xlsx", "--out must be a file name ending with"),
     ("segment --out /proc/custval/x.parquet", "--out '/proc/custval/x.parquet' cannot be written"),
     ("segment --set data.source={negative}", "no purchases left"),
+    # ------------------------------------------------------------------------------------------ inspect
+    ("inspect --pipeline nope", "--pipeline must be one of"),
+    ("inspect --set period=Q", "period must be one of"),
+    ("inspect --config {broken_yaml}", "not valid YAML"),
+    ("inspect --set data.missing_ids=maybe", "data.missing_ids must be one of"),
+    ("inspect --set data.source=missing.csv", "missing.csv"),
+    ("inspect --set data.source={xlsx}", "tx.xlsx"),
+    ("inspect --set data.source={bad_amount}", "amount"),
+    ("inspect --set data.source={export} --set data.columns.customer_id=nope", "nope"),
+    ("inspect --set data.source={export} --set data.columns={export_map} --set data.categories.file=missing.csv",
+     "missing.csv"),
+    ("inspect --pipeline churn", "data.source=simulate"),
+    ("inspect --pipeline churn --set data.table={telco_nolabel}", "data.table is a customer table"),
+    ("inspect --pipeline segment --set clv.period=Q", "clv.period must be one of"),
     # ----------------------------------------------------------------------------------------- simulate
     ("simulate --out x.xlsx", "--out must be a file name ending with"),
     ("simulate --out {root}/sim.parquet --truth {root}/truth.xlsx", "--truth must be a file name ending with"),
@@ -246,7 +307,7 @@ def test_malformed_input_exits_2_with_one_line_and_leaves_nothing(command, messa
                                                                   monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    args = [part.format(**files) for part in command.split(" ")]
+    args = [part.format(**files).replace("%n", " ") for part in command.split(" ")]
     try:
         result = runner.invoke(app, args)
     finally:
@@ -275,7 +336,7 @@ def test_the_table_covers_every_command_with_at_least_60_cases():
     assert len(CASES) >= 60
     commands = {" ".join(c.split(" ")[:2]) for c, _ in CASES}
     assert {"train clv", "train churn", "train propensity", "tune churn", "segment --set", "simulate --out",
-            "config show"} <= commands
+            "config show", "inspect --set"} <= commands
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -284,6 +345,7 @@ def test_the_table_covers_every_command_with_at_least_60_cases():
     (["simulate"], "Missing option '--out'"),
     (["config", "show"], "Missing argument 'pipeline'"),
     (["train", "clv", "--nope"], "No such option: --nope"),
+    (["inspect", "--nope"], "No such option: --nope"),
 ])
 def test_usage_errors_of_the_command_are_one_line_too(args, message, tmp_path):
     """The real `custval` entry point (not the test runner's): typer's usage errors become one error line."""

@@ -72,8 +72,10 @@ def test_data_duplicates_defaults_to_the_sources_own_policy(tmp_path):
     ("clv", "holdout=abc", r"^holdout must be a positive duration with its unit D/W/M/Y"),
     ("clv", "calibration_end=12/04/2011", r"^calibration_end must be a date in ISO 8601 form .*'12/04/2011'$"),
     ("clv", "output=out/clv.xlsx", r"^output must be a file name ending with one of \['\.parquet'"),
-    ("clv", "data=3", r"^data must be a mapping of settings with keys from \['columns', 'duplicates'"),
-    ("clv", "data.typo=1", r"^data: unknown keys \['typo'\]; allowed: \['columns', 'duplicates', 'returns'"),
+    ("clv", "data=3", r"^data must be a mapping of settings with keys from \['cancellations', 'categories', 'columns', "
+            r"'duplicates'"),
+    ("clv", "data.typo=1", r"^data: unknown keys \['typo'\]; allowed: \['cancellations', 'categories', 'columns', "
+            r"'duplicates', 'missing_ids', 'prices', 'returns'"),
     ("segment", "segments.ties=random", r"^segments\.ties must be one of \['shared', 'first'\], got 'random'$"),
     ("propensity", "categories=[]", r"^categories"),
 ])

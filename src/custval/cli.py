@@ -212,6 +212,64 @@ def segment(
     _print_segment_result(run_segment(load_config(config, set_ or []), out=out, tracking_uri=tracking_uri))
 
 
+@app.command("inspect")
+@_custval_errors
+def inspect_command(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="whose config: clv, churn, propensity or "
+                                          "segment")] = "clv",
+):
+    """Data-quality summary of the transaction log as the config maps it, and the settings it suggests; reads
+    the log once and writes nothing."""
+    import shlex
+
+    from custval.jobs.inspect import inspect_data, load_config
+
+    quality = inspect_data(load_config(pipeline, config, set_ or []))
+    console.rule(f"custval inspect: {quality.source} ({pipeline} config)")
+    overview = Table(title="The log as mapped")
+    overview.add_column("item")
+    overview.add_column("value", overflow="fold")
+    for item, row in quality.overview().iterrows():
+        overview.add_row(item, row.value)
+    console.print(overview)
+    issues = Table(title="What the data.* policies find (share of the rows read)")
+    for column in ("issue", "rows", "share"):
+        issues.add_column(column, justify="left" if column == "issue" else "right")
+    for item, row in quality.issues().iterrows():
+        issues.add_row(item, "n/a" if row.rows != row.rows else f"{row.rows:,.0f}",
+                       "" if row.share != row.share else f"{row.share:.2%}")
+    console.print(issues)
+    if len(quality.purchase_days):
+        history = Table(title=f"Purchase days per customer ({quality.customers:,} customers)")
+        history.add_column("statistic")
+        history.add_column("purchase days", justify="right")
+        for item, value in quality.history().iloc[:, 0].items():
+            history.add_row(item, f"{value:.1%}" if "share" in item else f"{value:,.2f}".rstrip("0").rstrip("."))
+        console.print(history)
+    if quality.categories is not None:
+        categories = Table(title="Categories")
+        for column in ("category", "rows", "share", "customers"):
+            categories.add_column(column, justify="left" if column == "category" else "right")
+        for name, row in quality.categories.iterrows():
+            categories.add_row(str(name), f"{row.rows:,.0f}", f"{row.share:.1%}", f"{row.customers:,.0f}")
+        console.print(categories)
+    if not quality.suggestions:
+        console.print("no setting to suggest: the log loads as configured")
+        return
+    suggested = Table(title="Suggested settings")
+    for column in ("setting", "value", "why"):
+        suggested.add_column(column, overflow="fold")
+    for s in quality.suggestions:
+        suggested.add_row(s.setting, s.value, s.reason)
+    console.print(suggested)
+    sets = " ".join(f"--set {shlex.quote(f'{s.setting}={s.value}')}" for s in quality.suggestions
+                    if " or " not in s.value)
+    if sets:
+        console.print(f"as options: {sets}", highlight=False, soft_wrap=True)
+
+
 SEGMENT_TITLES = {
     "tier": "CLV tiers (customer pyramid)",
     "value_loyalty": "Value x loyalty matrix",

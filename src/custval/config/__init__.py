@@ -32,6 +32,8 @@ from custval.config.sections import (
     DEFAULT_TIER_CUTS,
     DEFAULT_TIER_NAMES,
     SIMULATE,
+    CancellationSettings,
+    CategorySettings,
     CLVModelSettings,
     CLVSource,
     DataConfig,
@@ -57,7 +59,7 @@ from custval.config.types import OUTPUT_SUFFIXES, SettingError, output_path
 
 __all__ = [
     "DEFAULT_ARTIFACT_DIR", "DEFAULT_GRID", "DEFAULT_TIER_CUTS", "DEFAULT_TIER_NAMES", "DEFAULT_TRACKING_URI", "OUTPUT_SUFFIXES", "PIPELINES", "SIMULATE", "CLVConfig",
-    "CLVModelSettings", "CLVSource", "ChurnConfig", "DataConfig", "JobConfig", "ModelSettings",
+    "CLVModelSettings", "CLVSource", "CancellationSettings", "CategorySettings", "ChurnConfig", "DataConfig", "JobConfig", "ModelSettings",
     "PropensityConfig", "PropensityModelSettings", "RolloutSettings", "Section", "SegmentConfig",
     "SegmentJobConfig", "SettingError", "SimulateSettings", "SnapshotJobConfig", "SnapshotSettings",
     "SplitSettings", "TableDataConfig", "TrainingConfig", "TreeSettings", "artifact_root", "build_config",

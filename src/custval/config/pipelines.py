@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from custval.config.loading import Section
 from custval.config.sections import (
     AUTO,
+    LOG_SETTINGS,
     CLVModelSettings,
     CLVSource,
     DataConfig,
@@ -122,11 +123,11 @@ class SnapshotJobConfig(TrainingConfig):
         changed = {k for k in type(data).model_fields if getattr(data, k) != getattr(default, k)}
         table = data.table is not None
         if table:
-            ignored, why = {"source", "columns", "returns", "duplicates", "timestamp_format"} & changed, \
+            ignored, why = {"source", *LOG_SETTINGS} & changed, \
                 "data.table (a customer table) is used instead of transactions"
         elif data.simulated:
-            ignored = {"columns", "returns", "duplicates", "timestamp_format", "customers", "customer_columns",
-                       "label", "id_column", "drop", "keep"} & changed
+            ignored = {*LOG_SETTINGS, "customers", "customer_columns", "label", "id_column", "drop",
+                       "keep"} & changed
             why = "data.source=simulate brings its own transactions and customers"
         else:
             ignored = {"label"} & changed
@@ -136,8 +137,12 @@ class SnapshotJobConfig(TrainingConfig):
                    "data.drop and data.keep to data.customers")
         if ignored:
             key = sorted(ignored)[0]
-            raise SettingError(f"data.{key}", f"={_yaml(getattr(data, key))} would be ignored: {why} (leave it at "
-                                              f"its default {_yaml(getattr(default, key))})")
+            value, default_value = getattr(data, key), getattr(default, key)
+            if isinstance(value, Section):  # name the changed setting inside the section
+                leaf = next(k for k in type(value).model_fields if getattr(value, k) != getattr(default_value, k))
+                key, value, default_value = f"{key}.{leaf}", getattr(value, leaf), getattr(default_value, leaf)
+            raise SettingError(f"data.{key}", f"={_yaml(value)} would be ignored: {why} (leave it at its "
+                                              f"default {_yaml(default_value)})")
         for name, section, used, where in (
                 ("simulate", self.simulate, data.simulated, "data.source=simulate"),
                 ("snapshots", self.snapshots, not table, "transactions")):

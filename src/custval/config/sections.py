@@ -15,8 +15,12 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from custval.config.loading import Section
 from custval.config.types import (
+    CANCELLATION_POLICIES,
     DUPLICATES_POLICIES,
+    MISSING_ID_POLICIES,
+    PRICE_POLICIES,
     RETURNS_POLICIES,
+    UNMAPPED_POLICIES,
     ColumnMap,
     Date,
     Duration,
@@ -41,15 +45,54 @@ DEFAULT_XGBOOST = {"n_estimators": 2000, "learning_rate": 0.05, "max_depth": 4, 
 
 
 # ------------------------------------------------------------------------------------------------- data
+class CancellationSettings(Section):
+    """Cancelled order lines of an invoice export: lines whose order id starts with `prefix` and whose amount is
+    negative (custval.data.prepare.match_cancellations)."""
+
+    key = "data.cancellations"
+
+    policy: Annotated[str, one_of(*CANCELLATION_POLICIES)] = "match"
+    """match: remove a cancellation with the line it cancels (same customer, product and quantity, the latest
+    earlier line not yet cancelled; unmatched ones are returns under data.returns) | returns: every cancellation
+    is a return under data.returns."""
+    prefix: Name = "C"
+    """Order ids starting with this mark a cancellation (Online Retail: C536379)."""
+    column: Name | None = None
+    """Your column holding the prefixed order ids; null: the column mapped to order_id."""
+
+
+class CategorySettings(Section):
+    """A product master (one row per product and its category) joined on the log's product column."""
+
+    key = "data.categories"
+
+    file: FilePath | None = None
+    """A CSV/Parquet product -> category file, joined on data.columns.product; null: no mapping."""
+    product: Name | None = None
+    """The file's product column; null: the same name as the log's product column."""
+    category: Name = "category"
+    """The file's category column."""
+    unmapped: Annotated[str, one_of(*UNMAPPED_POLICIES)] = "warn"
+    """Products of the log missing from the file: warn (their category is <NA>, with the share) | error."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _file_alone(cls, value):
+        """`data.categories: products.csv` is short for `data.categories: {file: products.csv}`."""
+        return {"file": value} if isinstance(value, str) else value
+
+
 class DataConfig(Section):
-    """Where the transactions are and how to read them."""
+    """Where the transactions are and how to read them (an invoice export's policies included)."""
 
     key = "data"
 
     source: Name = "cdnow"
     """A transactions CSV/Parquet path, or a bundled dataset: cdnow (23,570 customers), cdnow-sample (2,357)."""
     columns: ColumnMap = {}
-    """Contract name -> your column, e.g. {customer_id: cust_no, timestamp: order_date, amount: net_value}."""
+    """Contract name -> your column, e.g. {customer_id: cust_no, timestamp: order_date, amount: net_value}; an
+    invoice export: {customer_id: CustomerID, timestamp: InvoiceDate, quantity: Quantity, unit_price: UnitPrice,
+    order_id: InvoiceNo, product: StockCode} (amount = quantity x unit_price)."""
     returns: Annotated[str, one_of(*RETURNS_POLICIES)] = "exclude"
     """Negative amounts are returns: exclude (drop them, with a warning) | net (net into the same day) | error."""
     duplicates: Annotated[str, one_of(*DUPLICATES_POLICIES)] | None = None
@@ -57,6 +100,26 @@ class DataConfig(Section):
     for the CDNOW datasets)."""
     timestamp_format: Name | None = None
     """strptime format of text timestamps, e.g. '%d/%m/%Y %H:%M'; null: ISO 8601 or yyyymmdd only."""
+    missing_ids: Annotated[str, one_of(*MISSING_ID_POLICIES)] = "error"
+    """Rows without a customer id (guest checkouts): error | drop (with a warning giving the count and share)."""
+    cancellations: CancellationSettings = Field(default_factory=CancellationSettings)
+    """Cancelled order lines (order ids with a prefix)."""
+    prices: Annotated[str, one_of(*PRICE_POLICIES)] = "drop"
+    """Lines whose unit_price is zero or negative (free samples, adjustments): drop (with a warning) | keep | error."""
+    categories: CategorySettings = Field(default_factory=CategorySettings)
+    """A product -> category mapping file (a path alone is short for {file: path})."""
+
+    @model_validator(mode="after")
+    def _one_category_source(self):
+        if self.categories.file is not None and "category" in self.columns:
+            raise SettingError("categories.file", f"must be null when data.columns maps category (to "
+                                                  f"{self.columns['category']!r}): the log has its categories")
+        return self
+
+
+# The data.* settings that apply to a transaction log (not to a customer table or the simulator).
+LOG_SETTINGS = ("columns", "returns", "duplicates", "timestamp_format", "missing_ids", "cancellations", "prices",
+                "categories")
 
 
 class TableDataConfig(DataConfig):

@@ -18,6 +18,10 @@ from custval.errors import ConfigError
 OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 RETURNS_POLICIES = ("exclude", "net", "error")
 DUPLICATES_POLICIES = ("error", "drop", "keep")
+MISSING_ID_POLICIES = ("error", "drop")
+CANCELLATION_POLICIES = ("match", "returns")
+PRICE_POLICIES = ("drop", "keep", "error")
+UNMAPPED_POLICIES = ("warn", "error")
 
 
 class SettingError(ValueError):

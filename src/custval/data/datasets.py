@@ -16,8 +16,8 @@ from custval.data.io import read_table
 from custval.data.schemas import validate_transactions
 from custval.errors import ConfigError
 
-__all__ = ["CDNOW_CALIBRATION_END", "CDNOW_OBSERVATION_END", "DATASET_NAMES", "cdnow", "cdnow_summary",
-           "lifetimes_data_path", "load_dataset"]
+__all__ = ["CDNOW_CALIBRATION_END", "CDNOW_OBSERVATION_END", "DATASET_NAMES", "cdnow", "cdnow_source",
+           "cdnow_summary", "dataset_source", "lifetimes_data_path", "load_dataset"]
 
 CDNOW_CALIBRATION_END = pd.Timestamp("1997-09-30")
 CDNOW_OBSERVATION_END = pd.Timestamp("1998-06-30")
@@ -46,6 +46,12 @@ def cdnow(kind: str = "master", *, returns: str = "exclude", duplicates: str = "
     quantity (= number_of_cds). ``kind="sample"`` uses the sample's 1..2357 customer index as customer_id.
     The log has 255 exact duplicate rows (no order ids) and 80 zero-amount rows: duplicates are kept by default.
     """
+    raw, columns, table = cdnow_source(kind)
+    return validate_transactions(raw, columns=columns, returns=returns, duplicates=duplicates, table=table)
+
+
+def cdnow_source(kind: str = "master") -> tuple[pd.DataFrame, dict[str, str], str]:
+    """The CDNOW file as shipped (before validation), its column map into the contract and its table name."""
     if kind not in _KINDS:
         raise ConfigError(f"cdnow kind must be one of {_KINDS}, got {kind!r}")
     if kind == "master":
@@ -60,16 +66,20 @@ def cdnow(kind: str = "master", *, returns: str = "exclude", duplicates: str = "
         raw = raw.drop(columns="original_id")
         columns = {"customer_id": "customer_index", "timestamp": "date", "amount": "dollar_value",
                    "quantity": "number_of_cds"}
-    return validate_transactions(
-        raw, columns=columns, returns=returns, duplicates=duplicates, table=f"cdnow_{kind}"
-    )
+    return raw, columns, f"cdnow_{kind}"
+
+
+def dataset_source(name: str) -> tuple[pd.DataFrame, dict[str, str], str]:
+    """A built-in data set by name (one of `DATASET_NAMES`) as shipped: (raw frame, column map, table name)."""
+    if name not in _DATASET_KINDS:
+        raise ConfigError(f"unknown dataset {name!r}; known: {list(DATASET_NAMES)}")
+    return cdnow_source(_DATASET_KINDS[name])
 
 
 def load_dataset(name: str, *, returns: str = "exclude", duplicates: str = "keep") -> pd.DataFrame:
     """The transactions of a built-in data set by name (one of `DATASET_NAMES`)."""
-    if name not in _DATASET_KINDS:
-        raise ConfigError(f"unknown dataset {name!r}; known: {list(DATASET_NAMES)}")
-    return cdnow(_DATASET_KINDS[name], returns=returns, duplicates=duplicates)
+    raw, columns, table = dataset_source(name)
+    return validate_transactions(raw, columns=columns, returns=returns, duplicates=duplicates, table=table)
 
 
 def cdnow_summary() -> pd.DataFrame:

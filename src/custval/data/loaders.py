@@ -1,34 +1,98 @@
 """Tables in the data contracts from where they live: a CSV/Parquet path, a built-in dataset name or a
-DataFrame, validated (`custval.data.schemas`) on the way in.
+DataFrame, validated (`custval.data.schemas`) and, for transaction logs, prepared by the export policies of
+the `data` section (`custval.data.prepare`) on the way in.
 
-Imports go one way: loaders -> datasets -> io -> schemas (io does the file reading, datasets knows the
-bundled data sets, loaders picks one by the source given).
+Imports go one way: loaders -> prepare -> datasets -> io -> schemas (io does the file reading, datasets knows
+the bundled data sets, loaders picks one by the source given).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from custval.data.datasets import DATASET_NAMES, load_dataset
+from custval.config.sections import DataConfig
+from custval.data.datasets import DATASET_NAMES, dataset_source
 from custval.data.io import read_table
+from custval.data.prepare import SOURCE_ATTR, prepare_log
 from custval.data.schemas import (
     coerce_date_text,
     coerce_numeric_text,
     parse_binary_label,
     validate_customers,
-    validate_transactions,
 )
-from custval.errors import ConfigError, DataError, SchemaError
+from custval.errors import ConfigError, SchemaError
 
-__all__ = ["load_customer_table", "load_transactions"]
+__all__ = ["LogSource", "load_customer_table", "load_log", "load_transactions", "read_categories", "read_log"]
 
 
 # ------------------------------------------------------------------------------------------ transactions
+@dataclass
+class LogSource:
+    """A transaction log as read, before any policy: the raw frame, the column map of a built-in dataset (None
+    for files and frames), the table name used in messages and the duplicates policy that null means."""
+
+    raw: pd.DataFrame
+    dataset_columns: dict[str, str] | None = None
+    table: str = "transactions"
+    default_duplicates: str = "error"
+
+    def settings(self, data: DataConfig) -> DataConfig:
+        """`data` with a dataset's own column map (a dataset is in the contract already: `columns` must be empty)."""
+        if self.dataset_columns is None:
+            return data
+        if data.columns:
+            raise ConfigError(f"dataset {self.table!r} is already in the transactions contract; drop `columns` "
+                              "(data.columns)")
+        return data.model_copy(update={"columns": self.dataset_columns})
+
+
+def read_log(source, *, sep: str | None = None) -> LogSource:
+    """Read a transactions source once: a CSV/Parquet path, a built-in dataset name or a DataFrame.
+
+    Dataset names: ``"cdnow"`` (= ``"cdnow-master"``, 69,659 rows) and ``"cdnow-sample"`` (6,919 rows),
+    shipped with the lifetimes package; their duplicates are kept by default (their log legitimately repeats
+    rows). `sep` overrides the CSV separator (default by suffix: ``,``, tab for .tsv, whitespace for .txt).
+    """
+    if isinstance(source, pd.DataFrame):
+        return LogSource(source)
+    if isinstance(source, str) and source.strip().lower() in DATASET_NAMES:
+        raw, columns, table = dataset_source(source.strip().lower())
+        return LogSource(raw, columns, table, default_duplicates="keep")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.suffix and not path.exists():
+            raise ConfigError(
+                f"unknown transactions source {str(source)!r}: give a .csv/.parquet path or one of the "
+                f"dataset names {list(DATASET_NAMES)}"
+            )
+        return LogSource(read_table(path, **({"sep": sep} if sep is not None else {})))
+    raise ConfigError(f"transactions source must be a path, a dataset name or a DataFrame, got {source!r}")
+
+
+def read_categories(data: DataConfig) -> pd.DataFrame | None:
+    """The product master of data.categories.file (None when not set)."""
+    return None if data.categories.file is None else read_table(data.categories.file)
+
+
+def load_log(data: DataConfig, *, source=None, sep: str | None = None) -> pd.DataFrame:
+    """The transactions of a `data` section: data.source (or `source`: a path, dataset name or DataFrame) read
+    once, mapped by data.columns and prepared by the data.* policies (`custval.data.prepare.prepare_log`; its
+    `Preparation` rides along in ``frame.attrs[custval.data.prepare.PREPARATION_ATTR]``)."""
+    categories = read_categories(data)  # first: a missing product file fails before the log is read
+    source = data.source if source is None else source
+    log = read_log(source, sep=sep)
+    out = prepare_log(log.raw, log.settings(data), categories=categories, table=log.table,
+                      default_duplicates=log.default_duplicates).log
+    out.attrs[SOURCE_ATTR] = "a DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+    return out
+
+
 def load_transactions(
     source,
     *,
@@ -37,46 +101,18 @@ def load_transactions(
     duplicates: str | None = None,
     sep: str | None = None,
     timestamp_format: str | None = None,
+    **policies,
 ) -> pd.DataFrame:
-    """Validated transactions from a CSV/Parquet path, a built-in dataset name or a DataFrame.
+    """Validated transactions from a CSV/Parquet path, a built-in dataset name or a DataFrame, with the settings
+    of a `data` section given as keywords (`load_log` for a config's section).
 
-    Dataset names: ``"cdnow"`` (= ``"cdnow-master"``, 69,659 rows) and ``"cdnow-sample"`` (6,919 rows),
-    shipped with the lifetimes package. `duplicates` defaults to ``"error"`` for files and frames and to
-    ``"keep"`` for the CDNOW datasets (their log legitimately repeats rows). `sep` overrides the CSV
-    separator (default by suffix: ``,``, tab for .tsv, whitespace for .txt). See
+    `duplicates` defaults to ``"error"`` for files and frames and to ``"keep"`` for the CDNOW datasets. `policies`:
+    the other data.* settings (missing_ids, cancellations, prices, categories). See `read_log` for the sources and
     `custval.data.schemas.validate_transactions` for `columns`, `returns` and the timestamp rule.
     """
-    if isinstance(source, pd.DataFrame):
-        raw = source
-    elif isinstance(source, str) and source.strip().lower() in DATASET_NAMES:
-        name = source.strip().lower()
-        if columns:
-            raise ConfigError(f"dataset {name!r} is already in the transactions contract; drop `columns`")
-        return load_dataset(name, returns=returns, duplicates=duplicates or "keep")
-    elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.suffix and not path.exists():
-            raise ConfigError(
-                f"unknown transactions source {str(source)!r}: give a .csv/.parquet path or one of the "
-                f"dataset names {list(DATASET_NAMES)}"
-            )
-        raw = read_table(path, **({"sep": sep} if sep is not None else {}))
-    else:
-        raise ConfigError(f"transactions source must be a path, a dataset name or a DataFrame, got {source!r}")
-    out = validate_transactions(
-        raw,
-        columns=columns,
-        returns=returns,
-        duplicates=duplicates or "error",
-        timestamp_format=timestamp_format,
-    )
-    if len(out) == 0:
-        raise DataError("transactions", "amount" if len(raw) else "*",
-                        f"no purchases left: the {len(raw)} rows read were all removed (returns='{returns}' drops "
-                        "negative amounts: are purchases recorded as positive amounts, and is data.columns.amount "
-                        "the sale value?)" if len(raw) else "table is empty (no rows)",
-                        None if not len(raw) else f"{len(raw)} rows")
-    return out
+    data = DataConfig(columns=dict(columns or {}), returns=returns, duplicates=duplicates,
+                      timestamp_format=timestamp_format, **policies)
+    return load_log(data, source=source, sep=sep)
 
 
 # ------------------------------------------------------------------------------------- customer tables

@@ -28,6 +28,11 @@ Zero amounts are valid purchases under every policy.
 Duplicates policy (rows identical in every column of the input), argument `duplicates`:
   ``"error"`` (default) raises with an example row, ``"drop"`` keeps the first of each group,
   ``"keep"`` leaves them (CDNOW-like logs without order ids legitimately repeat rows).
+
+Invoice-line exports: without an amount column, `amount` is `quantity` x `unit_price` (both mapped in
+`columns`); `product` and `unit_price` are kept beside the contract columns (`LINE_COLUMNS`). The steps
+(`parse_transactions`, `duplicate_rows` + `apply_duplicates`, `apply_returns`) are public so that
+`custval.data.prepare` can apply the export policies between them.
 """
 
 from __future__ import annotations
@@ -49,18 +54,31 @@ __all__ = [
     "CAMPAIGNS",
     "CUSTOMERS",
     "DUPLICATES_POLICIES",
+    "LINE_COLUMNS",
+    "LINE_NAMES",
+    "MAPPABLE",
     "RETURNS_POLICIES",
     "SCHEMAS",
     "TRANSACTIONS",
     "ColumnSpec",
     "TableSchema",
+    "amount_from_lines",
+    "amount_label",
+    "apply_duplicates",
+    "apply_returns",
+    "as_text",
     "check_cutoff",
     "coerce_date_text",
     "coerce_numeric_text",
+    "duplicate_rows",
     "parse_binary_label",
     "parse_date",
+    "parse_timestamps",
+    "parse_transactions",
+    "source_columns",
     "validate_customers",
     "validate_transactions",
+    "warn_future",
 ]
 
 
@@ -140,6 +158,16 @@ CAMPAIGNS = TableSchema(
 )
 
 SCHEMAS = {s.name: s for s in (TRANSACTIONS, CUSTOMERS, CAMPAIGNS)}
+
+# Columns of an invoice-line export beside the contract: mappable in data.columns, kept in the log when present.
+LINE_COLUMNS = (
+    ColumnSpec("product", "str", False, "product code (e.g. a stock code): cancellations match on it and "
+               "data.categories maps it to a category"),
+    ColumnSpec("unit_price", "float64", False, "price of one item: amount = quantity x unit_price when the log "
+               "has no amount column"),
+)
+LINE_NAMES = tuple(c.name for c in LINE_COLUMNS)
+MAPPABLE = TRANSACTIONS.names + LINE_NAMES  # the keys data.columns accepts
 
 _YYYYMMDD = re.compile(r"^\d{8}$")
 _TIMESTAMP_RULE = (
@@ -352,6 +380,172 @@ def _row_example(out: pd.DataFrame, i: int) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- public
+def source_columns(df: pd.DataFrame, columns: Mapping[str, str] | None = None, *,
+                   table: str = "transactions") -> dict[str, str]:
+    """{contract or line-column name: source column} for a raw log, checked: the keys of `columns` are names of
+    `TRANSACTIONS` or `LINE_COLUMNS` (unmapped names default to themselves), and the required columns are in
+    `df` (`amount` may instead come from `quantity` x `unit_price`)."""
+    if not isinstance(df, pd.DataFrame):
+        raise SchemaError(table, "*", "must be a pandas DataFrame", type(df).__name__)
+    mapping = dict(columns or {})
+    unknown = sorted(set(mapping) - set(MAPPABLE))
+    if unknown:
+        raise ConfigError(
+            f"data.columns (the columns mapping of {table!r}) has unknown contract names {unknown}: its keys are "
+            f"contract names, one of {list(MAPPABLE)}, and its values your columns"
+        )
+    src = {name: mapping.get(name, name) for name in MAPPABLE}
+    for name in TRANSACTIONS.required:
+        if src[name] in df.columns:
+            continue
+        if name == "amount" and src["quantity"] in df.columns and src["unit_price"] in df.columns:
+            continue  # amount = quantity x unit_price
+        rule = "required column missing"
+        if name == "amount":
+            rule += " (or map data.columns.quantity and data.columns.unit_price to derive it)"
+        raise SchemaError(table, _label(name, src[name]),
+                          f"{rule}; available columns: {[str(c) for c in df.columns]}")
+    return src
+
+
+def amount_from_lines(df: pd.DataFrame, src: Mapping[str, str]) -> bool:
+    """Whether the amount of `df` is derived as quantity x unit_price (no amount column, both line columns)."""
+    return src["amount"] not in df.columns and src["quantity"] in df.columns and src["unit_price"] in df.columns
+
+
+def _parse_quantity(col: pd.Series, table: str, label: str) -> pd.Series:
+    if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+        num = pd.to_numeric(col, errors="coerce")
+        bad = (num.isna() & col.notna()).to_numpy(dtype=bool)
+        if bad.any() or pd.api.types.is_bool_dtype(col.dtype):
+            raise DataError(table, label, "must be numeric", col.iloc[_first(bad) if bad.any() else 0])
+        col = num
+    return col.copy()
+
+
+def as_text(col: pd.Series) -> pd.Series:
+    """Keys such as product codes as text ("str" dtype, missing kept): 21730 and 21730.0 both become "21730",
+    so a code read as a number in one file and as text in another still joins."""
+    if pd.api.types.is_float_dtype(col.dtype):
+        v = col.to_numpy(dtype="float64", na_value=np.nan)
+        if np.all(np.isnan(v) | (v == np.floor(v))):
+            col = col.astype("Int64")
+    if pd.api.types.is_integer_dtype(col.dtype):
+        return col.astype("str").where(col.notna())
+    return col.astype("str")
+
+
+def parse_transactions(
+    df: pd.DataFrame,
+    *,
+    columns: Mapping[str, str] | None = None,
+    table: str = "transactions",
+    timestamp_format: str | None = None,
+) -> pd.DataFrame:
+    """A raw log parsed into the contract, no policy applied (every row kept, index = row positions in `df`).
+
+    Output columns: customer_id (int64 or str), timestamp (datetime64[ns]), amount (float64; quantity x
+    unit_price when `amount_from_lines`), then order_id, category, quantity, product (text), unit_price (float64)
+    when present. See the module docstring for the timestamp rule.
+    """
+    src = source_columns(df, columns, table=table)
+    if len(df) == 0:
+        raise DataError(table, "*", "table is empty (no rows)")
+    df = df.reset_index(drop=True)
+    labels = {n: _label(n, src[n]) for n in MAPPABLE}
+    data = {
+        "customer_id": _parse_customer_id(df[src["customer_id"]], table, labels["customer_id"]),
+        "timestamp": _parse_timestamp(df[src["timestamp"]], table, labels["timestamp"], timestamp_format),
+    }
+    optional = {}
+    for name in (*TRANSACTIONS.optional, *LINE_NAMES):
+        if src[name] not in df.columns:
+            continue
+        col = df[src[name]]
+        if name == "quantity":
+            col = _parse_quantity(col, table, labels[name])
+        elif name == "unit_price":
+            col = _parse_amount(col, table, labels[name], column="unit_price")
+        elif name == "product":
+            col = as_text(col)
+        elif pd.api.types.is_object_dtype(col.dtype) and pd.api.types.infer_dtype(col, skipna=True) == "string":
+            col = col.astype("str")
+        optional[name] = col.copy()
+    if amount_from_lines(df, src):
+        data["amount"] = pd.Series(optional["quantity"].to_numpy(dtype="float64") * optional["unit_price"].to_numpy(),
+                                   index=df.index)
+    else:
+        data["amount"] = _parse_amount(df[src["amount"]], table, labels["amount"])
+    out = pd.DataFrame({**data, **optional})
+    out.index = pd.RangeIndex(len(out))
+    return out
+
+
+def duplicate_rows(out: pd.DataFrame, df: pd.DataFrame, columns: Mapping[str, str] | None = None) -> np.ndarray:
+    """Rows of the parsed log `out` identical in every input column of `df` to an earlier row (the first of each
+    group is not marked): the contract columns compared as parsed, the other columns of `df` as given.
+    `out.index` holds the row positions in `df` (as `parse_transactions` returns them)."""
+    src = {name: dict(columns or {}).get(name, name) for name in MAPPABLE}
+    used = {src[name] for name in out.columns if name in src} | ({src["quantity"], src["unit_price"]}
+                                                                 if amount_from_lines(df, src) else set())
+    return _duplicate_mask(out.reset_index(drop=True), df.iloc[out.index.to_numpy()].reset_index(drop=True), used)
+
+
+def apply_duplicates(out: pd.DataFrame, dup: np.ndarray, policy: str, *, table: str = "transactions",
+                     warn: bool = False) -> pd.DataFrame:
+    """The duplicates policy on a parsed log given its `duplicate_rows`: error | drop (with a warning when
+    `warn`) | keep."""
+    if policy == "keep" or not dup.any():
+        return out
+    if policy == "error":
+        raise DataError(
+            table, "*",
+            f"{int(dup.sum())} rows are identical in every column to an earlier row. "
+            "CDNOW-like logs without order ids may legitimately repeat rows: set data.duplicates: keep "
+            "(duplicates='keep'), or drop to remove the repeats",
+            _row_example(out, _first(dup)),
+        )
+    if warn:
+        warnings.warn(f"{table}: dropped {int(dup.sum()):,} rows identical in every column to an earlier row "
+                      f"({dup.mean():.1%} of {len(dup):,}; data.duplicates=drop)", CustvalWarning, stacklevel=3)
+    return out.loc[~dup]
+
+
+def apply_returns(out: pd.DataFrame, returns: str, *, table: str = "transactions",
+                  label: str = "amount") -> pd.DataFrame:
+    """The returns policy (module docstring) on a parsed log: exclude (with a warning) | net | error.
+    `label` names the amount column in messages."""
+    amount = out["amount"].to_numpy()
+    neg = amount < 0
+    if not neg.any():
+        return out
+    if returns == "error":
+        i = _first(neg)
+        raise DataError(
+            table, label,
+            f"negative amounts (returns) are not allowed with returns='error' ({int(neg.sum())} rows); "
+            "set data.returns (returns=) to exclude or net",
+            _row_example(out, i)["amount"],
+        )
+    if returns == "exclude":
+        warnings.warn(
+            f"{table}: excluded {int(neg.sum())} return rows (negative amount, total "
+            f"{float(amount[neg].sum()):.2f}) from purchase counting (returns='exclude')",
+            CustvalWarning,
+            stacklevel=3,
+        )
+        return out.loc[~neg]
+    return out.loc[~_non_positive_net_days(out)]
+
+
+def amount_label(columns: Mapping[str, str] | None, df: pd.DataFrame) -> str:
+    """How messages name the amount column of a raw log: its source column, or quantity x unit_price."""
+    src = {name: dict(columns or {}).get(name, name) for name in MAPPABLE}
+    if amount_from_lines(df, src):
+        return f"amount ({src['quantity']!r} x {src['unit_price']!r})"
+    return _label("amount", src["amount"])
+
+
 def validate_transactions(
     df: pd.DataFrame,
     *,
@@ -365,98 +559,25 @@ def validate_transactions(
 
     `columns` maps contract names to source columns ({"customer_id": "cust", "amount": "dollar_value"});
     unmapped names default to themselves. Output columns: customer_id (int64 or str), timestamp
-    (datetime64[ns]), amount (float64), then order_id, category, quantity when present; fresh RangeIndex,
-    input row order. See the module docstring for the timestamp rule and the `returns`/`duplicates` policies.
-    Vectorised throughout (10M rows validate in a few seconds).
+    (datetime64[ns]), amount (float64), then order_id, category, quantity, product, unit_price when present;
+    fresh RangeIndex, input row order. See the module docstring for the timestamp rule and the
+    `returns`/`duplicates` policies. Vectorised throughout (10M rows validate in a few seconds). The policies
+    of exports (missing ids, cancellations, prices, categories) are `custval.data.prepare`'s.
     """
     if returns not in RETURNS_POLICIES:
         raise ConfigError(f"returns must be one of {RETURNS_POLICIES}, got {returns!r}")
     if duplicates not in DUPLICATES_POLICIES:
         raise ConfigError(f"duplicates must be one of {DUPLICATES_POLICIES}, got {duplicates!r}")
-    if not isinstance(df, pd.DataFrame):
-        raise SchemaError(table, "*", "must be a pandas DataFrame", type(df).__name__)
-    mapping = dict(columns or {})
-    unknown = sorted(set(mapping) - set(TRANSACTIONS.names))
-    if unknown:
-        raise ConfigError(
-            f"data.columns (the columns mapping of {table!r}) has unknown contract names {unknown}: its keys are "
-            f"contract names, one of {list(TRANSACTIONS.names)}, and its values your columns"
-        )
-    src = {name: mapping.get(name, name) for name in TRANSACTIONS.names}
-    for name in TRANSACTIONS.required:
-        if src[name] not in df.columns:
-            raise SchemaError(
-                table, _label(name, src[name]),
-                f"required column missing; available columns: {[str(c) for c in df.columns]}",
-            )
-    if len(df) == 0:
-        raise DataError(table, "*", "table is empty (no rows)")
-
-    labels = {n: _label(n, src[n]) for n in TRANSACTIONS.names}
-    data = {
-        "customer_id": _parse_customer_id(df[src["customer_id"]], table, labels["customer_id"]),
-        "timestamp": _parse_timestamp(df[src["timestamp"]], table, labels["timestamp"], timestamp_format),
-        "amount": _parse_amount(df[src["amount"]], table, labels["amount"]),
-    }
-    used = {src["customer_id"], src["timestamp"], src["amount"]}
-    for name in TRANSACTIONS.optional:
-        if src[name] not in df.columns:
-            continue
-        col = df[src[name]]
-        used.add(src[name])
-        if name == "quantity":
-            if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
-                num = pd.to_numeric(col, errors="coerce")
-                bad = (num.isna() & col.notna()).to_numpy(dtype=bool)
-                if bad.any() or pd.api.types.is_bool_dtype(col.dtype):
-                    raise DataError(table, labels[name], "must be numeric", col.iloc[_first(bad) if bad.any() else 0])
-                col = num
-        elif pd.api.types.is_object_dtype(col.dtype) and pd.api.types.infer_dtype(col, skipna=True) == "string":
-            col = col.astype("str")
-        data[name] = col.copy()
-    out = pd.DataFrame(data)
-    out.index = pd.RangeIndex(len(out))
-
+    out = parse_transactions(df, columns=columns, table=table, timestamp_format=timestamp_format)
     if duplicates != "keep":
-        dup = _duplicate_mask(out, df.reset_index(drop=True), used)
-        if dup.any():
-            if duplicates == "error":
-                raise DataError(
-                    table, "*",
-                    f"{int(dup.sum())} rows are identical in every column to an earlier row. "
-                    "CDNOW-like logs without order ids may legitimately repeat rows: set data.duplicates: keep "
-                    "(duplicates='keep'), or drop to remove the repeats",
-                    _row_example(out, _first(dup)),
-                )
-            out = out.loc[~dup]
-
-    amount = out["amount"].to_numpy()
-    neg = amount < 0
-    if neg.any():
-        if returns == "error":
-            i = _first(neg)
-            raise DataError(
-                table, labels["amount"],
-                f"negative amounts (returns) are not allowed with returns='error' ({int(neg.sum())} rows); "
-                "set data.returns (returns=) to exclude or net",
-                _row_example(out, i)["amount"],
-            )
-        if returns == "exclude":
-            warnings.warn(
-                f"{table}: excluded {int(neg.sum())} return rows (negative amount, total "
-                f"{float(amount[neg].sum()):.2f}) from purchase counting (returns='exclude')",
-                CustvalWarning,
-                stacklevel=2,
-            )
-            out = out.loc[~neg]
-        else:  # net
-            out = out.loc[~_non_positive_net_days(out)]
+        out = apply_duplicates(out, duplicate_rows(out, df, columns), duplicates, table=table)
+    out = apply_returns(out, returns, table=table, label=amount_label(columns, df))
     out = out.reset_index(drop=True)
-    _warn_future(out, table, labels["timestamp"])
+    warn_future(out, table, _label("timestamp", dict(columns or {}).get("timestamp", "timestamp")))
     return out
 
 
-def _warn_future(out: pd.DataFrame, table: str, label: str) -> None:
+def warn_future(out: pd.DataFrame, table: str, label: str) -> None:
     """A warning when transactions lie after today: a wrong date layout or a test file, rarely intended."""
     if len(out) == 0:
         return
@@ -466,6 +587,12 @@ def _warn_future(out: pd.DataFrame, table: str, label: str) -> None:
         warnings.warn(f"{table}.{label}: {int(late.sum())} rows lie after today (latest "
                       f"{out['timestamp'].max()}); check the dates (data.timestamp_format) or the source",
                       CustvalWarning, stacklevel=3)
+
+
+def parse_timestamps(values: pd.Series, timestamp_format: str | None = None, *, table: str = "transactions",
+                     label: str = "timestamp") -> pd.Series:
+    """One column parsed by the timestamp rule of the module docstring (datetime64[ns]; DataError if it fails)."""
+    return _parse_timestamp(values, table, label, timestamp_format)
 
 
 def _non_positive_net_days(out: pd.DataFrame) -> np.ndarray:

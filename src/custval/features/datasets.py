@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from custval.data.fingerprint import frame_fingerprint
-from custval.data.loaders import load_customer_table, load_transactions
+from custval.data.loaders import load_customer_table, load_log
 from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
 from custval.features import snapshots as snap
@@ -94,8 +94,7 @@ def load_dataset(config, *, extra_features: Callable | None = None, **snapshot_e
         transactions, customers = simulation.transactions, simulation.customers
         as_of = pd.Timestamp(simulation.observation_end)
     else:
-        transactions = load_transactions(data.source, columns=data.columns or None, returns=data.returns,
-                                         duplicates=data.duplicates, timestamp_format=data.timestamp_format)
+        transactions = load_log(data)
         as_of = transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
         if data.customers is not None:
             frame, _ = load_customer_table(data.customers, id_column=data.id_column,

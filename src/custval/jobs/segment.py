@@ -21,7 +21,7 @@ from custval import units
 from custval.config import SegmentJobConfig, build_config, validate_config
 from custval.data.fingerprint import frame_fingerprint
 from custval.data.io import read_table
-from custval.data.loaders import load_transactions
+from custval.data.loaders import load_log
 from custval.data.schemas import check_cutoff
 from custval.errors import CustvalWarning
 from custval.features.rfm_scores import PeriodRFM, rfm_by_period
@@ -94,9 +94,7 @@ def segment(config: SegmentJobConfig, out: str | Path | None = None,
 def _segment(config: SegmentJobConfig, job, setting: str) -> SegmentResult:
     loaded, ref = (load_clv_model(config.clv.model_uri, setting="clv.model_uri")  # early: a bad URI fails fast
                    if config.clv.model_uri else (None, None))
-    data = config.data
-    transactions = load_transactions(data.source, columns=data.columns or None, returns=data.returns,
-                                     duplicates=data.duplicates, timestamp_format=data.timestamp_format)
+    transactions = load_log(config.data)
     responses = read_table(config.rollout.responses) if config.rollout.responses is not None else None
     last_day = transactions["timestamp"].max().normalize()
     as_of = last_day if config.as_of is None else check_cutoff(transactions, config.as_of, name="as_of").normalize()

@@ -28,6 +28,7 @@ import pandas as pd
 
 from custval.config import ChurnConfig, build_config, validate_config
 from custval.features.datasets import LABEL, Dataset, load_dataset, oracle_churn, population
+from custval.jobs.inspect import log_data_quality
 from custval.jobs.sequence import Champion, Output, TrainedRun, start_job
 from custval.jobs.snapshot_jobs import champion_on_holdout, check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
@@ -159,6 +160,7 @@ def _train(config: ChurnConfig, job, xgboost_params, dataset, tags, promote: boo
         mlflow.log_metrics(metrics)
         plots = _log_plots(y_test, predictions, xgb.feature_importances_)
         runs.log_text(rules, "tree_rules.txt")
+        log_data_quality(data.transactions)
         runs.log_frame(pd.Series(xgb.feature_importances_, name="importance").to_frame(),
                        "tables/feature_importance.csv")
         order = np.argsort(-p_xgb, kind="stable")[:N_EXPLAINED]

@@ -17,9 +17,10 @@ import pandas as pd
 from custval import units
 from custval.config import CLVConfig, build_config, validate_config
 from custval.data.fingerprint import frame_fingerprint
-from custval.data.loaders import load_transactions
+from custval.data.loaders import load_log
 from custval.features.datasets import calibration_window
 from custval.features.rfm import calibration_holdout_split, rfm_summary
+from custval.jobs.inspect import log_data_quality
 from custval.jobs.sequence import Champion, Output, TrainedRun, check_settings, start_job
 from custval.metrics.clv import holdout_by_frequency, holdout_metrics
 from custval.models.clv.diagnostics import tracking_curve
@@ -75,8 +76,7 @@ def train_clv(config: CLVConfig, *, tracking_uri: str | None = None, promote: bo
 
 def _train(config: CLVConfig, job, promote: bool) -> TrainCLVResult:
     data = config.data
-    transactions = load_transactions(data.source, columns=data.columns or None, returns=data.returns,
-                                     duplicates=data.duplicates, timestamp_format=data.timestamp_format)
+    transactions = load_log(data)
     calibration_end, observation_end = calibration_window(
         transactions, calibration_end=config.calibration_end, observation_end=config.observation_end,
         holdout=config.holdout)
@@ -119,6 +119,7 @@ def _train(config: CLVConfig, job, promote: bool) -> TrainCLVResult:
             "total_clv": float(scores["clv"].sum()),
             "mean_clv": float(scores["clv"].mean()),
         })
+        log_data_quality(transactions)
         runs.log_frame(calibration_model.purchase_model_.summary(), "tables/bgnbd_calibration_summary.csv")
         runs.log_frame(final_model.purchase_model_.summary(), "tables/bgnbd_summary.csv")
         runs.log_frame(final_model.spend_model_.summary(), "tables/gamma_gamma_summary.csv")

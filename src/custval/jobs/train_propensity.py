@@ -37,6 +37,7 @@ from custval.features.datasets import (
     oracle_category,
     population,
 )
+from custval.jobs.inspect import log_data_quality
 from custval.jobs.sequence import Champion, Output, TrainedRun, start_job
 from custval.jobs.snapshot_jobs import champion_on_holdout, check_models, finite, fit_boosted, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
@@ -173,6 +174,7 @@ def _train(config: PropensityConfig, job, promote: bool) -> TrainPropensityResul
         mlflow.log_params({f"calibration_method.{_metric_name(c)}": m
                            for c, m in by_category["calibration"].items()})
         mlflow.log_metrics(metrics)
+        log_data_quality(data.transactions)
         runs.log_frame(by_category, "tables/by_category.csv")
         importance = pd.DataFrame({c: m.feature_importances_ for c, m in raw_models.items()}).reindex(features)
         runs.log_frame(importance, "tables/feature_importance.csv")
