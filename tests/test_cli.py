@@ -78,3 +78,16 @@ def test_config_show_lists_every_key_with_its_default_and_description():
     assert "customer table" in result.output and "[30, 90, 180, 365]" in result.output
     changed = runner.invoke(app, ["config", "show", "clv", "--set", "horizon=24M"])
     assert changed.exit_code == 0 and "resolved settings" in changed.output and "24M" in changed.output
+
+
+def test_simulate_writes_a_retail_export_that_inspect_reads(tmp_path):
+    out, products = tmp_path / "export.csv", tmp_path / "products.csv"
+    result = runner.invoke(app, ["simulate", "--kind", "retail-export", "--customers", "300", "--out", str(out),
+                                 "--products", str(products)])
+    assert result.exit_code == 0, result.output
+    export, master = pd.read_csv(out), pd.read_csv(products)
+    assert list(export.columns) == ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
+                                    "CustomerID", "Country"]
+    assert export["CustomerID"].isna().any() and export["InvoiceNo"].astype(str).str.startswith("C").any()
+    assert set(master.columns) == {"StockCode", "Description", "Category"}
+    assert export["CustomerID"].dropna().nunique() == 300

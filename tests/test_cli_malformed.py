@@ -296,6 +296,11 @@ CASES = [
     ("simulate --out {root}/same.parquet --truth {root}/same.parquet", "name the same file"),
     ("simulate --out /proc/custval/x.parquet", "cannot be written"),
     ("simulate --out {root}/sim2.parquet --customers 0", "--customers must be an integer >= 1"),
+    ("simulate --out {root}/sim3.parquet --kind nope", "--kind must be one of ['bgnbd', 'retail-export']"),
+    ("simulate --out {root}/sim4.parquet --products {root}/p.csv", "--products is the product master of --kind"),
+    ("simulate --kind retail-export --out {root}/sim5.csv --truth {root}/t.csv", "--truth is the ground truth of"),
+    ("simulate --kind retail-export --out {root}/sim6.csv --products {root}/p.xlsx",
+     "--products must be a file name ending with"),
     # ------------------------------------------------------------------------------------------- config
     ("config show nope", "pipeline must be one of"),
     ("config show clv --set period=Q", "period must be one of"),
@@ -322,7 +327,8 @@ def test_malformed_input_exits_2_with_one_line_and_leaves_nothing(command, messa
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()
                   and not p.name.startswith("mlflow.db"))
     assert [p for p in left if not p.startswith("mlartifacts")] == [], left
-    for name in ("sim.parquet", "truth.xlsx", "same.parquet", "sim2.parquet"):
+    for name in ("sim.parquet", "truth.xlsx", "same.parquet", "sim2.parquet", "sim3.parquet", "sim4.parquet",
+                 "sim5.csv", "sim6.csv", "p.csv", "t.csv"):
         assert not (Path(files["root"]) / name).exists()
     if (tmp_path / "mlflow.db").exists():
         client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")

@@ -157,16 +157,22 @@ def simulate(
     out: Annotated[Path, typer.Option("--out", "-o", help="transactions file to write (.csv or .parquet)")],
     customers: Annotated[int, typer.Option(help="number of customers")] = 10_000,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    truth: Annotated[Path | None, typer.Option(help="also write the ground truth table here")] = None,
+    truth: Annotated[Path | None, typer.Option(help="also write the ground truth table here (bgnbd)")] = None,
+    kind: Annotated[str, typer.Option(help="bgnbd (a CDNOW-like log) or retail-export (an Online-Retail-like "
+                                           "invoice export)")] = "bgnbd",
+    products: Annotated[Path | None, typer.Option(help="also write the product master here (retail-export)")] = None,
 ):
-    """Simulate a BG/NBD + Gamma-Gamma customer base (CDNOW-like, daily) and write its log (and ground truth)."""
+    """Simulate a customer base: a BG/NBD + Gamma-Gamma log (CDNOW-like, daily) and its ground truth, or an
+    invoice export shaped like the public Online Retail file (text dates, float ids with gaps, cancellations,
+    zero prices, duplicates) and its product master."""
     from custval.jobs.simulate import simulate as run_simulate
 
-    result = run_simulate(out=out, customers=customers, seed=seed, truth=truth)
-    console.print(f"wrote {result.n_transactions:,} transactions of {result.n_customers:,} customers to "
+    result = run_simulate(out=out, customers=customers, seed=seed, truth=truth, kind=kind, products=products)
+    console.print(f"wrote {result.n_transactions:,} rows of {result.n_customers:,} customers to "
                   f"{result.outputs['--out']}")
-    if "--truth" in result.outputs:
-        console.print(f"wrote the ground truth to {result.outputs['--truth']}")
+    for setting, what in (("--truth", "the ground truth"), ("--products", "the product master")):
+        if setting in result.outputs:
+            console.print(f"wrote {what} to {result.outputs[setting]}")
 
 
 @config_app.command("show")
