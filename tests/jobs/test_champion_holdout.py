@@ -106,3 +106,28 @@ def test_every_run_logs_its_baselines_beside_the_model(first):
     recency = roc_auc_score(test["churn"].to_numpy(), test["recency_days"].fillna(0).to_numpy())
     assert first.metrics["baseline_recency_test_roc_auc"] == pytest.approx(recency, abs=1e-12)
     assert 0.5 < first.metrics["baseline_rfm_logistic_test_roc_auc"] < first.metrics["test_roc_auc"]
+
+
+def test_the_registered_table_model_scores_the_csv_as_pd_read_csv_gives_it(tmp_path):
+    """The README's recipe: a telecom export (whole-number columns read as int64, blank " " charges) trained
+    with a column map, then scored from `pd.read_csv` by the registered pyfunc, id and label columns included."""
+    import pandas as pd
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    table, _ = simulate_churn_table(1500, seed=3)
+    csv = tmp_path / "telco.csv"
+    table.to_csv(csv, index=False)
+    try:
+        result = train_churn(load_config(overrides=[f"data.table={csv}", "data.id_column=customerID",
+                                                    "data.label=Churn", "output=null"]), tracking_uri=uri)
+        model = mlflow.pyfunc.load_model("models:/custval-churn@champion")
+        frame = pd.read_csv(csv)
+        assert (frame.dtypes == "int64").any() and (frame["TotalCharges"].astype(str).str.strip() == "").any()
+        scored = model.predict(frame, params={"reasons": 3})
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert list(scored.columns) == ["churn_probability", "reason_1", "reason_2", "reason_3"]
+    # the same customers' scores as the job's own (which read the file through load_customer_table)
+    ours = result.scores.set_index("customer_id")["churn_probability"]
+    np.testing.assert_allclose(scored["churn_probability"].to_numpy(), ours.loc[frame["customerID"]].to_numpy(),
+                               rtol=1e-12)

@@ -176,8 +176,8 @@ def test_multi_output_propensity_each_column_is_its_own_classifier(propensity, d
         np.testing.assert_array_equal(out[name].to_numpy(), _expected(model, Xt[columns]))
     assert not np.allclose(out["p_grocery"], out["p_home"])
     # `store` is an integer category label for the tree: int64 in, a "long" column in the signature
-    inputs = {spec.name: spec.type.name for spec in loaded.metadata.get_input_schema().inputs}
-    assert inputs == {"age": "double", "income": "double", "region": "string", "plan": "string",
+    inputs = {spec.name: _kind(spec) for spec in loaded.metadata.get_input_schema().inputs}
+    assert inputs == {"age": "any", "income": "any", "region": "string", "plan": "string",
                       "store": "long", "paperless": "boolean"}
     # JSON-like object columns (None = missing) for the bool and string features give the same answer
     as_objects = Xt.astype({"paperless": object, "plan": object})
@@ -259,13 +259,20 @@ def test_log_refuses_bad_arguments(store, fitted, data):
         log_classifier_model({"churn_probability": fitted["tree"]}, X.drop(columns="plan"))
 
 
+def _kind(spec) -> str:
+    """The MLflow type name of a signature column ("any" for AnyType, which has no name)."""
+    return getattr(spec.type, "name", None) or spec.type.to_dict()["type"]
+
+
 # -- what is stored --------------------------------------------------------------------------------------------
 
 def test_signature_and_input_example(churn):
     info = churn["info"]
     signature = info.signature
-    assert [(c.name, c.type.name) for c in signature.inputs.inputs] == [
-        ("age", "double"), ("income", "double"), ("region", "string"), ("plan", "string")]
+    # numeric features are `any` in the signature (the model casts them: pd.read_csv gives int64 for whole
+    # numbers, which MLflow's own enforcement would refuse for a double column)
+    assert [(c.name, _kind(c)) for c in signature.inputs.inputs] == [
+        ("age", "any"), ("income", "any"), ("region", "string"), ("plan", "string")]
     assert [(c.name, c.type.name) for c in signature.outputs.inputs] == [("churn_probability", "double")]
     [param] = signature.params.params
     assert (param.name, param.dtype.name, param.default, param.shape) == ("reasons", "long", 0, None)
@@ -358,3 +365,20 @@ def test_served_model_answers_probabilities_and_400_for_bad_input(churn, store, 
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def test_the_registered_model_scores_what_read_csv_gives(churn, data, tmp_path):
+    """A CSV's whole-number column is read as int64: the model casts it (MLflow's own enforcement would refuse
+    int64 for a double column); the scores equal those of the float frame."""
+    frame = data["Xt"][FEATURES].copy()
+    frame["age"] = frame["age"].round().fillna(40).astype("int64")  # whole years, no missing value
+    path = tmp_path / "customers.csv"
+    frame.to_csv(path, index=False)
+    read = pd.read_csv(path)
+    assert read["age"].dtype == "int64"
+    loaded = mlflow.pyfunc.load_model(churn["registered"])
+    scored = loaded.predict(read)
+    expected = loaded.predict(read.astype({"age": "float64"}))
+    np.testing.assert_array_equal(scored["churn_probability"].to_numpy(), expected["churn_probability"].to_numpy())
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"input\.age: must be numeric"):
+        loaded.predict(read.astype({"age": "object"}).assign(age="forty"))

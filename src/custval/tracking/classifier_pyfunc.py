@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import AnyType
 
 from custval.errors import ConfigError, CustvalError, DataError, SchemaError
 
@@ -169,11 +170,15 @@ def restore_features(frame: pd.DataFrame, features: list[dict[str, str]]) -> pd.
 
 
 def _as_float(name: str, values: pd.Series) -> pd.Series:
+    """float64; text numbers are parsed and blank text is missing, as when the training table was loaded
+    (`custval.data.schemas.coerce_numeric_text`: a telecom export's " " charges)."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("float64")
     as_objects = values.astype(object)
+    blank = as_objects.map(lambda v: isinstance(v, str) and not v.strip(), na_action="ignore").fillna(False)
+    as_objects = as_objects.mask(blank.astype(bool))
     converted = pd.to_numeric(as_objects, errors="coerce")
-    bad = converted.isna() & values.notna()
+    bad = converted.isna() & as_objects.notna()
     if bool(bad.any()) or pd.api.types.is_bool_dtype(values.dtype):
         example = values[bad].iloc[0] if bad.any() else values.iloc[0]
         raise DataError(INPUT_TABLE, name, "must be numeric", example)
@@ -200,10 +205,16 @@ def _as_boolean(name: str, values: pd.Series) -> pd.Series:
 
 
 def classifier_signature(features: list[dict[str, str]], outputs: list[str]) -> ModelSignature:
-    """Inputs: the feature columns (double / string / boolean; values may be missing); outputs: one double
-    column per output; params: `reasons` (long, default 0)."""
+    """Inputs: the feature columns (string / boolean / long category labels; values may be missing); outputs:
+    one double column per output; params: `reasons` (long, default 0).
+
+    Numeric features are declared `any`, not `double`: MLflow's own schema enforcement refuses an int64 column
+    where it expects doubles ("Can not safely convert int64 to float64"), which is what `pd.read_csv` gives for
+    a column of whole numbers. The model casts them itself (`restore_features`: numbers to float64, anything
+    else a 400 naming the column); their kind stays recorded in the model's outputs.json."""
     return ModelSignature(
-        inputs=Schema([ColSpec(spec["type"], spec["name"]) for spec in features]),
+        inputs=Schema([ColSpec(AnyType() if spec["type"] == "double" else spec["type"], spec["name"])
+                       for spec in features]),
         outputs=Schema([ColSpec("double", name) for name in outputs]),
         params=ParamSchema([ParamSpec(REASONS_PARAM, "long", 0)]),
     )
