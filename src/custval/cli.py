@@ -184,15 +184,13 @@ def config_show(
 ):
     """Every key of a pipeline config with its value (the built-in default unless --config/--set change it)
     and a one-line description."""
-    import importlib
-
     from custval.config import describe
+    from custval.jobs.inspect import PIPELINE_JOBS, load_config
 
-    jobs = {"clv": "train_clv", "churn": "train_churn", "propensity": "train_propensity", "segment": "segment"}
-    if pipeline not in jobs:
-        raise CustvalError(f"pipeline must be one of {sorted(jobs)}, got {pipeline!r}")
+    if pipeline not in PIPELINE_JOBS:
+        raise CustvalError(f"pipeline must be one of {sorted(PIPELINE_JOBS)}, got {pipeline!r}")
     # the job's own load_config: the estimators check their settings, as `custval train` would
-    resolved = importlib.import_module(f"custval.jobs.{jobs[pipeline]}").load_config(config, set_ or [])
+    resolved = load_config(pipeline, config, set_ or [])
     title = "defaults" if config is None and not set_ else "resolved settings"
     table = Table(title=f"custval {pipeline} config: {title}", show_lines=False)
     for column in ("key", "value", "description"):
