@@ -98,9 +98,9 @@ def test_test_metrics_match_an_independent_computation_and_approach_the_oracle(f
                               & (sim.transactions["timestamp"] < cutoff + pd.Timedelta(days=90))]
     np.testing.assert_array_equal(test["churn"].to_numpy(), (~test["customer_id"].isin(window["customer_id"])))
     y = test["churn"].to_numpy()
-    assert m["test_roc_auc"] == pytest.approx(roc_auc_score(y, test["xgboost"]), abs=1e-9)
+    assert m["test_roc_auc"] == pytest.approx(roc_auc_score(y, test[first_run.chosen]), abs=1e-9)
     assert m["tree_test_roc_auc"] == pytest.approx(roc_auc_score(y, test["tree"]), abs=1e-9)
-    assert m["test_brier"] == pytest.approx(brier_score_loss(y, test["xgboost"]), abs=1e-9)
+    assert m["test_brier"] == pytest.approx(brier_score_loss(y, test[first_run.chosen]), abs=1e-9)
     # the oracle comes from the simulator's own Bayes probability at the test cutoff
     truth = sim.churn_probability(cutoff, horizon_days=90).reindex(test["customer_id"]).to_numpy()
     assert m["oracle_test_roc_auc"] == pytest.approx(roc_auc_score(y, truth), abs=1e-9)
@@ -116,7 +116,7 @@ def test_run_logs_metrics_plots_rules_explanations_and_a_signed_model(first_run)
     run = mlflow.get_run(first_run.run_id)
     assert mlflow.get_experiment(run.info.experiment_id).name == "custval-churn"
     assert run.data.params["snapshots.horizon_days"] == "90" and run.data.params["data.source"] == "simulate"
-    assert run.data.params["calibration_method.xgboost"] in ("isotonic", "sigmoid")
+    assert run.data.params[f"calibration_method.{first_run.chosen}"] in ("isotonic", "sigmoid")
     for key in ("test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier", "test_lift_10", "test_capture_10",
                 "tree_test_roc_auc", "oracle_test_roc_auc", "oracle_test_brier", "valid_roc_auc", "best_iteration",
                 "n_train", "n_valid", "n_test", "train_churn_rate", "valid_churn_rate"):
@@ -134,8 +134,8 @@ def test_run_logs_metrics_plots_rules_explanations_and_a_signed_model(first_run)
     explained = pd.read_csv(mlflow.artifacts.download_artifacts(
         run_id=first_run.run_id, artifact_path="tables/top_risk_test_explanations.csv"))
     assert len(explained) == 100 and explained["reason_1"].notna().all()
-    assert explained["xgboost"].is_monotonic_decreasing
-    assert explained["xgboost"].iloc[0] == pytest.approx(first_run.test_predictions["xgboost"].max())
+    assert explained[first_run.chosen].is_monotonic_decreasing
+    assert explained[first_run.chosen].iloc[0] == pytest.approx(first_run.test_predictions[first_run.chosen].max())
     info = mlflow.models.get_model_info(first_run.model_uri)
     assert [c["name"] for c in info.signature.inputs.to_dict()] == first_run.features
     assert "python_model.pkl" not in str(mlflow.artifacts.list_artifacts(first_run.model_uri))
@@ -387,7 +387,7 @@ def test_a_bank_export_with_surnames_kept_scores_unseen_ones_as_missing(store, b
     served = mlflow.pyfunc.load_model(result.model_uri)
     with pytest.warns(CustvalWarning, match=r"features\.Surname"):
         p_served = served.predict(never)["churn_probability"].to_numpy()
-    np.testing.assert_allclose(p_served, result.models["xgboost"].predict_proba(gone)[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(p_served, result.models[result.chosen].predict_proba(gone)[:, 1], rtol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------- short histories
