@@ -282,7 +282,7 @@ class BoostingSettings(Section):
 
     key = "model"
 
-    candidates: Annotated[tuple[Name, ...], Field(min_length=1)] = DEFAULT_CANDIDATES
+    candidates: tuple[Name, ...] = DEFAULT_CANDIDATES
     """Models compared: xgboost | logistic | average (the mean log-odds of the two; needs both); the best mean
     CV ROC AUC wins."""
     cv_folds: Annotated[Integer, Field(ge=2)] = 5

@@ -23,8 +23,20 @@ import pandas as pd
 
 from custval.errors import ConfigError, CustvalError
 from custval.jobs.sequence import check_settings
-from custval.models.classifiers import BoostedClassifier, CalibratedClassifier, LogisticClassifier, TreeClassifier
-from custval.models.classifiers.selection import Folds, ModelChoice, check_candidates, choose_model, cv_folds, fit_chosen
+from custval.models.classifiers import (
+    BoostedClassifier,
+    CalibratedClassifier,
+    LogisticClassifier,
+    TreeClassifier,
+)
+from custval.models.classifiers.selection import (
+    Folds,
+    ModelChoice,
+    check_candidates,
+    choose_model,
+    cv_folds,
+    fit_chosen,
+)
 from custval.tracking.models import load_classifier_model
 from custval.tracking.registry import HoldoutScore, champion_version
 

@@ -32,8 +32,8 @@ from custval.errors import CustvalWarning
 from custval.features.datasets import LABEL
 from custval.jobs.sequence import start_job
 from custval.jobs.snapshot_jobs import study_key, training_folds
-from custval.models.classifiers import BoostedClassifier
 from custval.jobs.train_churn import TrainChurnResult, check_config, churn_dataset, train_churn
+from custval.models.classifiers import BoostedClassifier
 from custval.models.tuning import check_budget, searched_params, tune
 from custval.tracking import runs
 from custval.tracking.tuning import log_trial

@@ -40,7 +40,7 @@ from scipy.special import expit
 from custval.errors import ConfigError, CustvalWarning, ModelError, shown
 from custval.metrics import classification as cm
 from custval.models.classifiers import BoostedClassifier, TreeClassifier
-from custval.models.classifiers.selection import Folds, boosted_cv, fold_means
+from custval.models.classifiers.selection import Folds, boosted_cv, per_fold
 
 KINDS = ("xgboost", "tree")
 # metric -> (study direction, the XGBoost eval_metric that ranks trials the same way during boosting)
@@ -65,7 +65,7 @@ PRUNER_WARMUP_FOLDS = 1  # cross-validation: not before the trial's second fold
 _XGB_MAXIMIZE = ("auc", "aucpr", "pre", "map", "ndcg")
 # What each trial records about itself (trial user attrs), so a callback can log it from the frozen trial:
 FIXED_PARAMS_ATTR = "fixed_params"  # the constructor kwargs not searched (non-scalars as text)
-BEST_ITERATION_ATTR = "best_iteration"  # XGBoost trials that completed
+BEST_ITERATION_ATTR = "best_iteration"  # XGBoost trials that completed (CV: the refit's tree count - 1)
 CURVE_ATTR = "valid_curve"  # XGBoost: {"metric": eval_metric, "rounds": [...], "values": [...]} (raw values;
 # cross-validation: the mean over the folds' held-out rows, up to the shortest fold)
 BASE_TRIAL_ATTR = "base_trial"  # set on the trial that fits base_params alone (start_with_base)
@@ -104,6 +104,7 @@ def tree_space(trial: optuna.trial.BaseTrial) -> dict[str, Any]:
 SPACES: dict[str, Callable[[optuna.trial.BaseTrial], dict[str, Any]]] = {
     "xgboost": xgboost_space, "tree": tree_space,
 }
+CLASSIFIERS = {"xgboost": BoostedClassifier, "tree": TreeClassifier}
 
 
 class _SpaceNames:
@@ -297,9 +298,11 @@ def _resume_seed(seed: int, n_earlier: int) -> int:
 
 def _full_params(kind: str, metric: str, seed: int, base_params: Mapping[str, Any] | None,
                  trial_params: Mapping[str, Any]) -> dict[str, Any]:
-    """Constructor kwargs: defaults (random_state=seed; XGBoost: many rounds, early stopping on the XGBoost
+    """Constructor kwargs: defaults (random_state=seed; the classifier's own defaults of the searched settings,
+    so a trial that searches none still names them all; XGBoost: many rounds, early stopping on the XGBoost
     metric that ranks like `metric`) <- base_params <- the trial's params."""
-    params: dict[str, Any] = {"random_state": seed}
+    defaults = CLASSIFIERS[kind]()
+    params: dict[str, Any] = {"random_state": seed} | {name: getattr(defaults, name) for name in searched_params(kind)}
     if kind == "xgboost":
         params |= {"n_estimators": XGBOOST_N_ESTIMATORS, "early_stopping_rounds": XGBOOST_EARLY_STOPPING_ROUNDS,
                    "eval_metric": METRICS[metric][1]}
@@ -398,7 +401,7 @@ def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame |
                 model = TreeClassifier(**params).fit(X_train.iloc[train], y_all[train])
                 p[test] = model.predict_proba(X_train.iloc[test])[:, 1]
                 report(k, p[test])
-            return float(np.mean(fold_means(score, y_all, p, folds)))
+            return float(np.mean(per_fold(score, y_all, p, folds)))
         curves: list[list[float]] = []
 
         def after_fold(k: int, model: BoostedClassifier, margins: np.ndarray) -> None:
@@ -416,7 +419,7 @@ def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame |
                     "metric": params.get("eval_metric", "logloss"), "rounds": rounds,
                     "values": [float(np.mean([c[r - 1] for c in curves])) for r in rounds]})
         trial.set_user_attr(BEST_ITERATION_ATTR, int(result.n_trees) - 1)
-        return float(np.mean(fold_means(score, y_all, expit(result.margins), folds)))
+        return float(np.mean(per_fold(score, y_all, expit(result.margins), folds)))
 
     def objective(trial: optuna.Trial) -> float:
         running["started"] = trial.number

@@ -7,7 +7,8 @@ training is a missing value with a warning, as for the tree and XGBoost); numeri
 transform as the RFM baseline), missing values imputed by the training median plus an indicator column
 `<column>=<missing>` for each numeric column that had missing values in training; then every design column
 standardised (mean 0, standard deviation 1 on the training rows) so the L2 penalty (`C`, scikit-learn's
-inverse strength) treats them alike. The coefficients come from scikit-learn's LogisticRegression (lbfgs).
+inverse strength) treats them alike. The coefficients come from scikit-learn's LogisticRegression
+(Newton-Cholesky up to NEWTON_MAX_COLUMNS design columns, lbfgs beyond).
 
 The fitted state is plain numbers (medians, means, scales, coefficients, intercept) next to the preprocessor
 state, so it is saved as JSON (custval.models.classifiers.persist) and the same numpy code predicts whether
@@ -42,6 +43,7 @@ from custval.models.classifiers.reasons import BIAS, top_reasons
 from custval.models.validation import check_fitted
 
 TRANSFORMS = ("log", "none")
+NEWTON_MAX_COLUMNS = 500  # design columns up to which the Newton-Cholesky solver is used (else lbfgs)
 
 
 def signed_log(values: np.ndarray) -> np.ndarray:
@@ -124,7 +126,10 @@ class LogisticClassifier(BinaryClassifier):
         means = design.mean(axis=0)
         scales = design.std(axis=0)
         scales = np.where(scales > 0, scales, 1.0)
-        model = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter)
+        # Newton-Cholesky (scikit-learn's choice for many more rows than columns, one-hot ones included) converges
+        # in a few steps; with thousands of design columns its p x p systems cost more than lbfgs
+        solver = "newton-cholesky" if design.shape[1] <= NEWTON_MAX_COLUMNS else "lbfgs"
+        model = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, solver=solver)
         model.fit((design - means) / scales, target)
         self._set_fitted(preprocessor, names, [owner.get(c, c) for c in onehot] + numeric + indicators, medians,
                          indicators, means, scales, model.coef_[0], float(model.intercept_[0]), int(model.n_iter_[0]))

@@ -55,7 +55,8 @@ def check_candidates(candidates: Any, name: str = "candidates") -> tuple[str, ..
     """A non-empty list of distinct CANDIDATES; "average" needs both its members (ConfigError naming `name`)."""
     if isinstance(candidates, str) or not isinstance(candidates, Sequence) or not candidates \
             or not all(isinstance(c, str) and c in CANDIDATES for c in candidates):
-        raise ConfigError(f"{name} must be a non-empty list of {list(CANDIDATES)}, got {shown(candidates)}")
+        raise ConfigError(f"{name} must be a non-empty list of {list(CANDIDATES)}, got "
+                          f"{shown(list(candidates) if isinstance(candidates, tuple) else candidates)}")
     if len(set(candidates)) != len(candidates):
         raise ConfigError(f"{name} must be distinct, got {list(candidates)}")
     if "average" in candidates and not set(AVERAGED) <= set(candidates):
@@ -141,7 +142,7 @@ class CandidateScore:
         return float(np.std(self.fold_roc_auc))
 
 
-def fold_means(metric: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray, scores: np.ndarray,
+def per_fold(metric: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray, scores: np.ndarray,
                folds: Folds) -> np.ndarray:
     """`metric(y, scores)` on each fold's held-out rows."""
     return np.array([metric(y[test], scores[test]) for _, test in folds])
@@ -182,7 +183,7 @@ def boosted_cv(X, y, folds: Folds, params: Mapping[str, Any] | None = None, *,
         others = fold_trees[:k] + fold_trees[k + 1:] or [fold_trees[k]]
         margins[test] = model.predict_margin(X.iloc[test], n_trees=max(1, int(round(float(np.median(others))))))
     n_trees = refit_trees(fold_trees, len(target), folds) if stopping else fold_trees[0]
-    return CandidateScore("xgboost", margins, fold_means(roc_auc, target, margins, folds), fold_trees=fold_trees,
+    return CandidateScore("xgboost", margins, per_fold(roc_auc, target, margins, folds), fold_trees=fold_trees,
                           n_trees=n_trees)
 
 
@@ -193,7 +194,7 @@ def logistic_cv(X, y, folds: Folds, params: Mapping[str, Any] | None = None) -> 
     for train, test in folds:
         model = LogisticClassifier(**dict(params or {})).fit(X.iloc[train], target[train])
         margins[test] = model.predict_margin(X.iloc[test])
-    return CandidateScore("logistic", margins, fold_means(roc_auc, target, margins, folds))
+    return CandidateScore("logistic", margins, per_fold(roc_auc, target, margins, folds))
 
 
 def averaged_cv(members: Sequence[CandidateScore], y, folds: Folds) -> CandidateScore:
@@ -201,7 +202,7 @@ def averaged_cv(members: Sequence[CandidateScore], y, folds: Folds) -> Candidate
     target = check_target(y, len(members[0].margins))
     margins = np.mean([m.margins for m in members], axis=0)
     boosted = next((m for m in members if m.n_trees is not None), None)
-    return CandidateScore("average", margins, fold_means(roc_auc, target, margins, folds),
+    return CandidateScore("average", margins, per_fold(roc_auc, target, margins, folds),
                           fold_trees=None if boosted is None else boosted.fold_trees,
                           n_trees=None if boosted is None else boosted.n_trees)
 
@@ -235,7 +236,9 @@ class ModelChoice:
         return self.scores[self.chosen]
 
 
-def _choose(scores: Mapping[str, CandidateScore]) -> str:
+def pick_best(scores: Mapping[str, CandidateScore]) -> str:
+    """The name of the highest mean CV ROC AUC; among those within TIE of it, the lowest CV log loss (the
+    first in order when that ties too)."""
     top = max(s.roc_auc for s in scores.values())
     level = [s for s in scores.values() if s.roc_auc >= top - TIE]
     return min(level, key=lambda s: (s.log_loss if np.isfinite(s.log_loss) else np.inf)).name
@@ -260,7 +263,7 @@ def choose_model(X, y, folds: Folds, *, candidates: Sequence[str] = CANDIDATES,
     for score in scores.values():
         losses = out_of_fold_log_loss(expit(score.margins), target, n_splits=len(folds), random_state=random_state)
         score.log_loss = losses[chosen_method(calibration, losses)]
-    return ModelChoice(_choose(scores), scores, folds, calibration)
+    return ModelChoice(pick_best(scores), scores, folds, calibration)
 
 
 def refit(name: str, X, y, *, n_trees: int | None = None, xgboost_params: Mapping[str, Any] | None = None,
