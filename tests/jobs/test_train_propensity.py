@@ -231,8 +231,8 @@ def test_a_one_year_log_trains_propensity_on_the_cutoffs_it_allows(tmp_path):
     assert len(result.scores) == result.scores["customer_id"].nunique() > 1000
 
 
-def test_each_category_chooses_its_own_model_by_cross_validation(result):
-    run = mlflow.get_run(result.run_id)
+def test_each_category_chooses_its_own_model_by_cross_validation(result, store):
+    run = mlflow.MlflowClient(tracking_uri=store[1]).get_run(result.run_id)
     by = result.by_category
     for category in CATEGORIES:
         auc = {c: result.metrics[f"{category}_{c}_cv_roc_auc"] for c in ("xgboost", "logistic", "average")}
