@@ -368,6 +368,7 @@ def _print_clv_result(result) -> None:
 
 CHURN_METRICS = (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("log_loss", "log loss"), ("brier", "Brier"),
                  ("lift_10", "lift at 10%"), ("capture_10", "capture at 10%"), ("base_rate", "churn rate"))
+MODEL_NAMES = {"xgboost": "XGBoost", "logistic": "logistic regression", "average": "average (XGBoost + logistic)"}
 
 
 def _fmt(value) -> str:
@@ -395,9 +396,18 @@ def _print_churn_result(result) -> None:
              if result.kind == "snapshots" else "customer table, stratified random split")
     console.rule(f"custval train churn: {m['n_train']:,.0f} train / {m['n_valid']:,.0f} valid / "
                  f"{m['n_test']:,.0f} test rows ({where})")
-    table = Table(title="Test metrics (calibrated on valid)")
+    choice = Table(title=f"Model choice: {m['n_cv_folds']:.0f}-fold cross-validation on train + valid")
+    for column in ("candidate", "CV ROC AUC", "(sd)", "CV log loss", "trees", ""):
+        choice.add_column(column, justify="left" if column in ("candidate", "") else "right")
+    for name, row in result.model_choice.iterrows():
+        choice.add_row(MODEL_NAMES.get(name, name), _fmt(row.cv_roc_auc), _fmt(row.cv_roc_auc_std),
+                       _fmt(row.cv_log_loss), "" if row.n_trees != row.n_trees else f"{row.n_trees:.0f}",
+                       "chosen" if row.chosen else "")
+    console.print(choice)
+    chosen = MODEL_NAMES.get(result.chosen, result.chosen)
+    table = Table(title=f"Test metrics ({chosen} refitted on train + valid; the tree on train; both calibrated)")
     table.add_column("metric")
-    columns = [("XGBoost", "test_"), ("tree", "tree_test_")]
+    columns = [(chosen, "test_"), ("tree", "tree_test_")]
     if "oracle_test_roc_auc" in m:
         columns.append(("oracle (simulator)", "oracle_test_"))
     for name, _ in columns:
@@ -405,8 +415,10 @@ def _print_churn_result(result) -> None:
     for key, label in CHURN_METRICS:
         table.add_row(label, *(_fmt(m.get(prefix + key)) for _, prefix in columns))
     console.print(table)
-    console.print(f"XGBoost: {result.best_iteration + 1} trees (early stopping), calibration "
-                  f"{result.calibration['xgboost']}; tree calibration {result.calibration['tree']}")
+    trees = f"; XGBoost {result.best_iteration + 1} trees (early stopping in the folds, scaled to the refit)" \
+        if result.best_iteration is not None else ""
+    console.print(f"{chosen}: calibration {result.calibration[result.chosen]}{trees}; tree calibration "
+                  f"{result.calibration['tree']}")
     as_of = f" as of {result.as_of.date()}" if result.as_of is not None else ""
     top = Table(title=f"{len(result.top_customers)} customers most at risk{as_of}")
     top.add_column("customer_id")
@@ -428,17 +440,17 @@ def _print_churn_result(result) -> None:
 def _print_propensity_result(result) -> None:
     console.rule(f"custval train propensity: {len(result.categories)} categories, cutoffs "
                  f"{result.cutoffs[0].date()} .. {result.cutoffs[-1].date()}")
-    table = Table(title="Per-category test metrics (calibrated on valid)")
+    table = Table(title="Per-category test metrics (each category's model chosen by cross-validation, calibrated)")
     by = result.by_category
-    columns = ["category", "train rows", "test rate", "ROC AUC", "PR AUC", "Brier", "calibration"]
+    columns = ["category", "model", "train rows", "test rate", "ROC AUC", "PR AUC", "Brier", "calibration"]
     has_oracle = "oracle_test_roc_auc" in by.columns
     if has_oracle:
-        columns[6:6] = ["oracle ROC AUC", "oracle Brier"]
+        columns[7:7] = ["oracle ROC AUC", "oracle Brier"]
     for column in columns:
-        table.add_column(column, justify="left" if column in ("category", "calibration") else "right")
+        table.add_column(column, justify="left" if column in ("category", "model", "calibration") else "right")
     for category, row in by.iterrows():
-        cells = [str(category), f"{row.n_train:,.0f}", f"{row.test_rate:.3f}", f"{row.test_roc_auc:.4f}",
-                 f"{row.test_pr_auc:.4f}", f"{row.test_brier:.4f}"]
+        cells = [str(category), MODEL_NAMES.get(row.model, row.model), f"{row.n_train:,.0f}", f"{row.test_rate:.3f}",
+                 f"{row.test_roc_auc:.4f}", f"{row.test_pr_auc:.4f}", f"{row.test_brier:.4f}"]
         if has_oracle:
             cells += [f"{row.oracle_test_roc_auc:.4f}", f"{row.oracle_test_brier:.4f}"]
         table.add_row(*cells, str(row.calibration))

@@ -98,9 +98,9 @@ def test_test_metrics_match_an_independent_computation_and_approach_the_oracle(f
                               & (sim.transactions["timestamp"] < cutoff + pd.Timedelta(days=90))]
     np.testing.assert_array_equal(test["churn"].to_numpy(), (~test["customer_id"].isin(window["customer_id"])))
     y = test["churn"].to_numpy()
-    assert m["test_roc_auc"] == pytest.approx(roc_auc_score(y, test["xgboost"]), abs=1e-9)
+    assert m["test_roc_auc"] == pytest.approx(roc_auc_score(y, test[first_run.chosen]), abs=1e-9)
     assert m["tree_test_roc_auc"] == pytest.approx(roc_auc_score(y, test["tree"]), abs=1e-9)
-    assert m["test_brier"] == pytest.approx(brier_score_loss(y, test["xgboost"]), abs=1e-9)
+    assert m["test_brier"] == pytest.approx(brier_score_loss(y, test[first_run.chosen]), abs=1e-9)
     # the oracle comes from the simulator's own Bayes probability at the test cutoff
     truth = sim.churn_probability(cutoff, horizon_days=90).reindex(test["customer_id"]).to_numpy()
     assert m["oracle_test_roc_auc"] == pytest.approx(roc_auc_score(y, truth), abs=1e-9)
@@ -116,7 +116,7 @@ def test_run_logs_metrics_plots_rules_explanations_and_a_signed_model(first_run)
     run = mlflow.get_run(first_run.run_id)
     assert mlflow.get_experiment(run.info.experiment_id).name == "custval-churn"
     assert run.data.params["snapshots.horizon_days"] == "90" and run.data.params["data.source"] == "simulate"
-    assert run.data.params["calibration_method.xgboost"] in ("isotonic", "sigmoid")
+    assert run.data.params[f"calibration_method.{first_run.chosen}"] in ("isotonic", "sigmoid")
     for key in ("test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier", "test_lift_10", "test_capture_10",
                 "tree_test_roc_auc", "oracle_test_roc_auc", "oracle_test_brier", "valid_roc_auc", "best_iteration",
                 "n_train", "n_valid", "n_test", "train_churn_rate", "valid_churn_rate"):
@@ -134,8 +134,8 @@ def test_run_logs_metrics_plots_rules_explanations_and_a_signed_model(first_run)
     explained = pd.read_csv(mlflow.artifacts.download_artifacts(
         run_id=first_run.run_id, artifact_path="tables/top_risk_test_explanations.csv"))
     assert len(explained) == 100 and explained["reason_1"].notna().all()
-    assert explained["xgboost"].is_monotonic_decreasing
-    assert explained["xgboost"].iloc[0] == pytest.approx(first_run.test_predictions["xgboost"].max())
+    assert explained[first_run.chosen].is_monotonic_decreasing
+    assert explained[first_run.chosen].iloc[0] == pytest.approx(first_run.test_predictions[first_run.chosen].max())
     info = mlflow.models.get_model_info(first_run.model_uri)
     assert [c["name"] for c in info.signature.inputs.to_dict()] == first_run.features
     assert "python_model.pkl" not in str(mlflow.artifacts.list_artifacts(first_run.model_uri))
@@ -387,7 +387,7 @@ def test_a_bank_export_with_surnames_kept_scores_unseen_ones_as_missing(store, b
     served = mlflow.pyfunc.load_model(result.model_uri)
     with pytest.warns(CustvalWarning, match=r"features\.Surname"):
         p_served = served.predict(never)["churn_probability"].to_numpy()
-    np.testing.assert_allclose(p_served, result.models["xgboost"].predict_proba(gone)[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(p_served, result.models[result.chosen].predict_proba(gone)[:, 1], rtol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------- short histories
@@ -461,3 +461,67 @@ def test_the_registered_model_and_the_tree_score_an_unseen_category_as_missing_w
     tree = first_run.models["tree"]
     with pytest.warns(CustvalWarning, match=r"features\.plan"):
         np.testing.assert_array_equal(tree.predict_proba(new), tree.predict_proba(gone))
+
+
+# ---------------------------------------------------------------------------------------------- model choice
+def test_every_candidate_is_cross_validated_and_the_best_one_is_registered(first_run):
+    """xgboost, logistic and average are scored on the same 5 folds of train + valid (by customer); the best mean
+    CV ROC AUC (ties within 1e-4: the lower CV log loss) is the model that is logged, registered and scores."""
+    m, table = first_run.metrics, first_run.model_choice
+    assert list(table.index) == ["xgboost", "logistic", "average"] and m["n_cv_folds"] == 5
+    auc = {c: m[f"{c}_cv_roc_auc"] for c in table.index}
+    loss = {c: m[f"{c}_cv_log_loss"] for c in table.index}
+    level = [c for c in auc if auc[c] >= max(auc.values()) - 1e-4]
+    assert first_run.chosen == min(level, key=lambda c: loss[c]) and table.loc[first_run.chosen, "chosen"]
+    assert m["valid_roc_auc"] == pytest.approx(auc[first_run.chosen])
+    assert all(0.5 < v < 1 and 0 < m[f"{c}_cv_roc_auc_std"] < 0.05 for c, v in auc.items())
+    # XGBoost's tree count comes from the folds; the average uses the same XGBoost
+    assert m["best_iteration"] == table.loc["xgboost", "n_trees"] - 1 == table.loc["average", "n_trees"] - 1
+    run = mlflow.get_run(first_run.run_id)
+    assert run.data.params["chosen_model"] == first_run.chosen == run.data.tags["custval.chosen_model"]
+    logged = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=first_run.run_id,
+                                                             artifact_path="tables/model_choice.csv"))
+    np.testing.assert_allclose(logged["cv_roc_auc"], table["cv_roc_auc"], rtol=1e-12)
+    assert set(first_run.models) == {first_run.chosen, "tree"}
+
+
+@pytest.fixture(scope="module")
+def logistic_run(store):
+    _, uri = store
+    return train_churn(load_config(overrides=[*SMALL, "model.candidates=[logistic]", "output=null",
+                                              "registered_model=custval-churn-logistic"]), tracking_uri=uri)
+
+
+def test_the_chosen_model_is_refitted_on_train_and_valid(logistic_run):
+    """The valid rows are no longer held out: the registered logistic regression is the one fitted on train +
+    valid (refitted here independently), and only its calibration comes from out-of-fold scores."""
+    from custval.features.datasets import load_dataset
+    from custval.models.classifiers import LogisticClassifier
+
+    data = load_dataset(load_config(overrides=SMALL))
+    rows = pd.concat([data.train, data.valid], ignore_index=True)
+    refit = LogisticClassifier(C=1.0, transform="log").fit(rows[data.features], rows["churn"].to_numpy())
+    model = logistic_run.models["logistic"]
+    X_test = data.test[data.features]
+    np.testing.assert_allclose(model.estimator.predict_proba(X_test), refit.predict_proba(X_test), rtol=1e-12)
+    not_on_train_alone = LogisticClassifier().fit(data.train[data.features], data.train["churn"].to_numpy())
+    assert not np.allclose(model.estimator.predict_proba(X_test), not_on_train_alone.predict_proba(X_test))
+    m = logistic_run.metrics
+    assert logistic_run.chosen == "logistic" and logistic_run.best_iteration is None and "best_iteration" not in m
+    assert m["test_roc_auc"] == pytest.approx(roc_auc_score(data.test["churn"], model.predict_proba(X_test)[:, 1]))
+
+
+def test_a_logistic_model_gives_reasons_from_its_coefficients_in_the_scores_and_when_served(logistic_run, sim):
+    scores = logistic_run.scores
+    assert scores["reason_1"].str.len().gt(0).mean() > 0.9  # nearly every customer has a risk-raising column
+    model = logistic_run.models["logistic"]
+    end = pd.Timestamp("2025-01-01")
+    snap = build_snapshot(sim.transactions, end, customers=sim.customers, labels=False, observation_end=end)
+    X = snap[logistic_run.features].head(200)
+    contributions = model.estimator.contributions(X).drop(columns="bias")
+    reasons = model.explain(X, top=1)
+    top = contributions.idxmax(axis=1)
+    assert all(r.startswith(f"{c}=") for r, c in zip(reasons["reason_1"], top, strict=True) if r)
+    served = mlflow.pyfunc.load_model(logistic_run.model_uri).predict(X, params={"reasons": 3})
+    np.testing.assert_allclose(served["churn_probability"], model.predict_proba(X)[:, 1], rtol=1e-12)
+    assert (served["reason_1"].fillna("").to_numpy() == reasons["reason_1"].to_numpy()).all()

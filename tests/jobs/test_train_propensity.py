@@ -229,3 +229,15 @@ def test_a_one_year_log_trains_propensity_on_the_cutoffs_it_allows(tmp_path):
     for category in ("grocery", "home"):
         assert result.metrics[f"{category}_test_roc_auc"] > 0.6, category
     assert len(result.scores) == result.scores["customer_id"].nunique() > 1000
+
+
+def test_each_category_chooses_its_own_model_by_cross_validation(result, store):
+    run = mlflow.MlflowClient(tracking_uri=store[1]).get_run(result.run_id)
+    by = result.by_category
+    for category in CATEGORIES:
+        auc = {c: result.metrics[f"{category}_{c}_cv_roc_auc"] for c in ("xgboost", "logistic", "average")}
+        chosen = by.loc[category, "model"]
+        assert auc[chosen] >= max(auc.values()) - 1e-4
+        assert run.data.params[f"chosen_model.{category}"] == chosen
+        assert result.metrics[f"{category}_valid_roc_auc"] == pytest.approx(auc[chosen])
+        assert by.loc[category, "best_iteration"] == result.metrics[f"{category}_best_iteration"]

@@ -24,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 from custval.config import optuna_storage
 from custval.errors import ConfigError, CustvalWarning, DataError
 from custval.models.classifiers import BoostedClassifier, TreeClassifier
+from custval.models.classifiers.selection import boosted_cv, cv_folds
 from custval.models.tuning import (
     METRICS,
     OptunaPruningCallback,
@@ -460,3 +461,64 @@ def test_tuning_does_not_import_mlflow():
     code = "import sys, custval.models.tuning; assert 'mlflow' not in sys.modules, 'mlflow imported'"
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(
         sys.path)})
+
+
+# ------------------------------------------------------------------------------------------ cross-validation
+@pytest.fixture(scope="module")
+def cv_data(data):
+    (Xt, yt), (Xv, yv) = data["train"], data["valid"]
+    X = pd.concat([Xt, Xv], ignore_index=True)
+    y = pd.concat([yt, yv], ignore_index=True)
+    return X, y, cv_folds(y, n_splits=4, random_state=0)
+
+
+def test_cv_trials_are_scored_on_the_folds_and_start_from_the_base_model(cv_data):
+    X, y, folds = cv_data
+    result = tune("xgboost", X, y, folds=folds, n_trials=4, seed=0, base_params=XGB_BASE, start_with_base=True)
+    first, *others = result.study.trials
+    assert first.params == {} and first.user_attrs["base_trial"] is True  # the base settings alone
+    assert first.user_attrs["fixed_params"]["learning_rate"] == BoostedClassifier().learning_rate
+    assert all(t.params for t in others)
+    for trial in result.study.trials:
+        if trial.state != TrialState.COMPLETE:
+            continue
+        params = trial.user_attrs["fixed_params"] | trial.params  # what the trial fitted, in full
+        score = boosted_cv(X, y.to_numpy(), folds, params)
+        expected = np.mean([roc_auc_score(y.to_numpy()[test], score.margins[test]) for _, test in folds])
+        assert trial.value == pytest.approx(expected, abs=1e-12)
+        assert trial.user_attrs["best_iteration"] == score.n_trees - 1
+        # pruning reports: the running mean after each fold, steps 1..4
+        assert set(trial.intermediate_values) <= {1, 2, 3, 4}
+    assert result.best_value >= first.value  # never worse than the model the search started from
+
+
+def test_a_study_whose_base_trial_wins_returns_complete_parameters(cv_data):
+    X, y, folds = cv_data
+    result = tune("tree", X, y, folds=folds, n_trials=1, seed=0, start_with_base=True)
+    assert result.study.trials[0].params == {} and result.n_complete == 1
+    assert {"max_depth", "min_samples_leaf", "ccp_alpha"} <= set(result.best_params)
+    default = TreeClassifier(random_state=0)
+    assert result.best_params["max_depth"] == default.max_depth
+    # the tree's CV value is its mean held-out ROC AUC, recomputed here fold by fold
+    aucs = []
+    for train, test in folds:
+        tree = TreeClassifier(random_state=0).fit(X.iloc[train], y.iloc[train])
+        aucs.append(roc_auc_score(y.iloc[test], tree.predict_proba(X.iloc[test])[:, 1]))
+    assert result.best_value == pytest.approx(np.mean(aucs), abs=1e-12)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"folds": "use_valid"}, "either folds"),
+    ({}, "either folds"),
+    ({"folds": []}, "folds must be a non-empty list"),
+    ({"folds": [(np.arange(3), np.arange(10**7, 10**7 + 2))]}, "row positions in"),
+    ({"folds": [(np.array([0.5]), np.array([1]))]}, "row positions in"),
+])
+def test_folds_and_a_holdout_are_one_or_the_other(cv_data, data, kwargs, match):
+    X, y, folds = cv_data
+    if kwargs.get("folds") == "use_valid":  # both
+        args, kwargs = (X, y, *data["valid"]), {"folds": folds}
+    else:
+        args = (X, y)
+    with pytest.raises(ConfigError, match=match):
+        tune("tree", *args, n_trials=1, **kwargs)

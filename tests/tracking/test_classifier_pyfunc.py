@@ -21,7 +21,13 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from custval.errors import ConfigError, SchemaError
-from custval.models.classifiers import BoostedClassifier, CalibratedClassifier, TreeClassifier
+from custval.models.classifiers import (
+    AveragedClassifier,
+    BoostedClassifier,
+    CalibratedClassifier,
+    LogisticClassifier,
+    TreeClassifier,
+)
 from custval.tracking import runs
 from custval.tracking.classifier_pyfunc import log_classifier_model
 
@@ -382,3 +388,23 @@ def test_the_registered_model_scores_what_read_csv_gives(churn, data, tmp_path):
     np.testing.assert_array_equal(scored["churn_probability"].to_numpy(), expected["churn_probability"].to_numpy())
     with pytest.raises(mlflow.exceptions.MlflowException, match=r"input\.age: must be numeric"):
         loaded.predict(read.astype({"age": "object"}).assign(age="forty"))
+
+
+def test_an_averaged_model_with_a_categorical_code_column_is_logged_and_served_with_reasons(store, data):
+    """The chosen model may be the average of XGBoost and the logistic regression: the logged model finds the
+    members' categorical columns (`store` codes are labels: a long column) and serves their reasons."""
+    columns = ["plan", "store", "paperless", "age"]
+    X, Xv = data["X"][columns], data["Xv"][columns]
+    members = [("xgboost", BoostedClassifier(n_estimators=80, n_jobs=1, categorical=["store"])),
+               ("logistic", LogisticClassifier(categorical=["store"]))]
+    model = CalibratedClassifier(AveragedClassifier(members).fit(X, data["y2"])).fit(Xv, data["y2v"])
+    _, info = _log(store, {"p_home": model}, X, explain="p_home")
+    assert [(c.name, _kind(c)) for c in info.signature.inputs.inputs] == [
+        ("plan", "string"), ("store", "long"), ("paperless", "boolean"), ("age", "any")]
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    Xt = data["Xt"][columns]
+    served = loaded.predict(Xt, params={"reasons": 2})
+    np.testing.assert_allclose(served["p_home"].to_numpy(), _expected(model, Xt), rtol=1e-12)
+    reasons = model.explain(Xt, top=2)
+    assert (served["reason_1"].fillna("").to_numpy() == reasons["reason_1"].to_numpy()).all()
+    assert served["reason_1"].str.startswith(("plan=", "store=", "paperless=", "age=")).any()

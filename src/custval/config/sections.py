@@ -42,6 +42,8 @@ from custval.units import parse_date
 
 SIMULATE = "simulate"
 DEFAULT_XGBOOST = {"n_estimators": 2000, "learning_rate": 0.05, "max_depth": 4, "early_stopping_rounds": 50}
+DEFAULT_LOGISTIC = {"C": 1.0, "transform": "log"}
+DEFAULT_CANDIDATES = ("xgboost", "logistic", "average")
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -274,26 +276,36 @@ class TreeSettings(Section):
 
 
 class BoostingSettings(Section):
-    """XGBoost (early stopping on valid) and its calibration on valid."""
+    """The candidate models, chosen by cross-validation on the training rows (train and valid), the chosen one
+    refitted on all of them and calibrated on the out-of-fold scores of valid
+    (custval.models.classifiers.selection)."""
 
     key = "model"
 
+    candidates: tuple[Name, ...] = DEFAULT_CANDIDATES
+    """Models compared: xgboost | logistic | average (the mean log-odds of the two; needs both); the best mean
+    CV ROC AUC wins."""
+    cv_folds: Annotated[Integer, Field(ge=2)] = 5
+    """Folds of the cross-validation (stratified on the label; snapshots by customer, all cutoffs in one fold)."""
     xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_XGBOOST))
-    """BoostedClassifier keyword arguments (unknown keys and bad values are errors)."""
+    """BoostedClassifier keyword arguments (unknown keys and bad values are errors); the trees of the refit are
+    the early-stopping point found by the cross-validation."""
+    logistic: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_LOGISTIC))
+    """LogisticClassifier keyword arguments: C, transform (log | none), class_weight, max_iter."""
     calibration: Name = "auto"
-    """Calibration on valid: auto (chosen by out-of-fold log loss) | isotonic | sigmoid."""
+    """Calibration on the out-of-fold scores of valid: auto (chosen by out-of-fold log loss) | isotonic | sigmoid."""
 
 
 class ModelSettings(BoostingSettings):
-    """The churn models: the readable tree beside XGBoost, both calibrated on valid."""
+    """The churn models: the readable tree (fitted on train, calibrated on valid) beside the chosen model."""
 
     tree: TreeSettings = Field(default_factory=TreeSettings)
     """The readable model."""
 
 
 class PropensityModelSettings(BoostingSettings):
-    """One XGBoost per category (these settings shared; each stops early on its own valid labels and is
-    calibrated on its own)."""
+    """One model per category (these settings shared; each category's choice, tree count and calibration are
+    its own)."""
 
 
 class CLVModelSettings(Section):

@@ -30,7 +30,7 @@ from custval.config import ChurnConfig, build_config, validate_config
 from custval.features.datasets import LABEL, Dataset, load_dataset, oracle_churn, population
 from custval.jobs.inspect import log_data_quality
 from custval.jobs.sequence import Champion, Output, TrainedRun, start_job
-from custval.jobs.snapshot_jobs import champion_on_holdout, check_models, finite, fit_boosted, xgboost_kwargs
+from custval.jobs.snapshot_jobs import champion_on_holdout, check_models, finite, fit_choice
 from custval.metrics.classification import classification_report, roc_auc
 from custval.models.classifiers import CalibratedClassifier, TreeClassifier
 from custval.models.classifiers.baselines import baseline_scores, warn_label_shift, warn_unless_better
@@ -74,13 +74,15 @@ class TrainChurnResult(TrainedRun):
     as_of: pd.Timestamp | None
     cutoffs: list[pd.Timestamp]
     features: list[str]
-    metrics: dict[str, float]  # everything logged: test_* (XGBoost), tree_test_*, oracle_test_*, sizes, ...
+    metrics: dict[str, float]  # everything logged: test_* (the chosen model), <candidate>_cv_*, tree_test_*, ...
     xgboost_params: dict[str, Any]
     calibration: dict[str, str]  # model -> chosen calibration method
-    best_iteration: int
+    best_iteration: int | None  # XGBoost's tree count from the cross-validation - 1 (None: not a candidate)
     tree_rules: str
-    models: dict[str, Any]  # "xgboost" / "tree": the calibrated classifiers
-    test_predictions: pd.DataFrame  # customer_id, (cutoff), churn, xgboost, tree, (oracle)
+    chosen: str  # the candidate chosen and registered: xgboost, logistic or average
+    model_choice: pd.DataFrame  # one row per candidate: cv_roc_auc, cv_roc_auc_std, cv_log_loss, n_trees, chosen
+    models: dict[str, Any]  # <chosen> / "tree": the calibrated classifiers
+    test_predictions: pd.DataFrame  # customer_id, (cutoff), churn, <chosen>, tree, (oracle)
     scores: pd.DataFrame  # customer_id, (as_of), churn_probability, reason_1..3 (most at risk first)
     top_customers: pd.DataFrame
     plots: list[str]
@@ -92,7 +94,8 @@ def train_churn(config: ChurnConfig, *, tracking_uri: str | None = None,
                 tags: dict[str, str] | None = None, promote: bool = False) -> TrainChurnResult:
     """Run the whole churn pipeline once (module docstring); every step's result goes to one MLflow run.
 
-    xgboost_params: BoostedClassifier settings overriding `config.model.xgboost` (e.g. tuned ones).
+    xgboost_params: BoostedClassifier settings overriding `config.model.xgboost` (e.g. tuned ones); the tree
+    count of the refit is still the cross-validation's.
     dataset: a `load_dataset(config)` result to reuse (the tuner passes the one it tuned on).
     promote: make the new version champion even when the current champion is better on this run's test
     split or cannot score it (another schema).
@@ -113,42 +116,48 @@ def _train(config: ChurnConfig, job, xgboost_params, dataset, tags, promote: boo
     tree = TreeClassifier(max_depth=config.model.tree.max_depth, min_samples_leaf=config.model.tree.min_samples_leaf,
                           class_weight="balanced", random_state=config.seed).fit(X_train, y_train)
     tree_cal = CalibratedClassifier(estimator=tree, method=config.model.calibration).fit(X_valid, y_valid)
-    xgb, xgb_cal = fit_boosted(config, X_train, y_train, X_valid, y_valid, xgboost_params)
+    chosen = fit_choice(config, data.train, data.valid, features, LABEL, data.kind, xgboost_params)
+    name, model = chosen.name, chosen.model
 
-    p_xgb, p_tree = proba(xgb_cal, X_test), proba(tree_cal, X_test)
+    p_model, p_tree = proba(model, X_test), proba(tree_cal, X_test)
     metrics: dict[str, float] = {}
-    metrics.update({f"test_{k}": v for k, v in classification_report(y_test, p_xgb).items()})
+    metrics.update({f"test_{k}": v for k, v in classification_report(y_test, p_model).items()})
     metrics.update({f"tree_test_{k}": v for k, v in classification_report(y_test, p_tree).items()})
-    metrics["valid_roc_auc"] = roc_auc(y_valid, proba(xgb, X_valid))
+    metrics["valid_roc_auc"] = chosen.choice.best.roc_auc
+    metrics.update(chosen.choice.metrics())
     metrics["tree_valid_roc_auc"] = roc_auc(y_valid, proba(tree, X_valid))
-    predictions = {"xgboost": p_xgb, "tree": p_tree}
+    predictions = {name: p_model, "tree": p_tree}
     oracle = oracle_churn(data, data.test, horizon) if data.kind == "snapshots" else None
     if oracle is not None:
         metrics.update({f"oracle_test_{k}": v for k, v in classification_report(y_test, oracle).items()})
         predictions["oracle"] = oracle
-    baselines = {name: roc_auc(y_test, score) for name, score in
+    baselines = {b: roc_auc(y_test, score) for b, score in
                  baseline_scores(X_train, y_train, X_test, churn=True).items()}
-    metrics.update({f"baseline_{name}_test_roc_auc": value for name, value in baselines.items()})
-    warn_unless_better("churn XGBoost", metrics["test_roc_auc"], baselines)
+    metrics.update({f"baseline_{b}_test_roc_auc": value for b, value in baselines.items()})
+    warn_unless_better(f"churn {name}", metrics["test_roc_auc"], baselines)
     warn_label_shift("churn", float(np.mean(y_train)), float(np.mean(y_test)))
-    best_iteration = int(xgb.best_iteration_)
-    metrics["best_iteration"] = float(best_iteration)
-    for name, part, y in (("train", data.train, y_train), ("valid", data.valid, y_valid), ("test", data.test, y_test)):
-        metrics[f"n_{name}"] = float(len(part))
-        metrics[f"{name}_churn_rate"] = float(np.mean(y))
+    best_iteration = None if chosen.xgboost_trees is None else chosen.xgboost_trees - 1
+    if best_iteration is not None:
+        metrics["best_iteration"] = float(best_iteration)
+    for part_name, part, y in (("train", data.train, y_train), ("valid", data.valid, y_valid),
+                               ("test", data.test, y_test)):
+        metrics[f"n_{part_name}"] = float(len(part))
+        metrics[f"{part_name}_churn_rate"] = float(np.mean(y))
+    metrics["n_cv_folds"] = float(len(chosen.choice.folds))
     metrics["n_features"] = float(len(features))
     metrics = finite(metrics)
 
     id_columns = ["customer_id", "cutoff"] if data.kind == "snapshots" else ["customer_id"]
     test_predictions = data.test[id_columns].assign(**{LABEL: y_test}, **predictions)
     ids, X = population(data)
-    scores = score_with_reasons(xgb_cal, ids, X, column=OUTPUT_COLUMN, reasons=N_REASONS)
+    scores = score_with_reasons(model, ids, X, column=OUTPUT_COLUMN, reasons=N_REASONS)
     top = scores.head(config.top_n).reset_index(drop=True)
-    xgb_params = xgboost_kwargs(config, xgboost_params)
-    calibration = {"xgboost": str(xgb_cal.method_), "tree": str(tree_cal.method_)}
+    xgb_params = chosen.xgboost_params
+    calibration = {name: str(model.method_), "tree": str(tree_cal.method_)}
     rules = tree.rules_text()
+    model_choice = chosen.choice.table()
 
-    provenance = {"custval.data_kind": data.kind, **dict(tags or {})}
+    provenance = {"custval.data_kind": data.kind, "custval.chosen_model": name, **dict(tags or {})}
     if data.kind == "snapshots":
         provenance["custval.horizon_days"] = str(horizon)
         provenance["custval.as_of"] = str(data.as_of.date())
@@ -157,15 +166,17 @@ def _train(config: ChurnConfig, job, xgboost_params, dataset, tags, promote: boo
                           data_fingerprint=data.fingerprint, tags=provenance) as run:
         mlflow.log_params({f"xgboost_fit.{k}": v for k, v in xgb_params.items()})
         mlflow.log_params({f"calibration_method.{k}": v for k, v in calibration.items()})
+        mlflow.log_param("chosen_model", name)
         mlflow.log_metrics(metrics)
-        plots = _log_plots(y_test, predictions, xgb.feature_importances_)
+        importances = model.feature_importances_
+        plots = _log_plots(y_test, predictions, importances)
         runs.log_text(rules, "tree_rules.txt")
         log_data_quality(data.transactions)
-        runs.log_frame(pd.Series(xgb.feature_importances_, name="importance").to_frame(),
-                       "tables/feature_importance.csv")
-        order = np.argsort(-p_xgb, kind="stable")[:N_EXPLAINED]
+        runs.log_frame(pd.Series(importances, name="importance").to_frame(), "tables/feature_importance.csv")
+        runs.log_frame(model_choice, "tables/model_choice.csv")
+        order = np.argsort(-p_model, kind="stable")[:N_EXPLAINED]
         explained = X_test.iloc[order]
-        reasons = xgb_cal.explain(explained, top=N_REASONS)
+        reasons = model.explain(explained, top=N_REASONS)
         runs.log_frame(test_predictions.iloc[order].join(pd.DataFrame(reasons).set_axis(explained.index)),
                        "tables/top_risk_test_explanations.csv")
         runs.log_frame(top, "tables/top_customers.csv")
@@ -180,7 +191,7 @@ def _train(config: ChurnConfig, job, xgboost_params, dataset, tags, promote: boo
         if on_holdout is not None and on_holdout.value is not None:
             mlflow.log_metric(f"champion_{CHAMPION_METRIC}", on_holdout.value)
         # the test split (not its first rows): log_classifier_model picks example rows that show missing values
-        model_info = log_classifier_model({OUTPUT_COLUMN: xgb_cal}, X_test, explain=OUTPUT_COLUMN)
+        model_info = log_classifier_model({OUTPUT_COLUMN: model}, X_test, explain=OUTPUT_COLUMN)
         done = job.finish(run, outputs=[Output("output", scores, metadata)], model=model_info,
                           registered_model=config.registered_model,
                           champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True,
@@ -191,7 +202,8 @@ def _train(config: ChurnConfig, job, xgboost_params, dataset, tags, promote: boo
             promotion=done.promotion,
             kind=data.kind, as_of=data.as_of, cutoffs=list(data.cutoffs), features=list(features), metrics=metrics,
             xgboost_params=xgb_params, calibration=calibration, best_iteration=best_iteration, tree_rules=rules,
-            models={"xgboost": xgb_cal, "tree": tree_cal}, test_predictions=test_predictions, scores=scores,
+            chosen=name, model_choice=model_choice, models={name: model, "tree": tree_cal},
+            test_predictions=test_predictions, scores=scores,
             top_customers=top, plots=list(plots), output=done.output,
         )
 

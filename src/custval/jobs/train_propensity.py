@@ -1,11 +1,12 @@
 """Train cross-sell propensity: P(the customer buys category c in the next `horizon_days`) for every product
 category, from the same point-in-time snapshots, time split and scoring date as the churn job.
 
-One model per category, bundled into one registered model. Each category gets its own XGBoost with its own
-early stopping and its own calibration because the categories differ where it matters: base rates range
-from common (groceries) to rare (electronics), so the number of useful trees, the class weighting and the
-calibration map (isotonic or sigmoid, chosen on valid) differ per category; a single multi-label booster
-would share one stopping point and one calibration. They are logged and registered together as ONE
+One model per category, bundled into one registered model. Each category gets its own model choice, tree
+count and calibration (custval.jobs.snapshot_jobs: the candidates of `model.candidates` cross-validated on its
+train + valid rows by customer, the best refitted on all of them and calibrated on the out-of-fold scores of
+valid) because the categories differ where it matters: base rates range from common (groceries) to rare
+(electronics), so the better model, the number of useful trees, the class weighting and the calibration map
+differ per category; a single multi-label booster would share one stopping point and one calibration. They are logged and registered together as ONE
 multi-output pyfunc (`custval-propensity`, outputs `p_<category>`) so that every score of a customer comes
 from the same version: the cross-sell argmax over categories never mixes versions trained on different data.
 The champion metric is the mean test ROC AUC over the categories, so a new version takes `champion` only from
@@ -39,7 +40,7 @@ from custval.features.datasets import (
 )
 from custval.jobs.inspect import log_data_quality
 from custval.jobs.sequence import Champion, Output, TrainedRun, start_job
-from custval.jobs.snapshot_jobs import champion_on_holdout, check_models, finite, fit_boosted, xgboost_kwargs
+from custval.jobs.snapshot_jobs import champion_on_holdout, check_models, finite, fit_choice, xgboost_kwargs
 from custval.metrics.classification import classification_report, roc_auc
 from custval.models.classifiers.baselines import baseline_scores, warn_label_shift, warn_unless_better
 from custval.models.clv.features import CLVFeatures
@@ -71,8 +72,8 @@ class TrainPropensityResult(TrainedRun):
     cutoffs: list[pd.Timestamp]
     categories: list[str]
     features: list[str]
-    metrics: dict[str, float]  # <category>_test_* per category, oracle_<category>_test_*, mean_test_roc_auc, ...
-    by_category: pd.DataFrame  # one row per category: base rates, sizes, test AUC/PR AUC/Brier, oracle AUC
+    metrics: dict[str, float]  # <category>_test_*, <category>_<candidate>_cv_*, oracle_<category>_test_*, ...
+    by_category: pd.DataFrame  # one row per category: chosen model, base rates, sizes, test AUC/PR AUC/Brier, oracle
     models: dict[str, Any]  # p_<category> -> calibrated classifier
     model_features: dict[str, list[str]]  # p_<category> -> the feature columns that model uses
     test_predictions: dict[str, pd.DataFrame]  # category -> customer_id, cutoff, label, p, (oracle)
@@ -88,7 +89,7 @@ def _metric_name(text: str) -> str:
 
 def train_propensity(config: PropensityConfig, *, tracking_uri: str | None = None,
                      promote: bool = False) -> TrainPropensityResult:
-    """Fit, evaluate, log, register and score one calibrated XGBoost per category (module docstring).
+    """Fit, evaluate, log, register and score one calibrated model per category (module docstring).
     promote: make the new version champion even when the current champion is better on this run's test rows
     or cannot score them."""
     config = check_config(config)
@@ -109,34 +110,38 @@ def _train(config: PropensityConfig, job, promote: bool) -> TrainPropensityResul
     metrics: dict[str, float] = {}
     models: dict[str, Any] = {}
     model_features: dict[str, list[str]] = {}  # p_<category> -> the features its model uses
-    raw_models: dict[str, Any] = {}
     rows, test_predictions, oracle_cache, test_rows = [], {}, {}, {}
     for category in categories:
         label = f"{snap.LABEL_PREFIX}{category}"
         parts = [part[part[label].notna()] for part in (data.train, data.valid, data.test)]
         # Among customers who never bought the category, its own recency features are missing in every row.
-        used = [f for f in features if parts[0][f].notna().any()]
+        used = [f for f in features if parts[0][f].notna().any() or parts[1][f].notna().any()]
         (X_tr, X_va, X_te) = (part[used] for part in parts)
         (y_tr, y_va, y_te) = (part[label].to_numpy().astype("int8") for part in parts)
-        raw, cal = fit_boosted(config, X_tr, y_tr, X_va, y_va)
-        models[f"{OUTPUT_PREFIX}{category}"], raw_models[category] = cal, raw
+        chosen = fit_choice(config, parts[0], parts[1], used, label, "snapshots")
+        cal = chosen.model
+        models[f"{OUTPUT_PREFIX}{category}"] = cal
         model_features[f"{OUTPUT_PREFIX}{category}"] = used
         p = proba(cal, X_te)
         name = _metric_name(category)
         report = classification_report(y_te, p)
         metrics.update({f"{name}_test_{k}": v for k, v in report.items()})
-        metrics[f"{name}_valid_roc_auc"] = roc_auc(y_va, proba(raw, X_va))
+        metrics[f"{name}_valid_roc_auc"] = chosen.choice.best.roc_auc
+        metrics.update({f"{name}_{k}": v for k, v in chosen.choice.metrics().items()})
         baselines = {b: roc_auc(y_te, score) for b, score in baseline_scores(X_tr, y_tr, X_te, churn=False).items()}
         metrics.update({f"{name}_baseline_{b}_test_roc_auc": value for b, value in baselines.items()})
-        warn_unless_better(f"propensity {category}", report["roc_auc"], baselines)
+        warn_unless_better(f"propensity {category} ({chosen.name})", report["roc_auc"], baselines)
         warn_label_shift(f"propensity {category}", float(np.mean(y_tr)), float(np.mean(y_te)))
-        metrics[f"{name}_best_iteration"] = float(raw.best_iteration_)
+        best_iteration = None if chosen.xgboost_trees is None else chosen.xgboost_trees - 1
+        if best_iteration is not None:
+            metrics[f"{name}_best_iteration"] = float(best_iteration)
         for split_name, part, y in zip(("train", "valid", "test"), parts, (y_tr, y_va, y_te), strict=True):
             metrics[f"{name}_n_{split_name}"] = float(len(part))
             metrics[f"{name}_{split_name}_rate"] = float(np.mean(y))
         frame = parts[2][["customer_id", "cutoff"]].assign(label=y_te, p=p).reset_index(drop=True)
         oracle = oracle_category(data, parts[2], category, horizon, oracle_cache)
-        row = {"category": category, "calibration": str(cal.method_), "best_iteration": int(raw.best_iteration_),
+        row = {"category": category, "model": chosen.name, "calibration": str(cal.method_),
+               "best_iteration": best_iteration,
                "n_features": len(used), "n_train": len(parts[0]), "train_rate": float(np.mean(y_tr)), "test_rate": float(np.mean(y_te)),
                "test_roc_auc": report["roc_auc"], "test_pr_auc": report["pr_auc"], "test_brier": report["brier"]}
         if oracle is not None:
@@ -173,15 +178,17 @@ def _train(config: PropensityConfig, job, promote: bool) -> TrainPropensityResul
         mlflow.log_params({f"xgboost_fit.{k}": v for k, v in xgboost_kwargs(config).items()})
         mlflow.log_params({f"calibration_method.{_metric_name(c)}": m
                            for c, m in by_category["calibration"].items()})
+        mlflow.log_params({f"chosen_model.{_metric_name(c)}": m for c, m in by_category["model"].items()})
         mlflow.log_metrics(metrics)
         log_data_quality(data.transactions)
         runs.log_frame(by_category, "tables/by_category.csv")
-        importance = pd.DataFrame({c: m.feature_importances_ for c, m in raw_models.items()}).reindex(features)
+        importance = pd.DataFrame({c: models[f"{OUTPUT_PREFIX}{c}"].feature_importances_ for c in categories})
+        importance = importance.reindex(features)
         runs.log_frame(importance, "tables/feature_importance.csv")
         runs.log_frame(top, "tables/top_cross_sell.csv")
         plots = []
         for category, frame in test_predictions.items():
-            curves = {"xgboost": frame["p"].to_numpy()}
+            curves = {str(by_category.loc[category, "model"]): frame["p"].to_numpy()}
             if "oracle" in frame.columns:
                 curves["oracle"] = frame["oracle"].to_numpy()
             y = frame["label"].to_numpy()

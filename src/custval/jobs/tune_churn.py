@@ -1,14 +1,21 @@
 """Tune the churn XGBoost with Optuna, then refit and register the best.
 
-The data and train/valid split are exactly those of `train_churn` (same config). One parent MLflow run
+The data, the training rows (train + valid) and their cross-validation folds are exactly those of
+`train_churn` (same config): every trial is scored by its mean ROC AUC over those folds, each fold stopping
+early on its own held-out rows but scored at the tree count found on the other folds
+(custval.models.classifiers.selection.boosted_cv), never on the rows that stopped it. The first trial of a new
+study is the configured model.xgboost itself (early stopping on its eval_metric, logloss by default, as
+train_churn does), so the best trial is never worse on this score than the untuned model. One parent MLflow run
 "tune-xgboost" in the churn experiment holds the search: each trial is a nested run (custval.tracking.tuning),
-and the parent records the best parameters, the best validation AUC and the trial counts. The Optuna study
+and the parent records the best parameters, the best mean CV ROC AUC (`best_valid_roc_auc`) and the trial
+counts. The Optuna study
 lives next to the MLflow store (`custval.config.optuna_storage`) under a name derived from the config and the
 data (`custval-churn-xgboost-<digest of data, snapshot, split, model and seed settings>-<data fingerprint>`):
 tuning the same config on the same data again resumes the study; changed data (say, an edited transactions
 file at the same path) starts a new one, so trials scored on other data never compete with the new ones.
-Finally `train_churn` refits with the best parameters and registers the result as a new version of
-`custval-churn` (champion by test ROC AUC).
+Finally `train_churn` runs its model choice with the best XGBoost parameters among the candidates (the same
+folds give the tuned XGBoost the same CV score and tree count), refits the chosen one on train + valid and
+registers it as a new version of `custval-churn` (champion by test ROC AUC).
 """
 
 from __future__ import annotations
@@ -18,13 +25,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import mlflow
+import pandas as pd
 
 from custval.config import ChurnConfig, ModelSettings, optuna_storage
 from custval.errors import CustvalWarning
 from custval.features.datasets import LABEL
 from custval.jobs.sequence import start_job
-from custval.jobs.snapshot_jobs import study_key
+from custval.jobs.snapshot_jobs import study_key, training_folds
 from custval.jobs.train_churn import TrainChurnResult, check_config, churn_dataset, train_churn
+from custval.models.classifiers import BoostedClassifier
 from custval.models.tuning import check_budget, searched_params, tune
 from custval.tracking import runs
 from custval.tracking.tuning import log_trial
@@ -40,7 +49,7 @@ class TuneChurnResult:
     storage: str
     tune_run_id: str
     best_params: dict[str, Any]
-    best_value: float  # validation ROC AUC of the best trial
+    best_value: float  # mean CV ROC AUC of the best trial (on train + valid)
     n_trials: int  # trials in the study, earlier (resumed) calls included
     n_complete: int
     n_pruned: int
@@ -67,8 +76,9 @@ def _check_options(config: ChurnConfig, n_trials, timeout) -> None:
 
 def tune_churn(config: ChurnConfig, *, n_trials: int, timeout: float | None = None,
                tracking_uri: str | None = None, promote: bool = False) -> TuneChurnResult:
-    """Search XGBoost parameters on the churn train/valid split (resuming the study of this config and data),
-    log the search under a parent run, then refit, log and register the best with `train_churn`."""
+    """Search XGBoost parameters by cross-validation on the churn training rows (resuming the study of this
+    config and data), log the search under a parent run, then choose, refit, log and register with
+    `train_churn`."""
     config = check_config(config)
     _check_options(config, n_trials, timeout)
     with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,
@@ -78,17 +88,19 @@ def tune_churn(config: ChurnConfig, *, n_trials: int, timeout: float | None = No
 
 def _tune(config: ChurnConfig, job, n_trials: int, timeout: float | None, promote: bool) -> TuneChurnResult:
     data = churn_dataset(config)
-    X_train, X_valid = data.train[data.features], data.valid[data.features]
-    y_train, y_valid = (part[LABEL].to_numpy().astype("int8") for part in (data.train, data.valid))
+    rows = pd.concat([data.train, data.valid], ignore_index=True)
+    X, y = rows[data.features], rows[LABEL].to_numpy().astype("int8")
+    folds = training_folds(config, rows, y, data.kind)
     uri = job.tracking_uri
     storage = optuna_storage(uri)
     name = study_name(config, data.fingerprint)
-    base = {"n_jobs": 2, **dict(config.model.xgboost)}
+    # early stopping on the configured metric, as train_churn: the first (base) trial is the untuned model
+    base = {"n_jobs": 2, "eval_metric": BoostedClassifier().eval_metric, **dict(config.model.xgboost)}
     with runs.tracked_run(config.experiment, config=config.as_dict(), run_name=TUNE_RUN_NAME,
                           data_fingerprint=data.fingerprint,
                           tags={"custval.optuna_study": name, "custval.optuna_storage": storage}) as run:
-        result = tune("xgboost", X_train, y_train, X_valid, y_valid, n_trials=n_trials, timeout=timeout,
-                      seed=config.seed, storage=storage, study_name=name, metric=METRIC, base_params=base,
+        result = tune("xgboost", X, y, folds=folds, n_trials=n_trials, timeout=timeout, seed=config.seed,
+                      storage=storage, study_name=name, metric=METRIC, base_params=base, start_with_base=True,
                       callbacks=[log_trial])
         n_trials_total = len(result.study.trials)
         mlflow.log_params({f"best.{k}": v for k, v in result.best_params.items() if k != "callbacks"})

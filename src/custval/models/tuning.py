@@ -1,8 +1,18 @@
 """Hyper-parameter search for the churn/propensity classifiers with Optuna.
 
 `tune` runs a TPE search (seeded, so the same data, seed and a fresh storage give the same trials) with a
-median pruner. XGBoost trials report their validation metric every few boosting rounds through
-`OptunaPruningCallback`, so clearly bad trials stop early; the tree has no rounds and reports once. Each
+median pruner. Trials are scored one of two ways:
+- cross-validation (`folds`, what `custval tune churn` uses): every trial is fitted on each fold's training
+  rows and scored on its held-out rows, XGBoost as custval.models.classifiers.selection.boosted_cv does it
+  (each fold stops early on its held-out rows but is scored at the tree count found on the other folds, so
+  no score comes from a stopping round chosen on the rows it scores); a trial reports its running mean after
+  each fold, so clearly bad trials stop after two folds;
+- a holdout (X_valid, y_valid): fitted on the training rows, scored on the validation rows, which are also
+  XGBoost's early-stopping rows: a small validation set then favours trials that happen to stop early on it.
+  XGBoost trials report their validation metric every few boosting rounds through `OptunaPruningCallback`,
+  so clearly bad trials stop early; the tree has no rounds and reports once.
+With `start_with_base`, the first trial of a new study fits `base_params` alone (no searched parameter), so
+the best trial is never worse, on the search's own score, than the model the search starts from. Each
 trial records on itself what a log of it needs (user attrs: the fixed constructor params, XGBoost's best
 iteration and per-round validation curve), and `callbacks` (Optuna's own `(study, frozen_trial)` callbacks)
 see every finished trial: `custval.tracking.tuning.log_trial` makes each one a nested MLflow run. This module
@@ -25,10 +35,12 @@ import optuna
 import pandas as pd
 import xgboost as xgb
 from optuna.trial import FrozenTrial, TrialState
+from scipy.special import expit
 
 from custval.errors import ConfigError, CustvalWarning, ModelError, shown
 from custval.metrics import classification as cm
 from custval.models.classifiers import BoostedClassifier, TreeClassifier
+from custval.models.classifiers.selection import Folds, boosted_cv, per_fold
 
 KINDS = ("xgboost", "tree")
 # metric -> (study direction, the XGBoost eval_metric that ranks trials the same way during boosting)
@@ -47,13 +59,16 @@ XGBOOST_N_ESTIMATORS = 2000
 XGBOOST_EARLY_STOPPING_ROUNDS = 50
 PRUNE_EVERY = 10  # boosting rounds between reports to the pruner
 PRUNER_STARTUP_TRIALS = 5  # no pruning until this many trials have completed
-PRUNER_WARMUP_ROUNDS = 30  # and not before this many boosting rounds of the trial
+PRUNER_WARMUP_ROUNDS = 30  # and not before this many boosting rounds of the trial (holdout)
+PRUNER_WARMUP_FOLDS = 1  # cross-validation: not before the trial's second fold
 # XGBoost metrics where higher is better (as xgboost.callback.EarlyStopping decides it)
 _XGB_MAXIMIZE = ("auc", "aucpr", "pre", "map", "ndcg")
 # What each trial records about itself (trial user attrs), so a callback can log it from the frozen trial:
 FIXED_PARAMS_ATTR = "fixed_params"  # the constructor kwargs not searched (non-scalars as text)
-BEST_ITERATION_ATTR = "best_iteration"  # XGBoost trials that completed
-CURVE_ATTR = "valid_curve"  # XGBoost: {"metric": eval_metric, "rounds": [...], "values": [...]} (raw values)
+BEST_ITERATION_ATTR = "best_iteration"  # XGBoost trials that completed (CV: the refit's tree count - 1)
+CURVE_ATTR = "valid_curve"  # XGBoost: {"metric": eval_metric, "rounds": [...], "values": [...]} (raw values;
+# cross-validation: the mean over the folds' held-out rows, up to the shortest fold)
+BASE_TRIAL_ATTR = "base_trial"  # set on the trial that fits base_params alone (start_with_base)
 # Study user attrs set by `tune` on a new study
 STUDY_KIND_ATTR, STUDY_METRIC_ATTR, STUDY_FINGERPRINT_ATTR = "kind", "metric", "data_fingerprint"
 
@@ -89,6 +104,7 @@ def tree_space(trial: optuna.trial.BaseTrial) -> dict[str, Any]:
 SPACES: dict[str, Callable[[optuna.trial.BaseTrial], dict[str, Any]]] = {
     "xgboost": xgboost_space, "tree": tree_space,
 }
+CLASSIFIERS = {"xgboost": BoostedClassifier, "tree": TreeClassifier}
 
 
 class _SpaceNames:
@@ -197,6 +213,21 @@ def check_budget(n_trials: Any, timeout: Any) -> None:
         raise ConfigError(f"timeout must be a number of seconds > 0 or None, got {shown(timeout)}")
 
 
+def _check_folds(folds: Any, n_rows: int) -> Folds:
+    if not isinstance(folds, Sequence) or isinstance(folds, str) or not folds or not all(
+            isinstance(f, Sequence) and len(f) == 2 for f in folds):
+        raise ConfigError(f"folds must be a non-empty list of (training rows, held-out rows) position arrays, "
+                          f"got {shown(folds)}")
+    checked = []
+    for train, test in folds:
+        train, test = np.asarray(train), np.asarray(test)
+        if not (np.issubdtype(train.dtype, np.integer) and np.issubdtype(test.dtype, np.integer) and train.size
+                and test.size and min(train.min(), test.min()) >= 0 and max(train.max(), test.max()) < n_rows):
+            raise ConfigError(f"folds must hold row positions in [0, {n_rows}) (non-empty arrays of integers)")
+        checked.append((train, test))
+    return checked
+
+
 def _check_options(kind: Any, metric: Any, n_trials: Any, timeout: Any, seed: Any, base_params: Any,
                    callbacks: Any) -> None:
     if kind not in KINDS:
@@ -228,14 +259,13 @@ def _fingerprint(*parts: Any) -> str:
 
 
 def _open_study(*, kind: str, metric: str, seed: int, storage: str | None, study_name: str,
-                fingerprint: str) -> optuna.Study:
+                fingerprint: str, warmup: int = PRUNER_WARMUP_ROUNDS) -> optuna.Study:
     direction = METRICS[metric][0]
     try:
         study = optuna.create_study(
             storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
             sampler=optuna.samplers.TPESampler(seed=seed),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS,
-                                               n_warmup_steps=PRUNER_WARMUP_ROUNDS),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=warmup),
         )
     except ValueError as exc:  # e.g. an existing study of the same name with another direction
         raise ConfigError(f"tune: cannot open study {study_name!r} in {storage}: {exc}") from exc
@@ -268,9 +298,11 @@ def _resume_seed(seed: int, n_earlier: int) -> int:
 
 def _full_params(kind: str, metric: str, seed: int, base_params: Mapping[str, Any] | None,
                  trial_params: Mapping[str, Any]) -> dict[str, Any]:
-    """Constructor kwargs: defaults (random_state=seed; XGBoost: many rounds, early stopping on the XGBoost
+    """Constructor kwargs: defaults (random_state=seed; the classifier's own defaults of the searched settings,
+    so a trial that searches none still names them all; XGBoost: many rounds, early stopping on the XGBoost
     metric that ranks like `metric`) <- base_params <- the trial's params."""
-    params: dict[str, Any] = {"random_state": seed}
+    defaults = CLASSIFIERS[kind]()
+    params: dict[str, Any] = {"random_state": seed} | {name: getattr(defaults, name) for name in searched_params(kind)}
     if kind == "xgboost":
         params |= {"n_estimators": XGBOOST_N_ESTIMATORS, "early_stopping_rounds": XGBOOST_EARLY_STOPPING_ROUNDS,
                    "eval_metric": METRICS[metric][1]}
@@ -296,38 +328,43 @@ def _run_callbacks_on_failure(study: optuna.Study, running: Mapping[str, int],
             callback(study, trial)
 
 
-def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame, y_valid: Any, *,
-         n_trials: int = 20, timeout: float | None = None, seed: int = 0, storage: str | None = None,
-         study_name: str | None = None, metric: str = "roc_auc", base_params: Mapping[str, Any] | None = None,
-         callbacks: Sequence[TrialCallback] = ()) -> TuneResult:
+def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame | None = None, y_valid: Any = None,
+         *, folds: Folds | None = None, n_trials: int = 20, timeout: float | None = None, seed: int = 0,
+         storage: str | None = None, study_name: str | None = None, metric: str = "roc_auc",
+         base_params: Mapping[str, Any] | None = None, callbacks: Sequence[TrialCallback] = (),
+         start_with_base: bool = False) -> TuneResult:
     """Search the hyper-parameters of a `BoostedClassifier` ("xgboost") or `TreeClassifier` ("tree").
 
-    Every trial fits on (X_train, y_train) and is scored by `metric` (roc_auc, pr_auc: maximised; log_loss,
-    brier: minimised; `custval.metrics.classification`) on (X_valid, y_valid), which is also XGBoost's
-    early-stopping and pruning set; XGBoost watches the metric of its own that ranks the same way (`METRICS`:
-    auc, aucpr or logloss) unless base_params set `eval_metric`. Runs
-    `n_trials` more trials (fewer if `timeout` seconds pass first: then the trial count, and so the result,
-    depends on the machine's speed). `storage` (an Optuna storage URL, e.g. `custval.config.optuna_storage()`;
-    None = in memory) and `study_name` (default `custval-<kind>`) name the study: an existing one is continued.
-    `base_params` are fixed constructor kwargs (n_jobs, class_weight, ...) under the searched ones.
+    Give either `folds` (cross-validation over X_train, y_train: (training rows, held-out rows) position
+    pairs, e.g. custval.models.classifiers.selection.cv_folds) or (X_valid, y_valid) (a holdout; module
+    docstring). Every trial is scored by `metric` (roc_auc, pr_auc: maximised; log_loss, brier: minimised;
+    `custval.metrics.classification`; with folds, its mean over the folds' held-out rows); XGBoost early-stops
+    on the metric of its own that ranks the same way (`METRICS`: auc, aucpr or logloss) unless base_params set
+    `eval_metric`. Runs `n_trials` more trials (fewer if `timeout` seconds pass first: then the trial count, and
+    so the result, depends on the machine's speed). `storage` (an Optuna storage URL, e.g.
+    `custval.config.optuna_storage()`; None = in memory) and `study_name` (default `custval-<kind>`) name the
+    study: an existing one is continued. `base_params` are fixed constructor kwargs (n_jobs, class_weight, ...)
+    under the searched ones; `start_with_base`: a new study's first trial fits them alone.
     `callbacks` are Optuna callbacks `(study, frozen_trial)`, called after every trial, a failed one whose
     error propagates included (e.g. `[custval.tracking.tuning.log_trial]`: each trial a nested MLflow run of
     the active run). Errors inside a trial (bad data) propagate.
     `best_params` combine the best trial of the whole study (possibly from an earlier call) with this call's
-    base_params. ConfigError for an unknown kind or metric, n_trials < 1, timeout <= 0, or a stored study of
-    this name made for another kind or metric; CustvalWarning when that study was started on other data.
+    base_params (for XGBoost: many rounds with early stopping, so a refit finds its own tree count, e.g. by
+    the same cross-validation). ConfigError for an unknown kind or metric, n_trials < 1, timeout <= 0, both
+    or neither of folds and X_valid, or a stored study of this name made for another kind or metric;
+    CustvalWarning when that study was started on other data.
     """
     _check_options(kind, metric, n_trials, timeout, seed, base_params, callbacks)
+    if (folds is None) == (X_valid is None):
+        raise ConfigError("tune: give either folds (cross-validation) or X_valid and y_valid (a holdout)")
+    if folds is not None:
+        folds = _check_folds(folds, len(X_train))
     study_name = study_name or f"custval-{kind}"
     score = _METRIC_FUNCTIONS[metric]
-    y_valid_arr = np.asarray(y_valid)
+    y_valid_arr = None if y_valid is None else np.asarray(y_valid)
     running: dict[str, int] = {}
 
-    def objective(trial: optuna.Trial) -> float:
-        running["started"] = trial.number
-        searched = SPACES[kind](trial)
-        params = _full_params(kind, metric, seed, base_params, searched)
-        trial.set_user_attr(FIXED_PARAMS_ATTR, _scalars({k: v for k, v in params.items() if k not in searched}))
+    def holdout_value(trial: optuna.Trial, params: dict[str, Any]) -> float:
         pruning = None
         try:
             if kind == "xgboost":
@@ -346,8 +383,59 @@ def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame, 
                 trial.set_user_attr(CURVE_ATTR, {"metric": pruning.metric_used, "rounds": list(pruning.history),
                                                  "values": list(pruning.history.values())})
 
+    y_all = np.asarray(y_train)
+
+    def cv_value(trial: optuna.Trial, params: dict[str, Any]) -> float:
+        reported: list[float] = []  # the metric on the study's own scale (its direction is the metric's)
+
+        def report(k: int, p_held_out: np.ndarray) -> None:
+            reported.append(float(score(y_all[folds[k][1]], p_held_out)))
+            trial.report(float(np.mean(reported)), k + 1)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after fold {k + 1} of {len(folds)}: mean {metric} "
+                                         f"{np.mean(reported):.6g}")
+
+        if kind == "tree":
+            p = np.empty(len(y_all))
+            for k, (train, test) in enumerate(folds):
+                model = TreeClassifier(**params).fit(X_train.iloc[train], y_all[train])
+                p[test] = model.predict_proba(X_train.iloc[test])[:, 1]
+                report(k, p[test])
+            return float(np.mean(per_fold(score, y_all, p, folds)))
+        curves: list[list[float]] = []
+
+        def after_fold(k: int, model: BoostedClassifier, margins: np.ndarray) -> None:
+            results = model.evals_result_.get("validation_0", {})
+            if results:
+                curves.append(list(results[list(results)[-1]]))
+            report(k, expit(margins))
+
+        try:
+            result = boosted_cv(X_train, y_all, folds, params, after_fold=after_fold)
+        finally:
+            if curves:
+                rounds = list(range(PRUNE_EVERY, min(map(len, curves)) + 1, PRUNE_EVERY))
+                trial.set_user_attr(CURVE_ATTR, {
+                    "metric": params.get("eval_metric", "logloss"), "rounds": rounds,
+                    "values": [float(np.mean([c[r - 1] for c in curves])) for r in rounds]})
+        trial.set_user_attr(BEST_ITERATION_ATTR, int(result.n_trees) - 1)
+        return float(np.mean(per_fold(score, y_all, expit(result.margins), folds)))
+
+    def objective(trial: optuna.Trial) -> float:
+        running["started"] = trial.number
+        searched = {} if trial.user_attrs.get(BASE_TRIAL_ATTR) else SPACES[kind](trial)
+        params = _full_params(kind, metric, seed, base_params, searched)
+        trial.set_user_attr(FIXED_PARAMS_ATTR, _scalars({k: v for k, v in params.items() if k not in searched}))
+        return cv_value(trial, params) if folds is not None else holdout_value(trial, params)
+
+    if folds is None:
+        fingerprint = _fingerprint(X_train, y_train, X_valid, y_valid)
+    else:
+        fingerprint = _fingerprint(X_train, y_train, *(test for _, test in folds))
     study = _open_study(kind=kind, metric=metric, seed=seed, storage=storage, study_name=study_name,
-                        fingerprint=_fingerprint(X_train, y_train, X_valid, y_valid))
+                        fingerprint=fingerprint, warmup=PRUNER_WARMUP_ROUNDS if folds is None else PRUNER_WARMUP_FOLDS)
+    if start_with_base and not study.get_trials(deepcopy=False):
+        study.enqueue_trial({}, user_attrs={BASE_TRIAL_ATTR: True})
 
     def reported(_study: optuna.Study, trial: FrozenTrial) -> None:
         running["reported"] = trial.number

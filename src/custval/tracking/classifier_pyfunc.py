@@ -222,9 +222,11 @@ def classifier_signature(features: list[dict[str, str]], outputs: list[str]) -> 
 
 def _fitted_parts(model: Any) -> tuple[list[str] | None, set[str]]:
     """(columns the classifier was trained on, those it encodes as categories), looking through a
-    CalibratedClassifier to its estimator; (None, {}) for a model that does not say."""
+    CalibratedClassifier to its estimator and through an averaged model to its members; (None, {}) for a model
+    that does not say."""
     names, categorical = None, set()
-    for holder in (model, getattr(model, "estimator", None)):
+    inner = getattr(model, "estimator", None)
+    for holder in (model, inner, *getattr(inner if inner is not None else model, "estimators_", ())):
         if holder is None:
             continue
         if names is None and getattr(holder, "feature_names_in_", None) is not None:

@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from custval.errors import DataError
 from custval.models.classifiers import BoostedClassifier
-from custval.models.classifiers.boosting import format_reason_values
+from custval.models.classifiers.reasons import format_reason_values
 
 
 def test_recovers_the_signal_close_to_the_oracle_auc(boosted, data):

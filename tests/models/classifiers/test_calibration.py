@@ -144,3 +144,30 @@ def test_errors(tree, data):
     X_valid, y_valid, _ = data["valid"]
     with pytest.raises(ModelError, match="rules_text"):
         CalibratedClassifier(tree).fit(X_valid, y_valid).explain(X_valid)
+
+
+def test_fit_scores_fits_the_same_map_as_fit_on_the_rows_giving_those_scores():
+    """fit_scores(scores, y) is fit(X, y) without calling the estimator: the out-of-fold scores of a
+    cross-validation stand in for a refitted model's own."""
+    X, y, _ = platt_data(5000, 8)
+    for method in ("auto", "isotonic", "sigmoid"):
+        by_rows = CalibratedClassifier(ScoreColumn(), method=method, random_state=2).fit(X, y)
+        by_scores = CalibratedClassifier(ScoreColumn(), method=method, random_state=2).fit_scores(X["score"], y)
+        assert (by_scores.method_, by_scores.calibrator_, by_scores.validation_scores_) == \
+            (by_rows.method_, by_rows.calibrator_, by_rows.validation_scores_)
+    # the out-of-fold comparison is recomputed independently
+    expected = independent_out_of_fold(X["score"].to_numpy(), y, seed=2)
+    for method, value in expected.items():
+        assert by_scores.validation_scores_[method] == pytest.approx(value, rel=1e-6)
+
+
+@pytest.mark.parametrize(("scores", "match"), [
+    (np.array([0.2, 1.5, 0.3]), "scores: must be one finite probability in \\[0, 1\\] per row"),
+    (np.array([0.2, np.nan, 0.3]), "scores: must be one finite probability"),
+    (np.ones((3, 2)) / 2, "shape \\(3, 2\\)"),
+])
+def test_fit_scores_refuses_what_is_not_one_probability_per_row(scores, match):
+    with pytest.raises(DataError, match=match):
+        CalibratedClassifier(ScoreColumn()).fit_scores(scores, np.array([0, 1, 0]))
+    with pytest.raises(ConfigError, match="estimator must be a fitted classifier"):
+        CalibratedClassifier().fit_scores(np.array([0.2, 0.3]), np.array([0, 1]))

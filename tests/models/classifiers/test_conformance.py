@@ -1,5 +1,5 @@
 """scikit-learn conformance of every classifier estimator (TabularPreprocessor, TreeClassifier, BoostedClassifier,
-CalibratedClassifier): clone, get_params/set_params, Pipeline and GridSearchCV, on data where the right
+CalibratedClassifier, LogisticClassifier, AveragedClassifier): clone, get_params/set_params, Pipeline and GridSearchCV, on data where the right
 answer is known by construction (the depth an interaction needs, the encoding a non-monotone effect needs,
 the calibration map of a step), plus the fitted check and the tags.
 
@@ -24,8 +24,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from custval.errors import NotFittedError
 from custval.models.classifiers import (
+    AveragedClassifier,
     BoostedClassifier,
     CalibratedClassifier,
+    LogisticClassifier,
     TabularPreprocessor,
     TreeClassifier,
 )
@@ -192,3 +194,63 @@ def test_grid_search_over_the_calibration_method(frame):
     assert search.best_estimator_.method_ == "isotonic" and search.best_estimator_.estimator is search.estimator.estimator
     # the method "auto" picks from the same out-of-fold comparison
     assert CalibratedClassifier(ScoreColumn()).fit(X, y).method_ == "isotonic"
+
+
+# ------------------------------------------------------------------------ logistic regression and average
+def _linear_members():
+    return [("xgboost", BoostedClassifier(n_estimators=60, max_depth=2, learning_rate=0.3, n_jobs=1)),
+            ("logistic", LogisticClassifier())]
+
+
+@pytest.mark.parametrize("make", [lambda: LogisticClassifier(C=0.5),
+                                  lambda: AveragedClassifier(_linear_members(), weights=[1, 2])],
+                         ids=["logistic", "averaged"])
+def test_logistic_and_averaged_clone_params_fitted_check_and_tags(frame, make):
+    X, labels = frame
+    estimator = make()
+    params = estimator.get_params(deep=False)
+    assert estimator.set_params(**params) is estimator and estimator.get_params(deep=False).keys() == params.keys()
+    with pytest.raises(SklearnNotFittedError):
+        check_is_fitted(estimator)
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        estimator.predict_proba(X)
+    fitted = estimator.fit(X, labels["and"])
+    check_is_fitted(fitted)
+    fresh = clone(fitted)
+    with pytest.raises(SklearnNotFittedError):
+        check_is_fitted(fresh)
+    np.testing.assert_array_equal(fresh.fit(X, labels["and"]).predict_proba(X), fitted.predict_proba(X))
+    tags = get_tags(estimator)
+    assert tags.input_tags.allow_nan and tags.input_tags.categorical and tags.input_tags.string
+    assert tags.estimator_type == "classifier" and not tags.classifier_tags.multi_class
+
+
+def test_logistic_and_averaged_as_the_last_step_of_a_pipeline(frame):
+    X, labels = frame
+    y = labels["and"]
+    drop_noise = FunctionTransformer(lambda frame: frame.drop(columns=["noise"]))
+    for model in (LogisticClassifier(), AveragedClassifier(_linear_members())):
+        pipeline = Pipeline([("select", drop_noise), ("model", model)]).fit(X, y)
+        alone = clone(model).fit(X.drop(columns=["noise"]), y)
+        np.testing.assert_array_equal(pipeline.predict_proba(X), alone.predict_proba(X.drop(columns=["noise"])))
+
+
+def test_grid_search_finds_the_logistic_regression_needs_a_as_a_category(frame):
+    X, labels = frame
+    search = GridSearchCV(LogisticClassifier(), {"categorical": [None, ["a"]]}, scoring="roc_auc", cv=CV).fit(
+        X, labels["a_is_1"])
+    low, high = search.cv_results_["mean_test_score"]
+    assert search.best_params_ == {"categorical": ["a"]}
+    assert high == pytest.approx(1.0) and low < 0.7  # a as a number cannot single out a == 1
+
+
+def test_grid_search_over_the_weights_of_the_average_finds_the_trees_for_an_and(frame):
+    """The AND of two thresholds: the depth-2 trees are exact, a sum of linear effects is not (on the raw
+    levels, (2, 2) ties with (3, 1); the log transform would happen to separate them)."""
+    X, labels = frame
+    members = [_linear_members()[0], ("logistic", LogisticClassifier(transform="none"))]
+    search = GridSearchCV(AveragedClassifier(members), {"weights": [[1e-6, 1], [1, 1e-6]]},
+                          scoring="roc_auc", cv=CV).fit(X.drop(columns=["noise"]), labels["and"])
+    logistic_only, trees_only = search.cv_results_["mean_test_score"]
+    assert search.best_params_ == {"weights": [1, 1e-6]}
+    assert trees_only == pytest.approx(1.0) and logistic_only < 0.999

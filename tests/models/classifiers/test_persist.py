@@ -13,8 +13,10 @@ import xgboost as xgb
 
 from custval.errors import ConfigError, DataError, ModelError, NotFittedError
 from custval.models.classifiers import (
+    AveragedClassifier,
     BoostedClassifier,
     CalibratedClassifier,
+    LogisticClassifier,
     TreeClassifier,
     load_classifier,
     save_classifier,
@@ -29,8 +31,8 @@ def _assert_same(a, b, X):
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
     assert type(a) is type(b)
-    assert {k: v for k, v in a.get_params(deep=False).items() if k not in ("estimator", "callbacks")} == \
-        {k: v for k, v in b.get_params(deep=False).items() if k not in ("estimator", "callbacks")}
+    assert {k: v for k, v in a.get_params(deep=False).items() if k not in ("estimator", "estimators", "callbacks")} == \
+        {k: v for k, v in b.get_params(deep=False).items() if k not in ("estimator", "estimators", "callbacks")}
     pd.testing.assert_series_equal(a.feature_importances_, b.feature_importances_)
 
 
@@ -180,3 +182,32 @@ def test_unknown_future_version_is_refused(tree, tmp_path):
     (tmp_path / "meta.json").write_text(json.dumps(meta | {"version": 3}))
     with pytest.raises(ModelError, match="custval-classifier"):
         load_classifier(tmp_path)
+
+
+def test_logistic_and_averaged_round_trips_are_json_and_exact(boosted, data, tmp_path):
+    X, y, _ = data["train"]
+    Xv, yv, _ = data["valid"]
+    Xt = data["test"][0].iloc[:1500]
+    logistic = LogisticClassifier(C=0.5).fit(X, y)
+    averaged = AveragedClassifier([("xgboost", BoostedClassifier(n_estimators=60, n_jobs=1)),
+                                   ("logistic", LogisticClassifier())], weights=[2, 1]).fit(X, y)
+    for name, model in (("logistic", logistic), ("averaged", averaged)):
+        calibrated = CalibratedClassifier(model, method="sigmoid").fit(Xv, yv)
+        for saved in (model, calibrated):
+            directory = tmp_path / f"{name}-{type(saved).__name__}"
+            save_classifier(saved, directory)
+            assert not any(p.suffix in (".pkl", ".pickle", ".joblib", ".skops") for p in directory.rglob("*"))
+            loaded = load_classifier(directory)
+            _assert_same(saved, loaded, Xt)
+            pd.testing.assert_frame_equal(loaded.explain(Xt.iloc[:200]), saved.explain(Xt.iloc[:200]))
+    meta = json.loads((tmp_path / "logistic-LogisticClassifier" / "meta.json").read_text())
+    assert meta["kind"] == "logistic" and meta["params"]["C"] == 0.5
+    assert meta["fitted"]["coef"] == logistic.coef_.tolist() and meta["fitted"]["indicators"] == ["income"]
+    assert _files(tmp_path / "averaged-AveragedClassifier") == [
+        "member_0/booster.json", "member_0/meta.json", "member_1/meta.json", "meta.json"]
+    loaded = load_classifier(tmp_path / "averaged-AveragedClassifier")
+    assert list(loaded.named_estimators_) == ["xgboost", "logistic"] and loaded.weights_.tolist() == [2 / 3, 1 / 3]
+    with pytest.raises(ConfigError, match="only of TreeClassifier, BoostedClassifier, LogisticClassifier"):
+        fake = AveragedClassifier([("x", boosted)])
+        fake._set_fitted([("x", CalibratedClassifier(boosted).fit(Xv, yv))], np.ones(1))
+        save_classifier(fake, tmp_path / "bad")

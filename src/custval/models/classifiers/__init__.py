@@ -1,11 +1,14 @@
 """Churn and propensity classifiers: a readable decision tree, XGBoost with native categoricals and
-per-customer reasons, calibration chosen on validation, and pickle-free persistence."""
+per-customer reasons, a regularised logistic regression, their average, calibration on held-out scores, the
+choice among them by cross-validation (selection), and pickle-free persistence."""
 
+from custval.models.classifiers.averaged import AveragedClassifier
 from custval.models.classifiers.boosting import BoostedClassifier
 from custval.models.classifiers.calibration import CalibratedClassifier
+from custval.models.classifiers.logistic import LogisticClassifier
 from custval.models.classifiers.persist import load_classifier, save_classifier
 from custval.models.classifiers.preprocess import TabularPreprocessor
 from custval.models.classifiers.tree import TreeClassifier
 
-__all__ = ["BoostedClassifier", "CalibratedClassifier", "TabularPreprocessor", "TreeClassifier",
-           "load_classifier", "save_classifier"]
+__all__ = ["AveragedClassifier", "BoostedClassifier", "CalibratedClassifier", "LogisticClassifier",
+           "TabularPreprocessor", "TreeClassifier", "load_classifier", "save_classifier"]

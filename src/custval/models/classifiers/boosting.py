@@ -28,6 +28,7 @@ from custval.models.classifiers._checks import (
     check_target,
 )
 from custval.models.classifiers.preprocess import TabularPreprocessor
+from custval.models.classifiers.reasons import BIAS, top_reasons
 from custval.models.validation import check_fitted
 
 _FORBIDDEN = ("[", "]", "<")  # XGBoost refuses these characters in feature names
@@ -43,18 +44,6 @@ def _check_eval_set(eval_set):
     if not (isinstance(eval_set, tuple) and len(eval_set) == 2):
         raise ConfigError("eval_set must be a tuple (X_valid, y_valid) (or a list of exactly one such tuple)")
     return eval_set
-
-
-def format_reason_values(column: str, values: np.ndarray) -> np.ndarray:
-    """"col=value" strings for numeric values: whole numbers in full ("income=52000"), others with 3
-    significant digits, enough to read a reason ("recency_ratio=39.4", "p_alive=7.85e-05"), NaN -> "missing"."""
-    values = np.asarray(values, dtype=np.float64)
-    whole = np.isfinite(values) & (np.abs(values) < 1e15) & (values == np.round(values))
-    text = np.char.mod("%.3g", values).astype(object)
-    if whole.any():
-        text[whole] = np.char.mod("%.0f", values[whole]).astype(object)
-    text[np.isnan(values)] = "missing"
-    return (column + "=") + text
 
 
 class BoostedClassifier(BinaryClassifier):
@@ -198,11 +187,17 @@ class BoostedClassifier(BinaryClassifier):
     def _dmatrix(self, X) -> xgb.DMatrix:
         return xgb.DMatrix(self.preprocessor_.transform(X), enable_categorical=True, nthread=self.n_jobs)
 
-    def predict_margin(self, X) -> np.ndarray:
-        """Raw log-odds (before the logistic link), trees up to best_iteration_."""
+    def predict_margin(self, X, *, n_trees: int | None = None) -> np.ndarray:
+        """Raw log-odds (before the logistic link), trees up to best_iteration_; `n_trees`: the first n_trees
+        trees instead (at most those trained), e.g. a tree count found by cross-validation."""
         check_fitted(self)
+        if n_trees is None:
+            n_trees = self.n_iterations_
+        else:
+            check_int(n_trees, "n_trees", minimum=1)
+            n_trees = min(int(n_trees), self.booster_.num_boosted_rounds())
         return self.booster_.predict(self._dmatrix(X), output_margin=True,
-                                     iteration_range=(0, self.n_iterations_)).astype(np.float64)
+                                     iteration_range=(0, n_trees)).astype(np.float64)
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2) array of P(class 0), P(class 1), trees up to best_iteration_."""
@@ -229,41 +224,11 @@ class BoostedClassifier(BinaryClassifier):
         values = self.booster_.predict(self._dmatrix(X), pred_contribs=True, approx_contribs=approximate,
                                        iteration_range=(0, self.n_iterations_)).astype(np.float64)
         names = [str(c) for c in self.feature_names_in_]
-        return pd.DataFrame(values, index=X.index, columns=[*names, "bias"])
+        return pd.DataFrame(values, index=X.index, columns=[*names, BIAS])
 
     def explain(self, X, top: int = 3, *, approximate: bool = False) -> pd.DataFrame:
         """Per-row top `top` reasons pushing the risk UP: reason_1..k ("recency_days=143", "plan=basic",
         "income=missing") and contribution_1..k (log-odds, largest first). Rows with fewer than k positive
         contributions get "" and NaN in the remaining slots. Index = X.index. `approximate`: see contributions."""
         check_int(top, "top", minimum=1)
-        contributions = self.contributions(X, approximate=approximate)
-        names = [str(c) for c in self.feature_names_in_]
-        values = contributions[names].to_numpy()
-        k = min(top, len(names))
-        order = np.argsort(-values, axis=1, kind="stable")[:, :k]
-        chosen = np.take_along_axis(values, order, axis=1)
-        positive = chosen > 0
-        reasons = np.full(order.shape, "", dtype=object)
-        features = self.preprocessor_.transform(X)
-        for j, column in enumerate(names):
-            hit = (order == j) & positive
-            rows = hit.any(axis=1)
-            if not rows.any():
-                continue
-            series = features[column]
-            if column in self.preprocessor_.categories_:
-                labels = np.array([f"{column}={v}" for v in self.preprocessor_.categories_[column]]
-                                  + [f"{column}=missing"], dtype=object)
-                text = labels[series.cat.codes.to_numpy()[rows]]  # code -1 -> the last label, "missing"
-            else:
-                text = format_reason_values(column, series.to_numpy()[rows])
-            full = np.empty(len(X), dtype=object)
-            full[rows] = text
-            reasons[hit] = np.broadcast_to(full[:, None], hit.shape)[hit]
-        out = {f"reason_{i + 1}": pd.Series(reasons[:, i], index=X.index, dtype="str") for i in range(k)}
-        out |= {f"contribution_{i + 1}": np.where(positive[:, i], chosen[:, i], np.nan) for i in range(k)}
-        for i in range(k, top):  # more reasons asked than there are columns
-            out[f"reason_{i + 1}"] = pd.Series("", index=X.index, dtype="str")
-            out[f"contribution_{i + 1}"] = np.nan
-        columns = [f"reason_{i + 1}" for i in range(top)] + [f"contribution_{i + 1}" for i in range(top)]
-        return pd.DataFrame(out, index=X.index)[columns]
+        return top_reasons(self.contributions(X, approximate=approximate), self.preprocessor_, X, top)

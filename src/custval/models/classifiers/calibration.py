@@ -85,6 +85,28 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
     return float(log_loss(y, np.clip(p, PROBABILITY_EPS, 1.0 - PROBABILITY_EPS), labels=[0, 1]))
 
 
+def out_of_fold_log_loss(scores: np.ndarray, y: np.ndarray, *, n_splits: int = 5, random_state=0) -> dict[str, float]:
+    """Log loss of each calibration method fitted and applied out of fold (stratified `n_splits`-fold over the
+    rows of `scores`, raw P(y = 1), and their 0/1 labels `y`), and of the uncalibrated scores:
+    {"isotonic", "sigmoid", "uncalibrated"} -> log loss."""
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    out_of_fold = {m: np.empty(len(y)) for m in ("isotonic", "sigmoid")}
+    for train, test in folds.split(scores, y):
+        for method, predictions in out_of_fold.items():
+            state = fit_calibrator(method, scores[train], y[train])
+            predictions[test] = apply_calibrator(state, scores[test])
+    validation_scores = {m: _log_loss(y, p) for m, p in out_of_fold.items()}
+    validation_scores["uncalibrated"] = _log_loss(y, scores)
+    return validation_scores
+
+
+def chosen_method(method: str, validation_scores: dict[str, float]) -> str:
+    """`method`, or with "auto" the method of lower out-of-fold log loss (ties go to the smoother sigmoid)."""
+    if method != "auto":
+        return method
+    return "isotonic" if validation_scores["isotonic"] < validation_scores["sigmoid"] else "sigmoid"
+
+
 class CalibratedClassifier(BinaryClassifier):
     """Calibrates an ALREADY FITTED classifier (TreeClassifier, BoostedClassifier or anything with
     predict_proba); `fit(X_valid, y_valid)` never refits the estimator.
@@ -127,30 +149,38 @@ class CalibratedClassifier(BinaryClassifier):
 
     def fit(self, X, y):
         """Choose (method="auto") and fit the calibration map on validation rows X, y (0/1)."""
-        if self.estimator is None or not hasattr(self.estimator, "predict_proba"):
-            raise ConfigError(f"estimator must be a fitted classifier with predict_proba, got {shown(self.estimator)}")
+        self._check_estimator()
         self.check_params()
         X = check_frame(X)
         target = check_target(y, len(X), index=X.index)
-        scores = self._raw_scores(X)
+        return self._fit_map(self._raw_scores(X), target, y)
+
+    def fit_scores(self, scores, y):
+        """Choose (method="auto") and fit the calibration map on given raw scores of the estimator (its
+        P(y = 1)) with their labels y: the out-of-fold scores of a cross-validation, for an estimator that was
+        then refitted on all the rows (scikit-learn's CalibratedClassifierCV(ensemble=False) calibrates the same
+        way). The estimator is not called here; it must still be the fitted classifier the scores stand for."""
+        self._check_estimator()
+        self.check_params()
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.ndim != 1 or not np.isfinite(scores).all() or ((scores < 0) | (scores > 1)).any():
+            raise DataError(LABELS, "scores", "must be one finite probability in [0, 1] per row",
+                            f"shape {scores.shape}" if scores.ndim != 1 else
+                            f"{float(scores[~(np.isfinite(scores) & (scores >= 0) & (scores <= 1))][0]):.6g}")
+        return self._fit_map(scores, check_target(y, len(scores)), y)
+
+    def _check_estimator(self) -> None:
+        if self.estimator is None or not hasattr(self.estimator, "predict_proba"):
+            raise ConfigError(f"estimator must be a fitted classifier with predict_proba, got {shown(self.estimator)}")
+
+    def _fit_map(self, scores: np.ndarray, target: np.ndarray, y) -> CalibratedClassifier:
         minority = int(min(target.sum(), len(target) - target.sum()))
         n_splits = min(self.cv, minority)
         if n_splits < 2:
             raise DataError(LABELS, str(getattr(y, "name", None) or "y"),
                             "calibration needs at least 2 validation rows of each class", f"{minority} in one class")
-        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
-        out_of_fold = {m: np.empty(len(target)) for m in ("isotonic", "sigmoid")}
-        for train, test in folds.split(scores, target):
-            for method, predictions in out_of_fold.items():
-                state = fit_calibrator(method, scores[train], target[train])
-                predictions[test] = apply_calibrator(state, scores[test])
-        validation_scores = {m: _log_loss(target, p) for m, p in out_of_fold.items()}
-        validation_scores["uncalibrated"] = _log_loss(target, scores)
-        if self.method == "auto":
-            lower = validation_scores["isotonic"] < validation_scores["sigmoid"]
-            method = "isotonic" if lower else "sigmoid"  # ties go to the smoother map
-        else:
-            method = self.method
+        validation_scores = out_of_fold_log_loss(scores, target, n_splits=n_splits, random_state=self.random_state)
+        method = chosen_method(self.method, validation_scores)
         calibrator = fit_calibrator(method, scores, target)
         # fitted state set together, last: a failure above leaves the estimator unfitted
         self.validation_scores_ = validation_scores
@@ -174,8 +204,9 @@ class CalibratedClassifier(BinaryClassifier):
         calibrated probability up too."""
         check_fitted(self)
         if not hasattr(self.estimator, "explain"):
-            raise ModelError(f"{type(self.estimator).__name__} gives no per-customer reasons; "
-                             "use BoostedClassifier (TreeClassifier offers rules_text())")
+            raise ModelError(f"{type(self.estimator).__name__} gives no per-customer reasons; use "
+                             "BoostedClassifier, LogisticClassifier or AveragedClassifier (TreeClassifier offers "
+                             "rules_text())")
         return self.estimator.explain(X, top=top, **kwargs)
 
     @property

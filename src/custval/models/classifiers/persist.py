@@ -1,12 +1,14 @@
 """Save and load fitted classifiers without pickle.
 
 Directory layout:
-- `meta.json`: kind ("tree" | "boosted" | "calibrated"), constructor params, the preprocessor state
-  (columns, dtypes, categories), fitted numbers (best iteration, leaf counts, calibrator state);
+- `meta.json`: kind ("tree" | "boosted" | "logistic" | "averaged" | "calibrated"), constructor params, the
+  preprocessor state (columns, dtypes, categories), fitted numbers (best iteration, leaf counts, the logistic
+  regression's medians, scales and coefficients, calibrator state);
 - `tree.skops`: the scikit-learn DecisionTreeClassifier (skops, loaded only if every type in it is on an
   explicit trusted list);
 - `booster.json`: the XGBoost model in XGBoost's own JSON format;
-- `estimator/`: for a calibrated model, the wrapped classifier in this same layout.
+- `estimator/`: for a calibrated model, the wrapped classifier in this same layout;
+- `member_<i>/`: for an averaged model, each member in this same layout (names and weights in meta.json).
 Loaded models predict and explain exactly as the saved ones. Callbacks are not saved (they are training
 hooks); a loaded BoostedClassifier has `callbacks=None`.
 """
@@ -23,8 +25,10 @@ import xgboost as xgb
 from sklearn.pipeline import Pipeline
 
 from custval.errors import ConfigError, ModelError
+from custval.models.classifiers.averaged import AveragedClassifier
 from custval.models.classifiers.boosting import BoostedClassifier
 from custval.models.classifiers.calibration import CalibratedClassifier
+from custval.models.classifiers.logistic import LogisticClassifier
 from custval.models.classifiers.preprocess import TabularPreprocessor
 from custval.models.classifiers.tree import TreeClassifier
 from custval.models.validation import check_fitted
@@ -36,6 +40,8 @@ META = "meta.json"
 TREE_FILE = "tree.skops"
 BOOSTER_FILE = "booster.json"
 ESTIMATOR_DIR = "estimator"
+MEMBER_DIR = "member_{}"
+SAVED = (TreeClassifier, BoostedClassifier, LogisticClassifier, AveragedClassifier, CalibratedClassifier)
 # Types in a saved DecisionTreeClassifier that skops does not trust by default; nothing else is loaded.
 TRUSTED_TYPES = ("sklearn.tree._tree.Tree",)
 
@@ -63,27 +69,40 @@ def _params(model) -> dict:
     params = model.get_params(deep=False)
     params.pop("callbacks", None)
     params.pop("estimator", None)
+    params.pop("estimators", None)
     return {k: _jsonable(v) for k, v in params.items()}
 
 
 def save_classifier(model, directory) -> Path:
-    """Write a fitted Tree/Boosted/Calibrated classifier to `directory` (created if needed; files in it are
-    overwritten). Returns the directory."""
+    """Write a fitted Tree/Boosted/Logistic/Averaged/Calibrated classifier to `directory` (created if needed;
+    files in it are overwritten). Returns the directory."""
     directory = Path(directory)
-    if not isinstance(model, TreeClassifier | BoostedClassifier | CalibratedClassifier):
-        raise ConfigError(f"save_classifier saves TreeClassifier, BoostedClassifier or CalibratedClassifier, "
-                          f"got {type(model).__name__}")
+    names = ", ".join(kind.__name__ for kind in SAVED)
+    inner = ", ".join(kind.__name__ for kind in SAVED[:-1])
+    if not isinstance(model, SAVED):
+        raise ConfigError(f"save_classifier saves {names}, got {type(model).__name__}")
     check_fitted(model)
     directory.mkdir(parents=True, exist_ok=True)
     meta: dict = {"format": FORMAT, "version": VERSION, "params": _params(model)}
     if isinstance(model, CalibratedClassifier):
-        if not isinstance(model.estimator, TreeClassifier | BoostedClassifier):
-            raise ConfigError("save_classifier saves a CalibratedClassifier only around a TreeClassifier or "
-                              f"BoostedClassifier, got {type(model.estimator).__name__}")
+        if not isinstance(model.estimator, SAVED[:-1]):
+            raise ConfigError(f"save_classifier saves a CalibratedClassifier only around one of {inner}, "
+                              f"got {type(model.estimator).__name__}")
         save_classifier(model.estimator, directory / ESTIMATOR_DIR)
         meta |= {"kind": "calibrated", "estimator": ESTIMATOR_DIR, "method_": model.method_,
                  "validation_scores_": model.validation_scores_, "n_splits_": model.n_splits_,
                  "calibrator_": model.calibrator_}
+    elif isinstance(model, AveragedClassifier):
+        members = list(model.named_estimators_.items())
+        for i, (_, member) in enumerate(members):
+            if not isinstance(member, SAVED[:-1]):
+                raise ConfigError(f"save_classifier saves an AveragedClassifier only of {inner}, got "
+                                  f"{type(member).__name__}")
+            save_classifier(member, directory / MEMBER_DIR.format(i))
+        meta |= {"kind": "averaged", "members": [[name, MEMBER_DIR.format(i)] for i, (name, _) in enumerate(members)],
+                 "weights_": model.weights_.tolist()}
+    elif isinstance(model, LogisticClassifier):
+        meta |= {"kind": "logistic", "preprocessor": model.preprocessor_.to_state(), "fitted": model.fitted_state()}
     elif isinstance(model, TreeClassifier):
         sio.dump(model.tree_model_, directory / TREE_FILE)
         meta |= {"kind": "tree", "preprocessor": model.preprocessor_.to_state(),
@@ -128,6 +147,9 @@ def load_classifier(directory):
             model.n_features_in_ = len(model.feature_names_in_)
         model.calibrator_ = meta["calibrator_"]
         return model
+    if kind == "averaged":
+        members = [(name, load_classifier(directory / sub)) for name, sub in meta["members"]]
+        return AveragedClassifier.restore(params, members, meta["weights_"])
     preprocessor = TabularPreprocessor.from_state(meta["preprocessor"])
     if kind == "tree":
         pipeline = Pipeline([("preprocess", preprocessor), ("tree", _load_tree_model(directory / TREE_FILE))])
@@ -137,4 +159,6 @@ def load_classifier(directory):
         booster_model.load_model(directory / BOOSTER_FILE)
         return BoostedClassifier.restore(params, preprocessor, booster_model, int(meta["best_iteration_"]),
                                          float(meta["scale_pos_weight_"]), meta["evals_result_"])
+    if kind == "logistic":
+        return LogisticClassifier.restore(params, preprocessor, meta["fitted"])
     raise ModelError(f"{path}: unknown classifier kind {kind!r}")
