@@ -1,8 +1,15 @@
-"""Campaign economics: break-even response rate and index, and the test-and-rollout mailing.
+"""Campaign economics: break-even response rate and index, the test-and-rollout mailing, and the choice of
+whom to contact with which offer from uplift estimates.
 
-Mail every k-th customer after sorting by cell (`systematic_sample`), measure the response per cell, keep the
-cells whose break-even index BEI = (R - BE) / BE x 100 is >= 0, with BE = cost per contact / net profit per
-response (`break_even_rate`, `break_even_index`, `rollout_plan`).
+Test and rollout: mail every k-th customer after sorting by cell (`systematic_sample`), measure the response
+per cell, keep the cells whose break-even index BEI = (R - BE) / BE x 100 is >= 0, with BE = cost per contact /
+net profit per response (`break_even_rate`, `break_even_index`, `rollout_plan`).
+
+Uplift targeting: the expected incremental profit of contacting customer i with arm a is
+uplift[i, a] x value[i] - cost[a] (`incremental_profit`); `select_targets` gives every customer at most one
+arm and maximises the total under a budget of contacts (exact: each customer's best arm, then the best
+customers) or of money (a multiple-choice knapsack: the Lagrangian relaxation, each customer's arm maximising
+profit - lambda x cost with lambda found by bisection, then the budget left filled greedily).
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ import pandas as pd
 from custval.errors import ConfigError, DataError, SchemaError
 from custval.features.validation import check_positive, require_columns
 
-__all__ = ["RolloutPlan", "break_even_index", "break_even_rate", "cost_per_response", "response_rate",
-           "rollout_plan", "systematic_sample"]
+__all__ = ["RolloutPlan", "TargetPlan", "break_even_index", "break_even_rate", "cost_per_response",
+           "incremental_profit", "profit_curve", "response_rate", "rollout_plan", "select_targets",
+           "systematic_sample"]
 
 
 def break_even_rate(cost_per_contact: float, net_profit_per_response: float) -> float:
@@ -162,3 +170,201 @@ def rollout_from_responses(customers: pd.DataFrame, responses: pd.DataFrame, *, 
                         net_profit_per_response=net_profit_per_response, cell=cell, response=response)
     selected = customers[cell].astype("string").isin(plan.selected_cells).to_numpy()
     return plan, pd.Series(selected & ~customers.index.isin(ids), index=customers.index, name="rollout")
+
+
+# --------------------------------------------------------------------------------------- uplift targeting
+def _arm_costs(cost, arms: list[str]) -> np.ndarray:
+    """Cost per contact of each arm: one number for all, or a mapping arm -> number (every arm named)."""
+    if isinstance(cost, dict):
+        missing = [a for a in arms if a not in cost]
+        if missing:
+            raise ConfigError(f"cost: needs a cost per contact for every arm {arms}, missing {missing[0]!r}")
+        values = [cost[a] for a in arms]
+    else:
+        values = [cost] * len(arms)
+    for arm, value in zip(arms, values, strict=True):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not np.isfinite(value) \
+                or value < 0:
+            raise ConfigError(f"cost: the cost per contact of arm {arm!r} must be a finite number >= 0, got {value!r}")
+    return np.asarray(values, dtype=float)
+
+
+def _uplift_frame(uplift, arms: list[str] | None) -> pd.DataFrame:
+    """Uplift as a frame with one column per treatment arm (a 1-d array: one arm, named `arms[0]` or "treatment")."""
+    if isinstance(uplift, pd.DataFrame):
+        frame = uplift.reset_index(drop=True)
+        if arms is not None and list(map(str, frame.columns)) != list(arms):
+            raise ConfigError(f"arms: {list(arms)} must name the uplift columns {list(frame.columns)}")
+    else:
+        values = np.asarray(uplift, dtype=float)
+        values = values[:, None] if values.ndim == 1 else values
+        if values.ndim != 2:
+            raise DataError("uplift", "*", f"must be one column per arm, got shape {values.shape}")
+        names = list(arms) if arms is not None else (["treatment"] if values.shape[1] == 1 else
+                                                       [f"arm_{k}" for k in range(values.shape[1])])
+        if len(names) != values.shape[1]:
+            raise ConfigError(f"arms: {len(names)} names for {values.shape[1]} uplift columns")
+        frame = pd.DataFrame(values, columns=names)
+    frame.columns = [str(c) for c in frame.columns]
+    if len(frame) == 0:
+        raise DataError("uplift", "*", "is empty: there are no customers to target")
+    numbers = frame.to_numpy(dtype=float)
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError("uplift", frame.columns[col], "must be finite", f"row {row}: {numbers[row, col]}")
+    return frame
+
+
+def incremental_profit(uplift, value, cost, *, arms: list[str] | None = None) -> pd.DataFrame:
+    """Expected incremental profit per customer and arm: uplift x value - cost.
+
+    uplift: (n,) or (n, k) per-arm uplift of the response probability (or a frame with one column per arm);
+    value: the net profit of one response, one number or one per customer (e.g. the margin, or for win-back
+    the customer's second lifetime value); cost: cost per contact, one number or {arm: number}.
+    Returns a frame with the same arm columns."""
+    frame = _uplift_frame(uplift, arms)
+    arm_names = list(frame.columns)
+    worth = np.asarray(value, dtype=float)
+    if worth.ndim == 0:
+        worth = np.full(len(frame), float(worth))
+    if worth.shape != (len(frame),):
+        raise DataError("value", "*", f"must be one number or one per customer ({len(frame)}), got shape "
+                        f"{worth.shape}")
+    if not np.isfinite(worth).all():
+        row = int(np.flatnonzero(~np.isfinite(worth))[0])
+        raise DataError("value", "*", "must be finite", f"row {row}: {worth[row]}")
+    costs = _arm_costs(cost, arm_names)
+    return pd.DataFrame(frame.to_numpy(dtype=float) * worth[:, None] - costs[None, :], columns=arm_names)
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """Result of `select_targets`. `customers`: one row per customer, highest expected profit first (ties by
+    customer id): customer_id, arm (<NA> = not contacted), expected_profit, cost, rank (1.. among the
+    contacted); `curve`: expected profit against the share contacted when the best customers are taken first."""
+
+    customers: pd.DataFrame
+    total_profit: float
+    contacts: int
+    spend: float
+    arm_mix: pd.Series  # contacts per arm
+    break_even: pd.Series  # per arm: cost per contact / mean value of a response among the contacted
+    curve: pd.DataFrame
+    lagrange_multiplier: float  # money budget: the price of a unit of budget (0: the budget does not bind)
+
+    @property
+    def targets(self) -> pd.DataFrame:
+        return self.customers[self.customers["arm"].notna()].reset_index(drop=True)
+
+
+def _best_arm(profit: np.ndarray, costs: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer the arm maximising profit - lam x cost (first arm on ties) and whether it is worth taking
+    (its profit - lam x cost > 0)."""
+    adjusted = profit - lam * costs[None, :]
+    best = np.argmax(adjusted, axis=1)
+    take = adjusted[np.arange(len(best)), best] > 0
+    return best, take
+
+
+def select_targets(profit: pd.DataFrame, customer_ids, *, cost=0.0, max_contacts: int | None = None,
+                   budget: float | None = None, value=None, shares: int = 20) -> TargetPlan:
+    """At most one arm per customer, maximising the total expected incremental profit (module docstring).
+
+    profit: `incremental_profit(...)` (one column per arm); customer_ids: one per row (ties broken by them);
+    cost: the same cost per contact as in `profit` (for the spend and the money budget); max_contacts: at most
+    this many contacts; budget: at most this much spent on contacts; value: the value of a response per customer
+    (for the break-even rates; None: not reported). Customers whose best expected profit is not positive are
+    never contacted."""
+    if not isinstance(profit, pd.DataFrame) or profit.shape[1] == 0:
+        raise DataError("profit", "*", "must be a frame with one column per arm (incremental_profit)")
+    arms = [str(c) for c in profit.columns]
+    p = profit.to_numpy(dtype=float)
+    if not np.isfinite(p).all():
+        row, col = np.argwhere(~np.isfinite(p))[0]
+        raise DataError("profit", arms[col], "must be finite", f"row {row}: {p[row, col]}")
+    ids = pd.Index(customer_ids)
+    if len(ids) != len(p):
+        raise DataError("customer_ids", "*", f"must be one per row of profit ({len(p)}), got {len(ids)}")
+    if ids.has_duplicates:
+        raise DataError("customer_ids", "customer_id", "must be unique", ids[ids.duplicated()][0])
+    if max_contacts is not None and (isinstance(max_contacts, bool) or not isinstance(max_contacts, int | np.integer)
+                                     or max_contacts < 0):
+        raise ConfigError(f"max_contacts: must be an integer >= 0 (null: no limit), got {max_contacts!r}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float | np.number)
+                               or not np.isfinite(budget) or budget < 0):
+        raise ConfigError(f"budget: must be a finite number >= 0 (null: no limit), got {budget!r}")
+    costs = _arm_costs(cost, arms)
+    id_order = pd.factorize(ids, sort=True)[0]
+
+    lam = 0.0
+    best, take = _best_arm(p, costs, 0.0)
+    if budget is not None and costs[best[take]].sum() > budget:
+        if not (costs > 0).any():
+            raise ConfigError("budget: needs a positive cost per contact (cost) to limit the spend")
+        low, high = 0.0, float(np.max(p) / np.min(costs[costs > 0])) + 1.0
+        for _ in range(100):  # the spend of the Lagrangian choice falls as lambda grows
+            mid = 0.5 * (low + high)
+            b, t = _best_arm(p, costs, mid)
+            low, high = (mid, high) if costs[b[t]].sum() > budget else (low, mid)
+        lam = high
+        best, take = _best_arm(p, costs, lam)
+    chosen_profit = np.where(take, p[np.arange(len(p)), best], -np.inf)
+    order = np.lexsort((id_order, -chosen_profit))
+    keep = np.zeros(len(p), dtype=bool)
+    spent, contacts = 0.0, 0
+    limit = np.inf if max_contacts is None else max_contacts
+    for i in order:  # best first, within the contact and money limits
+        if not take[i] or contacts >= limit:
+            break
+        c = costs[best[i]]
+        if budget is not None and spent + c > budget + 1e-9 * max(1.0, budget):
+            continue
+        keep[i], spent, contacts = True, spent + c, contacts + 1
+    if budget is not None and contacts < limit:  # fill the budget left with the best affordable arm
+        rest = ~keep
+        gains = np.where((p > 0) & rest[:, None], p, -np.inf)
+        for i in np.lexsort((id_order, -gains.max(axis=1))):
+            if not np.isfinite(gains[i].max()) or contacts >= limit:
+                break
+            affordable = np.flatnonzero(np.isfinite(gains[i]) & (spent + costs <= budget + 1e-9 * max(1.0, budget)))
+            if len(affordable):
+                a = affordable[np.argmax(gains[i, affordable])]
+                best[i], keep[i], spent, contacts = a, True, spent + costs[a], contacts + 1
+
+    gain = np.where(keep, p[np.arange(len(p)), best], 0.0)
+    arm = pd.array(np.where(keep, np.asarray(arms, dtype=object)[best], None), dtype="string")
+    customers = pd.DataFrame({"customer_id": ids, "arm": arm, "expected_profit": gain,
+                              "cost": np.where(keep, costs[best], 0.0)})
+    ranking = np.lexsort((id_order, -np.where(keep, gain, -np.inf)))
+    customers = customers.iloc[ranking].reset_index(drop=True)
+    customers["rank"] = pd.array(np.where(customers["arm"].notna(), np.arange(1, len(customers) + 1), None),
+                                 dtype="Int64")
+    mix = customers["arm"].value_counts().reindex(arms, fill_value=0).astype(np.int64)
+    mix.index.name = "arm"
+    if value is None:
+        break_even = pd.Series(np.nan, index=pd.Index(arms, name="arm"), name="break_even_rate")
+    else:
+        worth = np.broadcast_to(np.asarray(value, dtype=float), (len(p),))
+        rates = []
+        for k, name in enumerate(arms):
+            mask = keep & (best == k)
+            mean_value = float(np.mean(worth[mask])) if mask.any() else float(np.mean(worth))
+            rates.append(costs[k] / mean_value if mean_value > 0 else np.nan)
+        break_even = pd.Series(rates, index=pd.Index(arms, name="arm"), name="break_even_rate")
+    return TargetPlan(customers=customers, total_profit=float(gain.sum()), contacts=int(keep.sum()),
+                      spend=float(customers["cost"].sum()), arm_mix=mix, break_even=break_even,
+                      curve=profit_curve(p.max(axis=1), shares=shares), lagrange_multiplier=float(lam))
+
+
+def profit_curve(best_profit, *, shares: int = 20) -> pd.DataFrame:
+    """Expected total profit when the best `share` of customers (by their best arm's expected profit) are
+    contacted, at shares 0, 1/shares, ..., 1: columns share, contacts, expected_profit. The curve peaks where the
+    marginal customer's expected profit turns negative."""
+    values = np.sort(np.asarray(best_profit, dtype=float))[::-1]
+    if isinstance(shares, bool) or not isinstance(shares, int | np.integer) or shares < 1:
+        raise ConfigError(f"shares: must be a positive integer (points of the curve), got {shares!r}")
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    share = np.linspace(0.0, 1.0, shares + 1)
+    contacts = np.round(share * len(values)).astype(np.int64)
+    return pd.DataFrame({"share": share, "contacts": contacts, "expected_profit": cumulative[contacts]})
