@@ -21,7 +21,8 @@ from sklearn.utils.validation import check_is_fitted
 import custval.models
 
 HERE = Path(__file__).parent
-FAMILY_MODULES = (HERE / "clv" / "test_conformance.py", HERE / "classifiers" / "test_conformance.py")
+FAMILY_MODULES = (HERE / "clv" / "test_conformance.py", HERE / "classifiers" / "test_conformance.py",
+                  HERE / "test_second_value.py")
 
 
 def _estimators() -> list[type]:
