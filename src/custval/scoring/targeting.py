@@ -347,7 +347,7 @@ def select_targets(profit: pd.DataFrame, customer_ids, *, cost=0.0, max_contacts
     else:
         worth = np.broadcast_to(np.asarray(value, dtype=float), (len(p),))
         rates = []
-        for k, name in enumerate(arms):
+        for k in range(len(arms)):
             mask = keep & (best == k)
             mean_value = float(np.mean(worth[mask])) if mask.any() else float(np.mean(worth))
             rates.append(costs[k] / mean_value if mean_value > 0 else np.nan)
