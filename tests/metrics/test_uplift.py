@@ -349,6 +349,16 @@ def test_policy_value_per_customer_value_and_boolean_treatment():
     assert isinstance(pv, PolicyValue)
 
 
+def test_series_inputs_with_any_index_and_categorical_arms():
+    index = pd.Index(np.arange(8)[::-1] * 10)
+    assert qini_auc_score(pd.Series(Y, index), pd.Series(S, index), pd.Series(T.astype(bool), index)) == (
+        pytest.approx(qini_auc_score(Y, S, T)))
+    arm = pd.Series(np.where(T == 1, "offer", "none"), index, dtype="category")
+    by_name = policy_value(pd.Series(Y, index), arm, pd.Series(S >= 0.6, index), control="none")
+    assert by_name.incremental_responses == pytest.approx(policy_value(Y, T, S >= 0.6).incremental_responses)
+    assert by_name.contacts_by_arm == {"offer": 4.0}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

@@ -10,14 +10,14 @@ functions also take arm names (several treatment arms and a `control` name). A b
 Curves and ties. Customers are ranked by predicted uplift, highest first. As in scikit-uplift, the curves
 have one point per distinct predicted value (the end of each block of tied customers) plus (0, 0), so no
 curve depends on the row order; areas are trapezoids over these points (`sklearn.metrics.auc`). Where a cut
-through a tied block is needed (uplift at k, policy value at k), the block's customers count pro rata: the
-expected value under a random order within the block. Without ties at the cut, the values equal
+through a tied block is needed (uplift at k, policy value at k), the block's customers count pro rata: each
+with the share of the block above the cut (their expected counts under a random order within the block). Without ties at the cut, the values equal
 scikit-uplift's (0.5.1) on the same predictions; with ties scikit-uplift splits the block by reversed row
 order, custval does not. `uplift_by_decile` puts each tied block whole into the decile of its middle row.
 
-Why not scikit-uplift itself: it is a small, little-maintained package whose functions split ties by row order,
-return NaN with numpy warnings where a group is empty and accept text treatment by accident; the definitions
-here are the same and the tests check them against it (a test dependency only).
+Why not scikit-uplift itself: its functions split tied predictions by row order, return NaN with numpy
+warnings where a group is empty, call deprecated scikit-learn and pandas API, and have no off-policy value;
+the definitions here are the same and the tests check them against it (a test dependency only).
 """
 
 from __future__ import annotations
