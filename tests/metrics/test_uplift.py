@@ -164,8 +164,29 @@ def test_amount_outcomes_give_incremental_spend():
     # at n = 5: treated spend 30 (3 treated), control spend 5 (2 control) -> 30 - 5 * 3/2
     assert q[5] == pytest.approx(30 - 5 * 3 / 2)
     assert uplift_at_k(spend, S, T, k=0.5) == pytest.approx(30 / 3 - 0)
+    # Qini at n = 0..8: 10, 10, 30, 30, 30 - 5 x 3/2, 30 - 5, 30 - 5 x 4/3, 30 - 10; random line to (8, 20)
+    model = 5 + 10 + 20 + 30 + 26.25 + 23.75 + (25 + 70 / 3) / 2 + (70 / 3 + 20) / 2
+    # perfect: treated 20 then 10 first, the four zeros, the two control 5s last: (1, 20), (2, 30), (6, 30), (8, 20)
+    x, q = perfect_qini_curve(spend, T)
+    np.testing.assert_array_equal(x, [0, 1, 2, 6, 8])
+    np.testing.assert_allclose(q, [0, 20, 30, 30, 20])
+    assert qini_auc_score(spend, S, T) == pytest.approx((model - 80) / (205 - 80))
     with pytest.raises(DataError, match="0/1"):
-        qini_auc_score(spend, S, T)
+        qini_auc_score(spend, S, T, negative_effect=False)
+    with pytest.raises(DataError, match="0/1"):
+        uplift_auc_score(spend, S, T)
+    with pytest.raises(DataError, match="non-negative amounts"):
+        qini_auc_score(-spend, S, T)
+
+
+def test_no_ranking_beats_the_perfect_qini_curve_of_amounts():
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        t = rng.integers(0, 2, 40)
+        spend = rng.exponential(10, 40) * (rng.random(40) < 0.3 + 0.2 * t)
+        best = spend * t - spend * (1 - t)
+        for score in [rng.normal(size=40) for _ in range(10)] + [best + rng.normal(0, 5, 40) for _ in range(10)]:
+            assert qini_auc_score(spend, score, t) <= 1.0 + 1e-12
 
 
 # ----------------------------------------------------------------------------- against scikit-uplift

@@ -153,17 +153,22 @@ def uplift_curve(y_true, uplift, treatment) -> tuple[np.ndarray, np.ndarray]:
 
 
 def perfect_qini_curve(y_true, treatment, negative_effect: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The best Qini curve the data allow (0/1 outcomes), as scikit-uplift defines it.
+    """The best Qini curve the data allow, as scikit-uplift defines it.
 
     negative_effect=True: treated responders first, then every non-responder, control responders last (the
-    customers a contact may have made buy less are ranked at the bottom). negative_effect=False: the curve
-    rises with slope 1 to the total incremental responders R and stays flat: (0, 0), (R, R), (n, R); it needs
-    R > 0."""
+    customers a contact may have made buy less are ranked at the bottom), i.e. the Qini curve of the score
+    y x t - y x (1 - t). For amounts (non-negative, e.g. spend; scikit-uplift has no such case) the same
+    score: treated customers by amount, highest first, the zeros, control customers with the highest amounts
+    last. negative_effect=False (0/1 outcomes only): the curve rises with slope 1 to the total incremental
+    responders R and stays flat: (0, 0), (R, R), (n, R); it needs R > 0."""
     if not isinstance(negative_effect, bool):
         raise ConfigError(f"negative_effect must be True or False, got {shown(negative_effect)}")
-    y = _check_outcome(y_true, binary=True)
+    y = _check_outcome(y_true, binary=not negative_effect)
     t = _check_treatment(treatment, y.size)
     if negative_effect:
+        if (y < 0).any():
+            raise DataError(TABLE, "y_true", "must be 0/1 or non-negative amounts for the perfect Qini curve",
+                            example(y, y < 0))
         return qini_curve(y, y * t - y * (1 - t), t)
     total = y[t == 1].sum() - (t == 1).sum() * y[t == 0].sum() / (t == 0).sum()
     if total <= 0:
@@ -198,12 +203,13 @@ def _normalised_area(model, perfect) -> float:
 
 
 def qini_auc_score(y_true, uplift, treatment, negative_effect: bool = True) -> float:
-    """Qini coefficient (0/1 outcomes), normalised as scikit-uplift does: (area under the Qini curve - area
-    under the random line) / (area under the perfect Qini curve - area under the random line), the random
-    line running straight from (0, 0) to (n, total incremental responders). 1 = the perfect ranking, 0 =
-    random, negative = worse than random; `negative_effect` chooses the perfect curve (`perfect_qini_curve`).
-    The Qini of ranking by the true uplift is `qini_auc_score(y, true_uplift, treatment)`."""
-    y, s, t = _inputs(y_true, uplift, treatment)
+    """Qini coefficient, normalised as scikit-uplift does: (area under the Qini curve - area under the random
+    line) / (area under the perfect Qini curve - area under the random line), the random line running
+    straight from (0, 0) to (n, total incremental responders). 1 = the perfect ranking, 0 = random, negative =
+    worse than random; `negative_effect` chooses the perfect curve (`perfect_qini_curve`). `y_true` is 0/1, or
+    non-negative amounts with negative_effect=True (revenue uplift; the perfect curve as in
+    `perfect_qini_curve`). The Qini of ranking by the true uplift is `qini_auc_score(y, true_uplift, t)`."""
+    y, s, t = _inputs(y_true, uplift, treatment, binary=False)
     return _normalised_area(qini_curve(y, s, t), perfect_qini_curve(y, t, negative_effect))
 
 
