@@ -347,8 +347,9 @@ class PolicyValue:
 
 
 def _as_objects(values, name: str, n: int) -> np.ndarray:
-    arr = values.to_numpy(dtype=object) if isinstance(values, (pd.Series, pd.Index)) else np.asarray(values,
-                                                                                                      dtype=object)
+    """1-d object array of labels (arm names or 0/1) of length n, no missing value."""
+    is_pandas = isinstance(values, (pd.Series, pd.Index))
+    arr = values.to_numpy(dtype=object) if is_pandas else np.asarray(values, dtype=object)
     if arr.ndim != 1:
         raise DataError(TABLE, name, f"must be one-dimensional, got shape {arr.shape}", None)
     if arr.size != n:
@@ -370,18 +371,18 @@ def _arms(treatment, n: int, control) -> tuple[np.ndarray, list, object]:
                               "control=0 is assumed only for 0/1 treatment")
         control = 0
     if control not in present:
-        raise DataError(TABLE, "treatment", f"has no row of the control arm {shown(control)}", example(arr, np.ones(
-            n, dtype=bool)))
+        raise DataError(TABLE, "treatment", f"has no row of the control arm {shown(control)}",
+                        example(arr, np.ones(n, dtype=bool)))
     arms = sorted(present - {control}, key=str)
     if not arms:
         raise DataError(TABLE, "treatment", f"has no treated row: every row is the control arm {shown(control)}",
-                        shown(control))
+                        example(arr, np.ones(n, dtype=bool)))
     code = pd.Series(arr, dtype=object).map({control: 0} | {a: i + 1 for i, a in enumerate(arms)})
     code = code.to_numpy(dtype="int64")
     for i, arm in enumerate([control, *arms]):
         if (code == i).sum() < 2:
             raise DataError(TABLE, "treatment", f"arm {shown(arm)} has only 1 row; at least 2 are "
-                            "needed to estimate a policy value", shown(arm))
+                            "needed to estimate a policy value", example(arr, code == i))
     return code, arms, control
 
 
