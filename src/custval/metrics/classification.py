@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from custval.errors import ConfigError, DataError, shown
+from custval.metrics._checks import TABLE, as_float, check_count, check_fraction, check_scores, example
 
 __all__ = [
     "REPORT_FRACTIONS",
@@ -40,56 +41,20 @@ __all__ = [
     "roc_curve",
 ]
 
-TABLE = "metrics"
 REPORT_FRACTIONS = {"5": 0.05, "10": 0.10, "20": 0.20}
 
 
 # ------------------------------------------------------------------------------------------ validation
-def _example(values: np.ndarray, mask: np.ndarray) -> str:
-    i = int(np.flatnonzero(mask)[0])
-    value = values[i]
-    return f"position {i}: {value.item() if isinstance(value, np.generic) else value!r}"
-
-
-def _as_float(values, name: str, rule: str) -> np.ndarray:
-    """1-d float64 array from a list/array/Series of numbers or booleans (missing values -> NaN).
-
-    Text is refused, even "1"/"0": labels in words belong to `parse_binary_label`, not to a metric."""
-    if isinstance(values, (pd.Series, pd.Index)):
-        dtype = values.dtype
-        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
-            arr = values.to_numpy(dtype="float64", na_value=np.nan)
-        else:
-            arr = values.to_numpy(dtype=object)
-    else:
-        arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise DataError(TABLE, name, f"must be one-dimensional, got shape {arr.shape}", None)
-    if arr.size == 0:
-        raise DataError(TABLE, name, "is empty (no rows)", None)
-    if arr.dtype == bool or arr.dtype.kind in "iuf":
-        return arr.astype("float64")
-    obj = arr.astype(object)
-    text = np.array([isinstance(x, (str, bytes)) for x in obj], dtype=bool)
-    if text.any():
-        raise DataError(TABLE, name, rule + ", not text", _example(obj, text))
-    num = pd.to_numeric(pd.Series(obj, dtype=object), errors="coerce").to_numpy(dtype="float64")
-    bad = np.isnan(num) & ~pd.isna(obj)
-    if bad.any():
-        raise DataError(TABLE, name, rule, _example(obj, bad))
-    return num
-
-
 def check_labels(y_true) -> np.ndarray:
     """Validated labels as a float64 0/1 array with both classes present (DataError otherwise)."""
-    v = _as_float(y_true, "y_true", "must be 0/1 numbers or booleans (parse text labels with "
-                  "custval.data.schemas.parse_binary_label)")
+    v = as_float(y_true, "y_true", "must be 0/1 numbers or booleans (parse text labels with "
+                 "custval.data.schemas.parse_binary_label)")
     missing = np.isnan(v)
     if missing.any():
-        raise DataError(TABLE, "y_true", "missing label (NaN)", _example(v, missing))
+        raise DataError(TABLE, "y_true", "missing label (NaN)", example(v, missing))
     bad = (v != 0) & (v != 1)
     if bad.any():
-        raise DataError(TABLE, "y_true", "must be 0/1 (or True/False)", _example(v, bad))
+        raise DataError(TABLE, "y_true", "must be 0/1 (or True/False)", example(v, bad))
     n_pos = int(v.sum())
     if n_pos == 0 or n_pos == v.size:
         raise DataError(TABLE, "y_true", f"needs both classes 0 and 1; all {v.size} labels are {int(v[0])}",
@@ -97,39 +62,11 @@ def check_labels(y_true) -> np.ndarray:
     return v
 
 
-def _check_scores(score, n: int, name: str = "score", probability: bool = False) -> np.ndarray:
-    """float64 finite array of length n (within [0, 1] when `probability`)."""
-    v = _as_float(score, name, "must be numeric")
-    if v.size != n:
-        raise DataError(TABLE, name, f"must have the same length as y_true ({n} rows)", f"{v.size} rows")
-    missing = np.isnan(v)
-    if missing.any():
-        raise DataError(TABLE, name, "missing value (NaN)", _example(v, missing))
-    inf = np.isinf(v)
-    if inf.any():
-        raise DataError(TABLE, name, "must be finite", _example(v, inf))
-    if probability:
-        out = (v < 0) | (v > 1)
-        if out.any():
-            raise DataError(TABLE, name, "probabilities must lie in [0, 1]", _example(v, out))
-    return v
-
-
-def _check_fraction(fraction) -> float:
-    try:
-        f = float(fraction)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"fraction must be a number in (0, 1], got {shown(fraction)}") from exc
-    if isinstance(fraction, bool) or not (0.0 < f <= 1.0):
-        raise ConfigError(f"fraction must be a number in (0, 1], got {shown(fraction)}")
-    return f
-
-
 # ------------------------------------------------------------------------------------------- ranking
 def roc_auc(y_true, score) -> float:
     """Area under the ROC curve: P(a random positive scores above a random negative), ties count 1/2."""
     y = check_labels(y_true)
-    s = _check_scores(score, y.size)
+    s = check_scores(score, y.size)
     return float(skm.roc_auc_score(y, s))
 
 
@@ -137,7 +74,7 @@ def pr_auc(y_true, score) -> float:
     """Area under the precision-recall curve as average precision (step-wise, no interpolation); tied
     scores enter as one threshold, so the value does not depend on row order."""
     y = check_labels(y_true)
-    s = _check_scores(score, y.size)
+    s = check_scores(score, y.size)
     return float(skm.average_precision_score(y, s))
 
 
@@ -145,7 +82,7 @@ def roc_curve(y_true, score) -> pd.DataFrame:
     """ROC curve points from (0, 0) to (1, 1): columns fpr, tpr, threshold (one point per distinct score,
     collinear points dropped as scikit-learn does)."""
     y = check_labels(y_true)
-    s = _check_scores(score, y.size)
+    s = check_scores(score, y.size)
     fpr, tpr, thr = skm.roc_curve(y, s)
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
 
@@ -155,14 +92,14 @@ def log_loss(y_true, prob) -> float:
     """Mean negative log-likelihood of the labels under predicted probabilities of class 1 (natural log;
     probabilities of exactly 0 or 1 are clipped to machine epsilon by scikit-learn)."""
     y = check_labels(y_true)
-    p = _check_scores(prob, y.size, "prob", probability=True)
+    p = check_scores(prob, y.size, "prob", probability=True)
     return float(skm.log_loss(y, p, labels=[0.0, 1.0]))
 
 
 def brier(y_true, prob) -> float:
     """Brier score: mean squared difference between the predicted probability and the 0/1 label."""
     y = check_labels(y_true)
-    p = _check_scores(prob, y.size, "prob", probability=True)
+    p = check_scores(prob, y.size, "prob", probability=True)
     return float(skm.brier_score_loss(y, p))
 
 
@@ -183,15 +120,15 @@ def _captured(y: np.ndarray, s: np.ndarray, fractions: np.ndarray) -> np.ndarray
 
 def capture_at(y_true, score, fraction: float) -> float:
     """Share of all positives found in the top `fraction` of customers by score (tied blocks pro rata)."""
-    f = _check_fraction(fraction)
+    f = check_fraction(fraction)
     y = check_labels(y_true)
-    s = _check_scores(score, y.size)
+    s = check_scores(score, y.size)
     return float(_captured(y, s, np.array([f]))[0])
 
 
 def lift_at(y_true, score, fraction: float) -> float:
     """Positive rate in the top `fraction` divided by the overall positive rate (= capture / fraction)."""
-    f = _check_fraction(fraction)
+    f = check_fraction(fraction)
     return capture_at(y_true, score, f) / f
 
 
@@ -199,10 +136,9 @@ def gains_curve(y_true, score, n_points: int = 100) -> pd.DataFrame:
     """Cumulative gains: n_points + 1 rows at fraction = 0, 1/n_points, ..., 1 with columns fraction,
     capture (share of positives in the top fraction) and lift (capture / fraction). At fraction 0 the lift
     is its limit: the positive rate of the highest-scored block over the base rate."""
-    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 1:
-        raise ConfigError(f"n_points must be a positive integer, got {shown(n_points)}")
+    n_points = check_count(n_points, "n_points")
     y = check_labels(y_true)
-    s = _check_scores(score, y.size)
+    s = check_scores(score, y.size)
     fraction = np.linspace(0.0, 1.0, int(n_points) + 1)
     capture = _captured(y, s, fraction)
     knots_rows, knots_pos = _cumulative_positives(y, s)
@@ -222,12 +158,11 @@ def calibration_table(y_true, prob, n_bins: int = 10, strategy: str = "quantile"
     `sklearn.calibration.calibration_curve` (a value on an edge goes to the lower bin); empty bins (and
     bins collapsed by tied quantiles) are left out. Index `bin` = 0-based bin number.
     """
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ConfigError(f"n_bins must be a positive integer, got {shown(n_bins)}")
+    n_bins = check_count(n_bins, "n_bins")
     if strategy not in ("quantile", "uniform"):
         raise ConfigError(f"strategy must be 'quantile' or 'uniform', got {shown(strategy)}")
     y = check_labels(y_true)
-    p = _check_scores(prob, y.size, "prob", probability=True)
+    p = check_scores(prob, y.size, "prob", probability=True)
     if strategy == "quantile":
         edges = np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1))
     else:
@@ -252,7 +187,7 @@ def calibration_table(y_true, prob, n_bins: int = 10, strategy: str = "quantile"
 def classification_report(y_true, prob) -> dict[str, float]:
     """The standard test-set metrics of a probability model, as plain floats (for MLflow)."""
     y = check_labels(y_true)
-    p = _check_scores(prob, y.size, "prob", probability=True)
+    p = check_scores(prob, y.size, "prob", probability=True)
     report = {
         "roc_auc": float(skm.roc_auc_score(y, p)),
         "pr_auc": float(skm.average_precision_score(y, p)),

@@ -8,34 +8,14 @@ Axes; matplotlib is imported lazily through `get_ax`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pandas as pd
 
 from custval.errors import ConfigError, DataError, shown
 from custval.metrics.classification import calibration_table, check_labels, gains_curve, roc_auc, roc_curve
-from custval.plots._axes import get_ax
+from custval.plots._axes import by_name, get_ax, percent_axes
 
 __all__ = ["plot_calibration", "plot_feature_importance", "plot_gains", "plot_lift", "plot_roc"]
-
-
-def _models(scores) -> dict[str, object]:
-    """name -> scores; one unnamed array is called after its Series name, else "model"."""
-    if isinstance(scores, Mapping):
-        if not scores:
-            raise ConfigError("scores: give at least one model (an array or a non-empty dict name -> array)")
-        return {str(k): v for k, v in scores.items()}
-    return {str(getattr(scores, "name", None) or "model"): scores}
-
-
-def _percent_axes(ax, x: bool = True, y: bool = True) -> None:
-    from matplotlib.ticker import PercentFormatter
-
-    if x:
-        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
-    if y:
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
 
 
 def plot_gains(y_true, scores, *, n_points: int = 100, ax=None):
@@ -43,7 +23,7 @@ def plot_gains(y_true, scores, *, n_points: int = 100, ax=None):
 
     One line per model, plus the random baseline (the diagonal) and the perfect model (all positives first:
     it reaches 100% at x = base rate)."""
-    models = _models(scores)
+    models = by_name(scores)
     base_rate = float(check_labels(y_true).mean())
     curves = {name: gains_curve(y_true, s, n_points=n_points) for name, s in models.items()}
     ax = get_ax(ax)
@@ -53,7 +33,7 @@ def plot_gains(y_true, scores, *, n_points: int = 100, ax=None):
     ax.plot([0.0, base_rate, 1.0], [0.0, 1.0, 1.0], linestyle=":", color="black", linewidth=1, label="perfect")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    _percent_axes(ax)
+    percent_axes(ax)
     ax.set_xlabel("customers targeted (highest score first)")
     ax.set_ylabel("positives captured")
     ax.set_title("Cumulative gains")
@@ -63,14 +43,14 @@ def plot_gains(y_true, scores, *, n_points: int = 100, ax=None):
 
 def plot_lift(y_true, scores, *, n_points: int = 100, ax=None):
     """Cumulative lift: positive rate in the top x of customers over the overall rate; 1 = random."""
-    models = _models(scores)
+    models = by_name(scores)
     curves = {name: gains_curve(y_true, s, n_points=n_points) for name, s in models.items()}
     ax = get_ax(ax)
     for name, curve in curves.items():
         ax.plot(curve["fraction"].to_numpy(), curve["lift"].to_numpy(), label=name)
     ax.axhline(1.0, linestyle="--", color="grey", linewidth=1, label="random")
     ax.set_xlim(0, 1)
-    _percent_axes(ax, y=False)
+    percent_axes(ax, y=False)
     ax.set_xlabel("customers targeted (highest score first)")
     ax.set_ylabel("lift")
     ax.set_title("Cumulative lift")
@@ -80,7 +60,7 @@ def plot_lift(y_true, scores, *, n_points: int = 100, ax=None):
 
 def plot_roc(y_true, scores, *, ax=None):
     """ROC curve per model, the AUC in its legend entry, and the chance diagonal."""
-    models = _models(scores)
+    models = by_name(scores)
     curves = {name: (roc_curve(y_true, s), roc_auc(y_true, s)) for name, s in models.items()}
     ax = get_ax(ax)
     for name, (curve, auc) in curves.items():
@@ -98,7 +78,7 @@ def plot_roc(y_true, scores, *, ax=None):
 def plot_calibration(y_true, probs, *, n_bins: int = 10, strategy: str = "quantile", ax=None):
     """Reliability diagram: observed positive rate vs mean predicted probability per bin, one line per model,
     and the diagonal of perfect calibration."""
-    models = _models(probs)
+    models = by_name(probs)
     tables = {name: calibration_table(y_true, p, n_bins=n_bins, strategy=strategy) for name, p in models.items()}
     ax = get_ax(ax)
     for name, table in tables.items():
