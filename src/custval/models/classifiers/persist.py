@@ -1,7 +1,7 @@
-"""Save and load fitted classifiers without pickle.
+"""Save and load fitted classifiers (and the BoostedRegressor) without pickle.
 
 Directory layout:
-- `meta.json`: kind ("tree" | "boosted" | "calibrated"), constructor params, the preprocessor state
+- `meta.json`: kind ("tree" | "boosted" | "calibrated" | "boosted_regressor"), constructor params, the preprocessor state
   (columns, dtypes, categories), fitted numbers (best iteration, leaf counts, calibrator state);
 - `tree.skops`: the scikit-learn DecisionTreeClassifier (skops, loaded only if every type in it is on an
   explicit trusted list);
@@ -26,6 +26,7 @@ from custval.errors import ConfigError, ModelError
 from custval.models.classifiers.boosting import BoostedClassifier
 from custval.models.classifiers.calibration import CalibratedClassifier
 from custval.models.classifiers.preprocess import TabularPreprocessor
+from custval.models.classifiers.regressor import BoostedRegressor
 from custval.models.classifiers.tree import TreeClassifier
 from custval.models.validation import check_fitted
 
@@ -38,6 +39,7 @@ BOOSTER_FILE = "booster.json"
 ESTIMATOR_DIR = "estimator"
 # Types in a saved DecisionTreeClassifier that skops does not trust by default; nothing else is loaded.
 TRUSTED_TYPES = ("sklearn.tree._tree.Tree",)
+SAVED_TYPES = (TreeClassifier, BoostedClassifier, CalibratedClassifier, BoostedRegressor)  # what save_classifier saves
 
 
 def _jsonable(value):
@@ -67,12 +69,12 @@ def _params(model) -> dict:
 
 
 def save_classifier(model, directory) -> Path:
-    """Write a fitted Tree/Boosted/Calibrated classifier to `directory` (created if needed; files in it are
-    overwritten). Returns the directory."""
+    """Write a fitted Tree/Boosted/Calibrated classifier or a BoostedRegressor to `directory` (created if
+    needed; files in it are overwritten). Returns the directory."""
     directory = Path(directory)
-    if not isinstance(model, TreeClassifier | BoostedClassifier | CalibratedClassifier):
-        raise ConfigError(f"save_classifier saves TreeClassifier, BoostedClassifier or CalibratedClassifier, "
-                          f"got {type(model).__name__}")
+    if not isinstance(model, SAVED_TYPES):
+        raise ConfigError(f"save_classifier saves TreeClassifier, BoostedClassifier, CalibratedClassifier or "
+                          f"BoostedRegressor, got {type(model).__name__}")
     check_fitted(model)
     directory.mkdir(parents=True, exist_ok=True)
     meta: dict = {"format": FORMAT, "version": VERSION, "params": _params(model)}
@@ -88,6 +90,10 @@ def save_classifier(model, directory) -> Path:
         sio.dump(model.tree_model_, directory / TREE_FILE)
         meta |= {"kind": "tree", "preprocessor": model.preprocessor_.to_state(),
                  "leaf_counts_": model.leaf_counts_.tolist(), "leaf_positives_": model.leaf_positives_.tolist()}
+    elif isinstance(model, BoostedRegressor):
+        model.model_.save_model(directory / BOOSTER_FILE)
+        meta |= {"kind": "boosted_regressor", "preprocessor": model.preprocessor_.to_state(),
+                 "best_iteration_": model.best_iteration_, "evals_result_": model.evals_result_}
     else:
         model.model_.save_model(directory / BOOSTER_FILE)
         meta |= {"kind": "boosted", "preprocessor": model.preprocessor_.to_state(),
@@ -137,4 +143,9 @@ def load_classifier(directory):
         booster_model.load_model(directory / BOOSTER_FILE)
         return BoostedClassifier.restore(params, preprocessor, booster_model, int(meta["best_iteration_"]),
                                          float(meta["scale_pos_weight_"]), meta["evals_result_"])
+    if kind == "boosted_regressor":
+        regressor = xgb.XGBRegressor()
+        regressor.load_model(directory / BOOSTER_FILE)
+        return BoostedRegressor.restore(params, preprocessor, regressor, int(meta["best_iteration_"]),
+                                        meta["evals_result_"])
     raise ModelError(f"{path}: unknown classifier kind {kind!r}")
