@@ -72,3 +72,9 @@ def one_arm():
 @pytest.fixture(scope="session")
 def two_arms():
     return make_campaign(6000, 3, ("email", "discount")), make_campaign(3000, 4, ("email", "discount"))
+
+
+@pytest.fixture(scope="session")
+def campaign():
+    """make_campaign itself, for tests that draw their own campaign."""
+    return make_campaign

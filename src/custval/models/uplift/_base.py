@@ -73,15 +73,30 @@ def _check_arm_name(value, name: str) -> None:
         raise ConfigError(f"{name} must be an arm name (text) or an integer code, got {shown(value)}")
 
 
-def parse_treatment(treatment, n_rows: int, control, arms) -> tuple[np.ndarray, list, object]:
+def check_index(series: pd.Series, name: str, index: pd.Index | None) -> None:
+    """A Series matched to X by position must carry X's index in the same order: a shuffled or reindexed
+    column would otherwise silently give customers another customer's arm or outcome."""
+    if index is not None and not series.index.equals(index):
+        differ = np.flatnonzero(np.asarray(series.index, dtype=object) != np.asarray(index, dtype=object))
+        first = int(differ[0]) if differ.size else 0
+        raise DataError(CAMPAIGN, name, "index must match the features' index",
+                        f"{series.index[first]!r} vs {index[first]!r} at row {first}")
+
+
+def parse_treatment(treatment, n_rows: int, control, arms, index: pd.Index | None = None
+                    ) -> tuple[np.ndarray, list, object]:
     """(group codes, arm names in column order, control name) from a treatment column of arm names or 0/1.
 
-    `control=None` means 0 for 0/1 (or bool) data; `arms=None` means every other arm present, sorted."""
-    series = treatment if isinstance(treatment, pd.Series) else pd.Series(
+    `control=None` means 0 for 0/1 (or bool) data; `arms=None` means every other arm present, sorted. A
+    Series must carry the features' `index` (when given)."""
+    given = isinstance(treatment, pd.Series)
+    series = treatment if given else pd.Series(
         treatment if isinstance(treatment, list) else np.asarray(treatment, dtype=object))
     name = str(series.name) if series.name is not None else "treatment"
     if series.ndim != 1 or len(series) != n_rows:
         raise DataError(CAMPAIGN, name, f"must have one arm per row of X ({n_rows} rows)", f"{len(series)} values")
+    if given:
+        check_index(series, name, index)
     missing = series.isna().to_numpy()
     if missing.any():
         first = int(np.flatnonzero(missing)[0])
@@ -120,7 +135,8 @@ def parse_treatment(treatment, n_rows: int, control, arms) -> tuple[np.ndarray, 
     return np.array([codes[v] for v in values], dtype=np.int64), arms, control
 
 
-def parse_outcome(y, group: np.ndarray, arms: list, control, outcome: str) -> tuple[np.ndarray, str]:
+def parse_outcome(y, group: np.ndarray, arms: list, control, outcome: str, index: pd.Index | None = None
+                  ) -> tuple[np.ndarray, str]:
     """The outcome as float64 and its kind ("binary" | "continuous"). A binary outcome needs responders and
     non-responders in the control and in every arm (the uplift of an arm with no responder cannot be learnt)."""
     series = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y) if not isinstance(y, list) else y)
@@ -128,6 +144,8 @@ def parse_outcome(y, group: np.ndarray, arms: list, control, outcome: str) -> tu
     if isinstance(y, pd.DataFrame) or series.ndim != 1 or len(series) != len(group):
         raise DataError(CAMPAIGN, name, f"must be one outcome per row of X ({len(group)} rows)",
                         getattr(y, "shape", len(series)))
+    if isinstance(y, pd.Series):
+        check_index(series, name, index)
     if not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)):
         example = series.dropna().iloc[0] if series.notna().any() else None
         raise DataError(CAMPAIGN, name, "must be numbers (0/1 for a conversion, an amount for revenue)", example)
@@ -226,12 +244,13 @@ class UpliftEstimator(BaseEstimator):
                 raise SchemaError("features", "<X>", "must be a 2-D table with at least one row",
                                   f"shape {X.shape}")
             n_rows = X.shape[0]
+        index = X.index if isinstance(X, pd.DataFrame) else None
         group, arms, control = parse_treatment(treatment, n_rows, self.control,
-                                               None if self.arms is None else list(self.arms))
+                                               None if self.arms is None else list(self.arms), index)
         if self.single_arm and len(arms) > 1:
             raise DataError(CAMPAIGN, "treatment", f"{type(self).__name__} models one treatment arm vs control",
                             f"arms {arms[:5]}")
-        values, outcome = parse_outcome(y, group, arms, control, self._outcome_param())
+        values, outcome = parse_outcome(y, group, arms, control, self._outcome_param(), index)
         for role, kind in self._learner_kinds(outcome).items():
             check_learner(getattr(self, role), role, kind)
         return Campaign(X, values, group, arms, control, outcome)
