@@ -4,8 +4,9 @@ saved as data by `persist`."""
 
 from custval.models.uplift.class_transformation import ClassTransformation
 from custval.models.uplift.drlearner import DRLearner
+from custval.models.uplift.persist import load_uplift, save_uplift
 from custval.models.uplift.slearner import SLearner
 from custval.models.uplift.tlearner import TLearner
 from custval.models.uplift.xlearner import XLearner
 
-__all__ = ["ClassTransformation", "DRLearner", "SLearner", "TLearner", "XLearner"]
+__all__ = ["ClassTransformation", "DRLearner", "SLearner", "TLearner", "XLearner", "load_uplift", "save_uplift"]
