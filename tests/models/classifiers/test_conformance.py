@@ -192,3 +192,27 @@ def test_grid_search_over_the_calibration_method(frame):
     assert search.best_estimator_.method_ == "isotonic" and search.best_estimator_.estimator is search.estimator.estimator
     # the method "auto" picks from the same out-of-fold comparison
     assert CalibratedClassifier(ScoreColumn()).fit(X, y).method_ == "isotonic"
+
+
+# ------------------------------------------------------------------------------------- BoostedRegressor
+def test_boosted_regressor_clone_pipeline_and_grid_search(frame):
+    """The regressor clones and refits identically, is the last step of a Pipeline, and GridSearchCV finds
+    the depth an XOR of two thresholds needs (a sum of stumps explains none of it)."""
+    from sklearn.model_selection import KFold
+
+    from custval.models.classifiers import BoostedRegressor
+
+    X, labels = frame
+    y = labels["xor"].astype(float)
+    model = BoostedRegressor(n_estimators=100, learning_rate=0.3, n_jobs=1)
+    fitted = clone(model).fit(X, y)
+    np.testing.assert_array_equal(clone(fitted).fit(X, y).predict(X), fitted.predict(X))
+    drop_noise = FunctionTransformer(lambda frame: frame.drop(columns=["noise"]))
+    pipeline = Pipeline([("select", drop_noise), ("model", model)]).fit(X, y)
+    alone = clone(model).fit(X.drop(columns=["noise"]), y)
+    np.testing.assert_array_equal(pipeline.predict(X), alone.predict(X.drop(columns=["noise"])))
+    search = GridSearchCV(Pipeline([("select", drop_noise), ("model", model)]), {"model__max_depth": [1, 2, 3]},
+                          scoring="r2", cv=KFold(3, shuffle=True, random_state=0)).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert search.best_params_["model__max_depth"] >= 2  # depths 2 and 3 both fit it (up to rounding)
+    assert scores[0] < 0.05 and min(scores[1:]) > 0.99
