@@ -7,7 +7,14 @@ import numpy as np
 import pandas as pd
 
 from custval.errors import ConfigError, DataError, SchemaError, shown
-from custval.models.validation import check_fraction, check_int, check_random_state, check_real
+from custval.models.validation import (
+    check_fraction,
+    check_int,
+    check_random_state,
+    check_real,
+    check_same_index,
+    label_series,
+)
 
 FEATURES = "features"  # table name used in error messages about X
 LABELS = "labels"  # table name used in error messages about y
@@ -36,7 +43,7 @@ def check_target(y, n_rows: int, *, index: pd.Index | None = None, require_both:
     they must be parsed explicitly (custval.data.schemas.parse_binary_label) so the positive class is never
     guessed. Labels are matched to X by position, so a Series y must carry X's `index` (when given) in the
     same order: a reindexed or shuffled y would otherwise silently give rows the wrong labels."""
-    series, name = _label_series(y, n_rows, "0/1 labels")
+    series, name = label_series(y, n_rows, "0/1 labels", table=LABELS)
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         if series.isna().any():
@@ -63,47 +70,8 @@ def check_target(y, n_rows: int, *, index: pd.Index | None = None, require_both:
         if present.size < 2:
             raise DataError(LABELS, name, "needs both classes 0 and 1; only one class is present",
                             int(present[0]) if present.size else None)
-    _check_index(y, name, index)
-    return values
-
-
-def _label_series(y, n_rows: int, what: str) -> tuple[pd.Series, str]:
-    name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
-    if isinstance(y, pd.DataFrame):
-        raise DataError(LABELS, name, f"must be one column (a Series or 1-D array) of {what}",
-                        f"DataFrame with columns {list(y.columns)[:5]}")
-    series = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y) if not isinstance(y, list) else y)
-    if series.ndim != 1:
-        raise DataError(LABELS, name, "must be 1-D", getattr(y, "shape", None))
-    if len(series) != n_rows:
-        raise DataError(LABELS, name, f"must have one label per row of X ({n_rows} rows)", f"{len(series)} labels")
-    return series, name
-
-
-def _check_index(y, name: str, index: pd.Index | None) -> None:
-    """A Series y must carry X's index in the same order (labels are matched by position)."""
-    if index is not None and isinstance(y, pd.Series) and not y.index.equals(index):
-        ours, theirs = np.asarray(y.index, dtype=object), np.asarray(index, dtype=object)
-        differ = np.flatnonzero(~((ours == theirs) | (pd.isna(ours) & pd.isna(theirs))))
-        first = int(differ[0]) if differ.size else 0
-        raise DataError(LABELS, name, "index must match the features' index",
-                        f"label index {ours[first]!r} vs feature index {theirs[first]!r} at row {first}")
-
-
-def check_numeric_target(y, n_rows: int, *, index: pd.Index | None = None) -> np.ndarray:
-    """A regression target as float64: numbers (bools count as 0/1), none missing or infinite, matched to X
-    by position (a Series must carry X's `index`, as in check_target)."""
-    series, name = _label_series(y, n_rows, "numbers")
-    if not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)):
-        example = series.dropna().iloc[0] if series.notna().any() else None
-        raise DataError(LABELS, name, "must be numbers", example)
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise DataError(LABELS, name, "must be a finite number, not missing or infinite",
-                        f"{values[first]} at index {shown(series.index[first])}")
-    _check_index(y, name, index)
+    if isinstance(y, pd.Series):
+        check_same_index(y, name, index, table=LABELS)
     return values
 
 

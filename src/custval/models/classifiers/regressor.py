@@ -20,12 +20,11 @@ from custval.models.classifiers._checks import (
     check_booster_params,
     check_eval_set,
     check_frame,
-    check_numeric_target,
     check_sample_weight,
     check_xgboost_names,
 )
 from custval.models.classifiers.preprocess import TabularPreprocessor
-from custval.models.validation import check_choice, check_fitted
+from custval.models.validation import check_choice, check_fitted, check_numeric_target
 
 OBJECTIVES = ("reg:squarederror", "reg:pseudohubererror", "reg:tweedie")  # all estimate a mean (not a median)
 

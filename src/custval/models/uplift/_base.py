@@ -18,7 +18,13 @@ from sklearn.utils import get_tags
 
 from custval.errors import ConfigError, DataError, SchemaError, shown
 from custval.models.classifiers import BoostedClassifier, BoostedRegressor
-from custval.models.validation import check_choice, check_fitted, check_random_state
+from custval.models.validation import (
+    check_choice,
+    check_fitted,
+    check_numeric_target,
+    check_random_state,
+    check_same_index,
+)
 
 CAMPAIGN = "campaign"  # table name in error messages about the treatment and the outcome
 OUTCOMES = ("auto", "binary", "continuous")
@@ -73,16 +79,6 @@ def _check_arm_name(value, name: str) -> None:
         raise ConfigError(f"{name} must be an arm name (text) or an integer code, got {shown(value)}")
 
 
-def check_index(series: pd.Series, name: str, index: pd.Index | None) -> None:
-    """A Series matched to X by position must carry X's index in the same order: a shuffled or reindexed
-    column would otherwise silently give customers another customer's arm or outcome."""
-    if index is not None and not series.index.equals(index):
-        differ = np.flatnonzero(np.asarray(series.index, dtype=object) != np.asarray(index, dtype=object))
-        first = int(differ[0]) if differ.size else 0
-        raise DataError(CAMPAIGN, name, "index must match the features' index",
-                        f"{series.index[first]!r} vs {index[first]!r} at row {first}")
-
-
 def parse_treatment(treatment, n_rows: int, control, arms, index: pd.Index | None = None
                     ) -> tuple[np.ndarray, list, object]:
     """(group codes, arm names in column order, control name) from a treatment column of arm names or 0/1.
@@ -96,7 +92,7 @@ def parse_treatment(treatment, n_rows: int, control, arms, index: pd.Index | Non
     if series.ndim != 1 or len(series) != n_rows:
         raise DataError(CAMPAIGN, name, f"must have one arm per row of X ({n_rows} rows)", f"{len(series)} values")
     if given:
-        check_index(series, name, index)
+        check_same_index(series, name, index, table=CAMPAIGN)
     missing = series.isna().to_numpy()
     if missing.any():
         first = int(np.flatnonzero(missing)[0])
@@ -139,21 +135,9 @@ def parse_outcome(y, group: np.ndarray, arms: list, control, outcome: str, index
                   ) -> tuple[np.ndarray, str]:
     """The outcome as float64 and its kind ("binary" | "continuous"). A binary outcome needs responders and
     non-responders in the control and in every arm (the uplift of an arm with no responder cannot be learnt)."""
-    series = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y) if not isinstance(y, list) else y)
-    name = str(series.name) if series.name is not None else "y"
-    if isinstance(y, pd.DataFrame) or series.ndim != 1 or len(series) != len(group):
-        raise DataError(CAMPAIGN, name, f"must be one outcome per row of X ({len(group)} rows)",
-                        getattr(y, "shape", len(series)))
-    if isinstance(y, pd.Series):
-        check_index(series, name, index)
-    if not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)):
-        example = series.dropna().iloc[0] if series.notna().any() else None
-        raise DataError(CAMPAIGN, name, "must be numbers (0/1 for a conversion, an amount for revenue)", example)
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise DataError(CAMPAIGN, name, "must be a finite number, not missing", f"{values[first]} at row {first}")
+    values = check_numeric_target(y, len(group), index=index, table=CAMPAIGN,
+                                  what="numbers (0/1 for a conversion, an amount for revenue)")
+    name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
     is_binary = bool(np.isin(values, (0.0, 1.0)).all())
     kind = ("binary" if is_binary else "continuous") if outcome == "auto" else outcome
     if kind == "binary":
