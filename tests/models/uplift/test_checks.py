@@ -145,3 +145,8 @@ def test_a_treatment_or_outcome_series_must_carry_the_features_index(small):
         TLearner(LogisticRegression(), control="control").fit(X, y, arm.reset_index(drop=True))
     with pytest.raises(DataError, match=r"campaign\.bought: index must match the features' index"):
         TLearner(LogisticRegression(), control="control").fit(X, pd.Series(y, name="bought"), arm)
+
+
+def test_fit_checks_the_parameters_before_the_data():
+    with pytest.raises(ConfigError, match="outcome must be one of"):
+        TLearner(outcome="revenue").fit("not a table", None, None)

@@ -13,6 +13,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from sklift.models import ClassTransformation as SkliftClassTransformation
+from sklift.metrics import qini_auc_score
 from sklift.models import SoloModel, TwoModels
 
 from custval.models.classifiers import BoostedClassifier, BoostedRegressor
@@ -42,6 +43,7 @@ def test_each_learner_recovers_the_true_uplift_and_the_sleeping_dogs(one_arm, cl
     model = fast(cls).fit(train.X, train.y, train.treatment)
     uplift, truth = model.predict(test.X), test.true_uplift["email"]
     assert uplift.shape == (len(test.X),) and model.arms_ == ["email"] and model.control_ == "control"
+    assert list(model.predict_frame(test.X).columns) == ["email"]
     assert model.outcome_ == "binary"
     assert np.corrcoef(uplift, truth)[0, 1] > 0.75
     top = uplift >= np.quantile(uplift, 0.9)
@@ -50,6 +52,17 @@ def test_each_learner_recovers_the_true_uplift_and_the_sleeping_dogs(one_arm, cl
     assert uplift[dogs].mean() < 0
     deciles = pd.qcut(uplift, 10, labels=False)
     assert np.mean(deciles[dogs] <= 2) > 0.6  # ranked in the bottom deciles
+
+
+@pytest.mark.parametrize("cls", LEARNERS, ids=lambda c: c.__name__)
+@pytest.mark.filterwarnings("ignore:Function stable_cumsum is deprecated:FutureWarning")
+def test_qini_is_at_least_80_percent_of_ranking_by_the_true_uplift(one_arm, cls):
+    """The issue's quality bar, measured with scikit-uplift's Qini coefficient on the test draw."""
+    train, test = one_arm
+    uplift = fast(cls).fit(train.X, train.y, train.treatment).predict(test.X)
+    treated = test.binary_treatment()
+    oracle = qini_auc_score(test.y, test.true_uplift["email"], treated)
+    assert oracle > 0.1 and qini_auc_score(test.y, uplift, treated) >= 0.8 * oracle
 
 
 def test_t_learner_is_the_difference_of_two_separately_fitted_models(one_arm):
@@ -161,6 +174,9 @@ def test_each_arm_column_is_the_one_arm_fit_on_that_arm_and_the_control(two_arms
     model = fast(cls, arms=["email", "discount"]).fit(train.X, train.y, train.treatment)
     uplift = model.predict(test.X)
     assert uplift.shape == (len(test.X), 2) and model.arms_ == ["email", "discount"]
+    frame = model.predict_frame(test.X)
+    assert list(frame.columns) == ["email", "discount"] and frame.index.equals(test.X.index)
+    np.testing.assert_array_equal(frame.to_numpy(), uplift)
     for k, arm in enumerate(model.arms_):
         part = train.subset((arm,))
         alone = fast(cls).fit(part.X, part.y, part.treatment)

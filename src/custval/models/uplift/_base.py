@@ -273,6 +273,13 @@ class UpliftEstimator(BaseEstimator):
         uplift = np.asarray(self._predict_arms(X), dtype=np.float64)
         return uplift[:, 0] if uplift.shape[1] == 1 else uplift
 
+    def predict_frame(self, X) -> pd.DataFrame:
+        """Uplift per row as a DataFrame: one column per treatment arm (named by the arm, as text, in the
+        order of `arms_`), indexed like X (a DataFrame) or 0..n-1."""
+        uplift = self.predict(X)
+        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(uplift))
+        return pd.DataFrame(uplift.reshape(len(uplift), -1), index=index, columns=[str(arm) for arm in self.arms_])
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         learners = [getattr(self, role) for role in LEARNER_ROLES if hasattr(self, role)]
