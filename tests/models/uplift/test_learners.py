@@ -12,8 +12,8 @@ from sklearn.base import clone
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
-from sklift.models import ClassTransformation as SkliftClassTransformation
 from sklift.metrics import qini_auc_score
+from sklift.models import ClassTransformation as SkliftClassTransformation
 from sklift.models import SoloModel, TwoModels
 
 from custval.models.classifiers import BoostedClassifier, BoostedRegressor
@@ -214,3 +214,40 @@ def test_default_learners_are_xgboost_with_unweighted_classes(one_arm, campaign)
     small = campaign(900, 9)
     revenue = XLearner(control="control").fit(small.X, small.spend, small.treatment)
     assert all(isinstance(m, BoostedRegressor) for m in revenue.treated_effect_models_)
+
+
+def test_dr_learner_with_a_propensity_model_is_robust_to_wrong_outcome_models():
+    """Confounded assignment P(arm | x1) = expit(x1) and y = 2 x1 + 1.0 * arm + noise: constant outcome models
+    are wrong, so the constant-share propensity leaves the naive bias (treated customers have larger x1);
+    the right propensity model makes the pseudo-outcomes unbiased for the effect 1.0 (double robustness)."""
+    rng = np.random.default_rng(8)
+    n = 6000
+    x1 = rng.normal(size=n)
+    t = (rng.random(n) < 1 / (1 + np.exp(-x1))).astype(int)
+    y = 2 * x1 + 1.0 * t + rng.normal(0, 0.5, n)
+    X = pd.DataFrame({"x1": x1})
+    naive = y[t == 1].mean() - y[t == 0].mean()
+    constant = DRLearner(DummyRegressor(), DummyRegressor()).fit(X, y, t)
+    modelled = DRLearner(DummyRegressor(), DummyRegressor(), LogisticRegression()).fit(X, y, t)
+    assert naive > 2.0 and constant.predict(X.iloc[:1])[0] == pytest.approx(naive, abs=0.05)
+    assert modelled.predict(X.iloc[:1])[0] == pytest.approx(1.0, abs=0.15)
+
+
+def test_x_learner_blends_by_a_propensity_model():
+    """tau(x) = g(x) tau_control + (1 - g(x)) tau_treated, built by hand: linear outcome models, constant
+    (mean) effect models, so tau_treated = mean(y - mu_control(x)) over the treated and tau_control =
+    mean(mu_treated(x) - y) over the control; g a logistic regression of the arm on x1."""
+    rng = np.random.default_rng(9)
+    x1 = rng.normal(size=2000)
+    t = (rng.random(2000) < 1 / (1 + np.exp(-x1))).astype(int)
+    y = 1 + x1 + t * (0.5 + x1 ** 2) + rng.normal(0, 0.3, 2000)  # mu linear in x1: wrong for the treated
+    X = pd.DataFrame({"x1": x1})
+    treated = t == 1
+    mu_control = LinearRegression().fit(X[~treated], y[~treated])
+    mu_treated = LinearRegression().fit(X[treated], y[treated])
+    tau_treated = (y[treated] - mu_control.predict(X[treated])).mean()
+    tau_control = (mu_treated.predict(X[~treated]) - y[~treated]).mean()
+    g = LogisticRegression().fit(X, t).predict_proba(X)[:, 1]
+    model = XLearner(LinearRegression(), DummyRegressor(), LogisticRegression()).fit(X, y, t)
+    np.testing.assert_allclose(model.predict(X), g * tau_control + (1 - g) * tau_treated, atol=1e-10)
+    assert abs(tau_control - tau_treated) > 0.3 and g.min() < 0.2 and g.max() > 0.8  # the blend matters
