@@ -55,7 +55,7 @@ def test_a_loaded_learner_predicts_exactly_as_the_saved_one(data, tmp_path, name
     train, test = data
     model = models()[name]
     y = train.spend if name == "t_revenue" else train.y
-    if name in ("s", "x_propensity"):
+    if name in ("s", "x_propensity", "x_defaults"):
         train = train.subset(("email",))
         y = train.y
     model.fit(train.X, y, train.treatment)
