@@ -127,3 +127,12 @@ def test_no_private_name_is_imported_across_modules():
 def test_nothing_in_src_imports_pipelines_or_the_jobs_from_below():
     for module, targets in _all_imports().items():
         assert not any(t.startswith("custval.pipelines") or t == "pipelines" for t in targets), module
+
+
+def test_nothing_in_src_imports_scikit_uplift():
+    """scikit-uplift (sklift) is a dev/test dependency: the tests use it as an oracle of the uplift models."""
+    for path in ROOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n == "sklift" or n.startswith("sklift.") for n in names), path

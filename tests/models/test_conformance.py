@@ -1,7 +1,7 @@
 """Every custval estimator, found by walking `custval.models`, passes scikit-learn's generic checks here
 (clone, get_params/set_params, parameters stored untouched by __init__, the fitted check, tags that declare
 missing-value support), and is run through a Pipeline and GridSearchCV on data with a known answer by its
-family's conformance module (tests/models/clv/, tests/models/classifiers/). A new estimator that no family
+family's conformance module (tests/models/clv/, tests/models/classifiers/, tests/models/uplift/). A new estimator that no family
 module covers fails this test."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import custval.models
 
 HERE = Path(__file__).parent
 FAMILY_MODULES = (HERE / "clv" / "test_conformance.py", HERE / "classifiers" / "test_conformance.py",
-                  HERE / "test_second_value.py")
+                  HERE / "test_second_value.py", HERE / "uplift" / "test_conformance.py")
 
 
 def _estimators() -> list[type]:
@@ -42,7 +42,8 @@ ESTIMATORS = _estimators()
 def test_the_walk_finds_the_known_estimators():
     names = {cls.__name__ for cls in ESTIMATORS}
     assert {"BetaGeo", "GammaGamma", "CustomerValue", "TabularPreprocessor", "TreeClassifier",
-            "BoostedClassifier", "CalibratedClassifier"} <= names
+            "BoostedClassifier", "CalibratedClassifier", "BoostedRegressor", "SLearner", "TLearner", "XLearner",
+            "DRLearner", "ClassTransformation"} <= names
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)

@@ -254,3 +254,26 @@ def test_grid_search_over_the_weights_of_the_average_finds_the_trees_for_an_and(
     logistic_only, trees_only = search.cv_results_["mean_test_score"]
     assert search.best_params_ == {"weights": [1, 1e-6]}
     assert trees_only == pytest.approx(1.0) and logistic_only < 0.999
+
+# ------------------------------------------------------------------------------------- BoostedRegressor
+def test_boosted_regressor_clone_pipeline_and_grid_search(frame):
+    """The regressor clones and refits identically, is the last step of a Pipeline, and GridSearchCV finds
+    the depth an XOR of two thresholds needs (a sum of stumps explains none of it)."""
+    from sklearn.model_selection import KFold
+
+    from custval.models.classifiers import BoostedRegressor
+
+    X, labels = frame
+    y = labels["xor"].astype(float)
+    model = BoostedRegressor(n_estimators=100, learning_rate=0.3, n_jobs=1)
+    fitted = clone(model).fit(X, y)
+    np.testing.assert_array_equal(clone(fitted).fit(X, y).predict(X), fitted.predict(X))
+    drop_noise = FunctionTransformer(lambda frame: frame.drop(columns=["noise"]))
+    pipeline = Pipeline([("select", drop_noise), ("model", model)]).fit(X, y)
+    alone = clone(model).fit(X.drop(columns=["noise"]), y)
+    np.testing.assert_array_equal(pipeline.predict(X), alone.predict(X.drop(columns=["noise"])))
+    search = GridSearchCV(Pipeline([("select", drop_noise), ("model", model)]), {"model__max_depth": [1, 2, 3]},
+                          scoring="r2", cv=KFold(3, shuffle=True, random_state=0)).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert search.best_params_["model__max_depth"] >= 2  # depths 2 and 3 both fit it (up to rounding)
+    assert scores[0] < 0.05 and min(scores[1:]) > 0.99

@@ -1,6 +1,7 @@
 """Churn and propensity classifiers: a readable decision tree, XGBoost with native categoricals and
 per-customer reasons, a regularised logistic regression, their average, calibration on held-out scores, the
-choice among them by cross-validation (selection), and pickle-free persistence."""
+choice among them by cross-validation (selection), pickle-free persistence, and the boosted regressor that
+revenue uplift and the uplift learners' effect models use."""
 
 from custval.models.classifiers.averaged import AveragedClassifier
 from custval.models.classifiers.boosting import BoostedClassifier
@@ -8,7 +9,8 @@ from custval.models.classifiers.calibration import CalibratedClassifier
 from custval.models.classifiers.logistic import LogisticClassifier
 from custval.models.classifiers.persist import load_classifier, save_classifier
 from custval.models.classifiers.preprocess import TabularPreprocessor
+from custval.models.classifiers.regressor import BoostedRegressor
 from custval.models.classifiers.tree import TreeClassifier
 
-__all__ = ["AveragedClassifier", "BoostedClassifier", "CalibratedClassifier", "LogisticClassifier",
-           "TabularPreprocessor", "TreeClassifier", "load_classifier", "save_classifier"]
+__all__ = ["AveragedClassifier", "BoostedClassifier", "BoostedRegressor", "CalibratedClassifier",
+           "LogisticClassifier", "TabularPreprocessor", "TreeClassifier", "load_classifier", "save_classifier"]

@@ -1,14 +1,20 @@
-"""Input checks shared by the classifiers: the feature frame, the 0/1 target and parameter values (messages
-start with the parameter's name, so a job can prefix its config path: `model.xgboost.subsample ...`)."""
+"""Input checks shared by the classifiers: the feature frame and the 0/1 target (parameter checks are in
+custval.models.validation)."""
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 import pandas as pd
 
 from custval.errors import ConfigError, DataError, SchemaError, shown
+from custval.models.validation import (
+    check_fraction,
+    check_int,
+    check_random_state,
+    check_real,
+    check_same_index,
+    label_series,
+)
 
 FEATURES = "features"  # table name used in error messages about X
 LABELS = "labels"  # table name used in error messages about y
@@ -37,15 +43,7 @@ def check_target(y, n_rows: int, *, index: pd.Index | None = None, require_both:
     they must be parsed explicitly (custval.data.schemas.parse_binary_label) so the positive class is never
     guessed. Labels are matched to X by position, so a Series y must carry X's `index` (when given) in the
     same order: a reindexed or shuffled y would otherwise silently give rows the wrong labels."""
-    name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
-    if isinstance(y, pd.DataFrame):
-        raise DataError(LABELS, name, "must be one column (a Series or 1-D array) of 0/1 labels",
-                        f"DataFrame with columns {list(y.columns)[:5]}")
-    series = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y) if not isinstance(y, list) else y)
-    if series.ndim != 1:
-        raise DataError(LABELS, name, "must be 1-D", getattr(y, "shape", None))
-    if len(series) != n_rows:
-        raise DataError(LABELS, name, f"must have one label per row of X ({n_rows} rows)", f"{len(series)} labels")
+    series, name = label_series(y, n_rows, "0/1 labels", table=LABELS)
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         if series.isna().any():
@@ -72,46 +70,75 @@ def check_target(y, n_rows: int, *, index: pd.Index | None = None, require_both:
         if present.size < 2:
             raise DataError(LABELS, name, "needs both classes 0 and 1; only one class is present",
                             int(present[0]) if present.size else None)
-    if index is not None and isinstance(y, pd.Series) and not y.index.equals(index):
-        ours, theirs = np.asarray(y.index, dtype=object), np.asarray(index, dtype=object)
-        differ = np.flatnonzero(~((ours == theirs) | (pd.isna(ours) & pd.isna(theirs))))
-        first = int(differ[0]) if differ.size else 0
-        raise DataError(LABELS, name, "index must match the features' index",
-                        f"label index {ours[first]!r} vs feature index {theirs[first]!r} at row {first}")
+    if isinstance(y, pd.Series):
+        check_same_index(y, name, index, table=LABELS)
     return values
 
 
-def check_choice(value, name: str, choices: tuple) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ConfigError(f"{name} must be one of {list(choices)}, got {shown(value)}")
+XGBOOST_FORBIDDEN = ("[", "]", "<")  # XGBoost refuses these characters in feature names
 
 
-def check_int(value, name: str, *, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, "
-                          f"got {shown(value)}")
+def check_xgboost_names(X: pd.DataFrame) -> None:
+    bad = [c for c in X.columns if any(ch in c for ch in XGBOOST_FORBIDDEN)]
+    if bad:
+        raise SchemaError(FEATURES, bad[0], "XGBoost does not accept '[', ']' or '<' in feature names: "
+                          "rename the column", bad[0])
 
 
-def _is_real(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, numbers.Real) and bool(np.isfinite(value))
+def check_eval_set(eval_set) -> tuple:
+    """(X_valid, y_valid), or XGBoost's [(X_valid, y_valid)]."""
+    if isinstance(eval_set, list) and len(eval_set) == 1:
+        eval_set = eval_set[0]
+    if not (isinstance(eval_set, tuple) and len(eval_set) == 2):
+        raise ConfigError("eval_set must be a tuple (X_valid, y_valid) (or a list of exactly one such tuple)")
+    return eval_set
 
 
-def check_real(value, name: str, *, minimum: float, strict: bool = False) -> None:
-    if not (_is_real(value) and (value > minimum if strict else value >= minimum)):
-        raise ConfigError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}, got {shown(value)}")
+def check_booster_params(model) -> None:
+    """The tree-booster parameters BoostedClassifier and BoostedRegressor share (ConfigError naming one)."""
+    check_int(model.n_estimators, "n_estimators", minimum=1)
+    check_real(model.learning_rate, "learning_rate", minimum=0.0, strict=True)
+    check_int(model.max_depth, "max_depth", minimum=1)
+    check_real(model.min_child_weight, "min_child_weight", minimum=0.0)
+    check_fraction(model.subsample, "subsample")
+    check_fraction(model.colsample_bytree, "colsample_bytree")
+    for name in ("reg_lambda", "reg_alpha", "gamma"):
+        check_real(getattr(model, name), name, minimum=0.0)
+    check_int(model.max_cat_to_onehot, "max_cat_to_onehot", minimum=1, allow_none=True)
+    check_int(model.early_stopping_rounds, "early_stopping_rounds", minimum=1, allow_none=True)
+    check_int(model.n_jobs, "n_jobs", minimum=1)
+    check_random_state(model.random_state)
+    if model.callbacks is not None and not isinstance(model.callbacks, list | tuple):
+        raise ConfigError("callbacks must be a list of xgboost TrainingCallback or None, "
+                          f"got {shown(model.callbacks)}")
 
 
-def check_fraction(value, name: str) -> None:
-    """A share of rows or columns: a number in (0, 1]."""
-    if not (_is_real(value) and 0 < value <= 1):
-        raise ConfigError(f"{name} must be in (0, 1], got {shown(value)}")
+def booster_params(model, early_stopping: bool) -> dict:
+    """The XGBoost arguments BoostedClassifier and BoostedRegressor share: hist trees on native categories."""
+    params = dict(n_estimators=model.n_estimators, learning_rate=model.learning_rate, max_depth=model.max_depth,
+                  min_child_weight=model.min_child_weight, subsample=model.subsample,
+                  colsample_bytree=model.colsample_bytree, reg_lambda=model.reg_lambda,
+                  reg_alpha=model.reg_alpha, gamma=model.gamma, random_state=model.random_state,
+                  n_jobs=model.n_jobs, tree_method="hist", enable_categorical=True,
+                  early_stopping_rounds=model.early_stopping_rounds if early_stopping else None,
+                  callbacks=list(model.callbacks) if model.callbacks else None)
+    if model.max_cat_to_onehot is not None:
+        params["max_cat_to_onehot"] = model.max_cat_to_onehot
+    return params
 
 
-def check_random_state(value, name: str = "random_state") -> None:
-    """None, a seed in [0, 2**32) (numpy's and scikit-learn's range) or a numpy RandomState."""
-    if value is None or isinstance(value, np.random.RandomState):
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < 2**32:
-        raise ConfigError(f"{name} must be an integer in [0, 2**32), a numpy RandomState or None, got {shown(value)}")
+def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
+    """None, or one finite weight >= 0 per row (not all zero) as float64."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != (n_rows,):
+        raise DataError(LABELS, "sample_weight", f"must be one weight per row of X ({n_rows} rows)",
+                        f"shape {weights.shape}")
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(LABELS, "sample_weight", "must be finite and >= 0", f"{weights[first]:g} at row {first}")
+    if not weights.any():
+        raise DataError(LABELS, "sample_weight", "must not be all zero", "0")
+    return weights

@@ -19,9 +19,9 @@ from sklearn.base import clone
 
 from custval.errors import ConfigError, shown
 from custval.models.classifiers._base import BinaryClassifier
-from custval.models.classifiers._checks import CLASSES, check_frame, check_int, check_target
+from custval.models.classifiers._checks import CLASSES, check_frame, check_target
 from custval.models.classifiers.reasons import top_reasons
-from custval.models.validation import check_fitted
+from custval.models.validation import check_fitted, check_int
 
 
 class AveragedClassifier(BinaryClassifier):

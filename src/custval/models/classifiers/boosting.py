@@ -15,35 +15,26 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.pipeline import Pipeline
 
-from custval.errors import ConfigError, SchemaError, shown
+from custval.errors import ConfigError, shown
 from custval.models.classifiers._base import BinaryClassifier
 from custval.models.classifiers._checks import (
     CLASSES,
-    FEATURES,
-    check_fraction,
+    booster_params,
+    check_booster_params,
+    check_eval_set,
     check_frame,
-    check_int,
-    check_random_state,
-    check_real,
+    check_sample_weight,
     check_target,
+    check_xgboost_names,
 )
 from custval.models.classifiers.preprocess import TabularPreprocessor
 from custval.models.classifiers.reasons import BIAS, top_reasons
-from custval.models.validation import check_fitted
-
-_FORBIDDEN = ("[", "]", "<")  # XGBoost refuses these characters in feature names
+from custval.models.validation import check_fitted, check_int, check_real
 
 # the evaluation metrics XGBoost offers for binary:logistic
 _BINARY_METRIC = re.compile(r"logloss|error(@[0-9]*\.?[0-9]+)?|auc|aucpr|(map|ndcg|pre)(@[0-9]+-?)?")
 
 
-def _check_eval_set(eval_set):
-    """(X_valid, y_valid), or XGBoost's [(X_valid, y_valid)]."""
-    if isinstance(eval_set, list) and len(eval_set) == 1:
-        eval_set = eval_set[0]
-    if not (isinstance(eval_set, tuple) and len(eval_set) == 2):
-        raise ConfigError("eval_set must be a tuple (X_valid, y_valid) (or a list of exactly one such tuple)")
-    return eval_set
 
 
 class BoostedClassifier(BinaryClassifier):
@@ -90,18 +81,7 @@ class BoostedClassifier(BinaryClassifier):
     def check_params(self) -> BoostedClassifier:
         """Check every parameter (ConfigError naming it, e.g. "subsample must be in (0, 1], got 1.5"); returns
         self. fit calls it first; jobs call it to check config settings before loading data."""
-        check_int(self.n_estimators, "n_estimators", minimum=1)
-        check_real(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
-        check_int(self.max_depth, "max_depth", minimum=1)
-        check_real(self.min_child_weight, "min_child_weight", minimum=0.0)
-        check_fraction(self.subsample, "subsample")
-        check_fraction(self.colsample_bytree, "colsample_bytree")
-        for name in ("reg_lambda", "reg_alpha", "gamma"):
-            check_real(getattr(self, name), name, minimum=0.0)
-        check_int(self.max_cat_to_onehot, "max_cat_to_onehot", minimum=1, allow_none=True)
-        check_int(self.early_stopping_rounds, "early_stopping_rounds", minimum=1, allow_none=True)
-        check_int(self.n_jobs, "n_jobs", minimum=1)
-        check_random_state(self.random_state)
+        check_booster_params(self)
         spw = self.scale_pos_weight
         if not (spw is None or isinstance(spw, str) and spw == "auto"):
             check_real(spw, "scale_pos_weight", minimum=0.0, strict=True)
@@ -109,9 +89,6 @@ class BoostedClassifier(BinaryClassifier):
             raise ConfigError(f"eval_metric must be one XGBoost metric of a binary classifier (logloss, error, "
                               f"error@<t>, auc, aucpr, map, ndcg, pre, with @<n> for the last three), got "
                               f"{shown(self.eval_metric)}")
-        if self.callbacks is not None and not isinstance(self.callbacks, list | tuple):
-            raise ConfigError("callbacks must be a list of xgboost TrainingCallback or None, "
-                              f"got {shown(self.callbacks)}")
         self._preprocessor().check_params()
         return self
 
@@ -120,34 +97,24 @@ class BoostedClassifier(BinaryClassifier):
                                    handle_unknown=self.handle_unknown)
 
     def _xgb_params(self, scale_pos_weight: float, early_stopping: bool) -> dict:
-        params = dict(n_estimators=self.n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
-                      min_child_weight=self.min_child_weight, subsample=self.subsample,
-                      colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda,
-                      reg_alpha=self.reg_alpha, gamma=self.gamma, scale_pos_weight=scale_pos_weight,
-                      eval_metric=self.eval_metric, random_state=self.random_state, n_jobs=self.n_jobs,
-                      objective="binary:logistic", tree_method="hist", enable_categorical=True,
-                      early_stopping_rounds=self.early_stopping_rounds if early_stopping else None,
-                      callbacks=list(self.callbacks) if self.callbacks else None)
-        if self.max_cat_to_onehot is not None:
-            params["max_cat_to_onehot"] = self.max_cat_to_onehot
-        return params
+        return booster_params(self, early_stopping) | dict(
+            scale_pos_weight=scale_pos_weight, eval_metric=self.eval_metric, objective="binary:logistic")
 
-    def fit(self, X, y, eval_set=None):
-        """Fit on X, y (0/1); early-stop on `eval_set=(X_valid, y_valid)` when given."""
+    def fit(self, X, y, eval_set=None, sample_weight=None):
+        """Fit on X, y (0/1); early-stop on `eval_set=(X_valid, y_valid)` when given. `sample_weight` (one
+        weight >= 0 per row) multiplies the class weighting of `scale_pos_weight`."""
         self.check_params()
         X = check_frame(X)
         target = check_target(y, len(X), index=X.index)
-        bad = [c for c in X.columns if any(ch in c for ch in _FORBIDDEN)]
-        if bad:
-            raise SchemaError(FEATURES, bad[0], "XGBoost does not accept '[', ']' or '<' in feature names: "
-                              "rename the column", bad[0])
+        weights = check_sample_weight(sample_weight, len(X))
+        check_xgboost_names(X)
         preprocessor = self._preprocessor().fit(X)
         n_pos = int(target.sum())
         spw = (len(target) - n_pos) / n_pos if self.scale_pos_weight == "auto" else (
             1.0 if self.scale_pos_weight is None else float(self.scale_pos_weight))
-        fit_kwargs: dict = {"verbose": False}
+        fit_kwargs: dict = {"verbose": False, "sample_weight": weights}
         if eval_set is not None:
-            X_valid, y_valid = _check_eval_set(eval_set)
+            X_valid, y_valid = check_eval_set(eval_set)
             X_valid = check_frame(X_valid)
             valid_target = check_target(y_valid, len(X_valid), index=X_valid.index, require_both=False)
             fit_kwargs["eval_set"] = [(preprocessor.transform(X_valid), valid_target)]

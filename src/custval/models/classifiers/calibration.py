@@ -38,16 +38,8 @@ from sklearn.utils import InputTags, get_tags
 
 from custval.errors import ConfigError, DataError, ModelError, shown
 from custval.models.classifiers._base import BinaryClassifier
-from custval.models.classifiers._checks import (
-    CLASSES,
-    LABELS,
-    check_choice,
-    check_frame,
-    check_int,
-    check_random_state,
-    check_target,
-)
-from custval.models.validation import check_fitted
+from custval.models.classifiers._checks import CLASSES, LABELS, check_frame, check_target
+from custval.models.validation import check_choice, check_fitted, check_int, check_random_state
 
 METHODS = ("auto", "isotonic", "sigmoid")
 PROBABILITY_EPS = 1e-6  # calibrated probabilities are kept in [eps, 1 - eps]: isotonic steps can reach 0 or 1

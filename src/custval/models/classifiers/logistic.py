@@ -32,15 +32,12 @@ from custval.models.classifiers._base import BinaryClassifier
 from custval.models.classifiers._checks import (
     CLASSES,
     FEATURES,
-    check_choice,
     check_frame,
-    check_int,
-    check_real,
     check_target,
 )
 from custval.models.classifiers.preprocess import MISSING, TabularPreprocessor
 from custval.models.classifiers.reasons import BIAS, top_reasons
-from custval.models.validation import check_fitted
+from custval.models.validation import check_choice, check_fitted, check_int, check_real
 
 TRANSFORMS = ("log", "none")
 NEWTON_MAX_COLUMNS = 500  # design columns up to which the Newton-Cholesky solver is used (else lbfgs)

@@ -1,9 +1,9 @@
-"""Save and load fitted classifiers without pickle.
+"""Save and load fitted classifiers (and the BoostedRegressor) without pickle.
 
 Directory layout:
-- `meta.json`: kind ("tree" | "boosted" | "logistic" | "averaged" | "calibrated"), constructor params, the
-  preprocessor state (columns, dtypes, categories), fitted numbers (best iteration, leaf counts, the logistic
-  regression's medians, scales and coefficients, calibrator state);
+- `meta.json`: kind ("tree" | "boosted" | "logistic" | "averaged" | "calibrated" | "boosted_regressor"),
+  constructor params, the preprocessor state (columns, dtypes, categories), fitted numbers (best iteration, leaf
+  counts, the logistic regression's medians, scales and coefficients, calibrator state);
 - `tree.skops`: the scikit-learn DecisionTreeClassifier (skops, loaded only if every type in it is on an
   explicit trusted list);
 - `booster.json`: the XGBoost model in XGBoost's own JSON format;
@@ -30,6 +30,7 @@ from custval.models.classifiers.boosting import BoostedClassifier
 from custval.models.classifiers.calibration import CalibratedClassifier
 from custval.models.classifiers.logistic import LogisticClassifier
 from custval.models.classifiers.preprocess import TabularPreprocessor
+from custval.models.classifiers.regressor import BoostedRegressor
 from custval.models.classifiers.tree import TreeClassifier
 from custval.models.validation import check_fitted
 
@@ -44,6 +45,7 @@ MEMBER_DIR = "member_{}"
 SAVED = (TreeClassifier, BoostedClassifier, LogisticClassifier, AveragedClassifier, CalibratedClassifier)
 # Types in a saved DecisionTreeClassifier that skops does not trust by default; nothing else is loaded.
 TRUSTED_TYPES = ("sklearn.tree._tree.Tree",)
+SAVED_TYPES = (*SAVED, BoostedRegressor)  # what save_classifier saves
 
 
 def _jsonable(value):
@@ -74,12 +76,12 @@ def _params(model) -> dict:
 
 
 def save_classifier(model, directory) -> Path:
-    """Write a fitted Tree/Boosted/Logistic/Averaged/Calibrated classifier to `directory` (created if needed;
-    files in it are overwritten). Returns the directory."""
+    """Write a fitted Tree/Boosted/Logistic/Averaged/Calibrated classifier or a BoostedRegressor to `directory`
+    (created if needed; files in it are overwritten). Returns the directory."""
     directory = Path(directory)
-    names = ", ".join(kind.__name__ for kind in SAVED)
+    names = ", ".join(kind.__name__ for kind in SAVED_TYPES)
     inner = ", ".join(kind.__name__ for kind in SAVED[:-1])
-    if not isinstance(model, SAVED):
+    if not isinstance(model, SAVED_TYPES):
         raise ConfigError(f"save_classifier saves {names}, got {type(model).__name__}")
     check_fitted(model)
     directory.mkdir(parents=True, exist_ok=True)
@@ -107,6 +109,10 @@ def save_classifier(model, directory) -> Path:
         sio.dump(model.tree_model_, directory / TREE_FILE)
         meta |= {"kind": "tree", "preprocessor": model.preprocessor_.to_state(),
                  "leaf_counts_": model.leaf_counts_.tolist(), "leaf_positives_": model.leaf_positives_.tolist()}
+    elif isinstance(model, BoostedRegressor):
+        model.model_.save_model(directory / BOOSTER_FILE)
+        meta |= {"kind": "boosted_regressor", "preprocessor": model.preprocessor_.to_state(),
+                 "best_iteration_": model.best_iteration_, "evals_result_": model.evals_result_}
     else:
         model.model_.save_model(directory / BOOSTER_FILE)
         meta |= {"kind": "boosted", "preprocessor": model.preprocessor_.to_state(),
@@ -161,4 +167,9 @@ def load_classifier(directory):
                                          float(meta["scale_pos_weight_"]), meta["evals_result_"])
     if kind == "logistic":
         return LogisticClassifier.restore(params, preprocessor, meta["fitted"])
+    if kind == "boosted_regressor":
+        regressor = xgb.XGBRegressor()
+        regressor.load_model(directory / BOOSTER_FILE)
+        return BoostedRegressor.restore(params, preprocessor, regressor, int(meta["best_iteration_"]),
+                                        meta["evals_result_"])
     raise ModelError(f"{path}: unknown classifier kind {kind!r}")

@@ -25,8 +25,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from custval.errors import ConfigError, CustvalWarning, DataError, ModelError, SchemaError, shown
-from custval.models.classifiers._checks import FEATURES, check_choice, check_frame
-from custval.models.validation import check_fitted
+from custval.models.classifiers._checks import FEATURES, check_frame
+from custval.models.validation import check_choice, check_fitted
 
 ENCODINGS = ("onehot", "category")
 HANDLE_UNKNOWN = ("error", "ignore")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from custval.models.classifiers._checks import check_int
 from custval.models.classifiers.preprocess import TabularPreprocessor
+from custval.models.validation import check_int
 
 BIAS = "bias"  # the contributions column that belongs to no input column
 

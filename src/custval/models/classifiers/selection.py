@@ -38,11 +38,12 @@ from sklearn.model_selection import StratifiedKFold
 
 from custval.errors import ConfigError, DataError, shown
 from custval.metrics.classification import roc_auc
-from custval.models.classifiers._checks import LABELS, check_frame, check_int, check_target
+from custval.models.classifiers._checks import LABELS, check_frame, check_target
 from custval.models.classifiers.averaged import AveragedClassifier
 from custval.models.classifiers.boosting import BoostedClassifier
 from custval.models.classifiers.calibration import CalibratedClassifier, chosen_method, out_of_fold_log_loss
 from custval.models.classifiers.logistic import LogisticClassifier
+from custval.models.validation import check_int
 
 CANDIDATES = ("xgboost", "logistic", "average")
 AVERAGED = ("xgboost", "logistic")  # the members of "average"

@@ -17,16 +17,9 @@ from sklearn.tree import DecisionTreeClassifier
 
 from custval.errors import ConfigError, shown
 from custval.models.classifiers._base import BinaryClassifier
-from custval.models.classifiers._checks import (
-    CLASSES,
-    check_frame,
-    check_int,
-    check_random_state,
-    check_real,
-    check_target,
-)
+from custval.models.classifiers._checks import CLASSES, check_frame, check_target
 from custval.models.classifiers.preprocess import MISSING, TabularPreprocessor
-from custval.models.validation import check_fitted
+from custval.models.validation import check_fitted, check_int, check_random_state, check_real
 
 
 def _check_class_weight(value) -> None:
