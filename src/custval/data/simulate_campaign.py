@@ -56,14 +56,20 @@ from custval.data.simulate_churn import (
 )
 from custval.errors import ConfigError
 
-__all__ = ["CONTROL", "CROSSSELL", "WINBACK", "CampaignDesign", "CampaignSimulation", "simulate_campaigns"]
+__all__ = ["CONTROL", "CROSSSELL", "TABLE_COLUMNS", "WINBACK", "CampaignDesign", "CampaignSimulation", "CampaignTable",
+           "campaign_table", "simulate_campaign_table", "simulate_campaigns"]
 
 CONTROL = "control"
 WINBACK, CROSSSELL = "winback", "crosssell"
 SEND_HOUR, SEND_SPREAD_SECONDS = 9, 3 * 3600
 AMOUNT_SHAPE = 2.0
 SECOND_LIFE_RATE = 0.8  # second-life purchase rate as a share of the first life's
+VISIT_RATE = {CONTROL: 0.15, "treated": 0.35}  # P(visit | no conversion), by arm kind
 _CAMPAIGN_KEY = 0xCA4B41
+_TABLE_KEY = 0x7AB1E5
+TABLE_COLUMNS = ("CustomerRef", "CampaignCode", "SendDate", "Group", "SignupDate", "LastOrderDate", "Orders",
+                 "TotalSpend", "AvgOrderValue", "DaysSinceLastOrder", "Age", "Income", "Region", "Channel", "Plan",
+                 "Visited", "Converted", "Revenue")
 _STREAMS = ("arm", "send", "convert", "count", "time", "amount", "category", "life", "life_count", "life_time",
             "life_amount", "life_category")
 
@@ -403,3 +409,85 @@ def _rebuild(base: ChurnSimulation, pos, ts, amount, drop, new_rows, ids) -> pd.
         "order_id": np.arange(1, order.size + 1, dtype=np.int64),
         "category": pd.array(names[all_cat[order]], dtype="string"),
     })
+
+
+# ------------------------------------------------------------------------------------------ campaign table
+@dataclass(frozen=True)
+class CampaignTable:
+    """One campaign as a campaign-table export, with its truth and the column map that reads it.
+
+    table: one row per contacted customer, columns `TABLE_COLUMNS`: CustomerRef ("CU-000123" text ids),
+        CampaignCode, SendDate / SignupDate / LastOrderDate (ISO date text), Group (the arm name), Orders
+        (purchase days before the send day, int64), TotalSpend / AvgOrderValue (float64), DaysSinceLastOrder
+        (int64), Age (float64, NaN), Income (text, " " when unknown), Region, Channel ("" when unknown), Plan,
+        Visited ("Yes"/"No"), Converted (int64 0/1: the window's conversion), Revenue (the window's spend).
+    truth: index CustomerRef: the campaign's truth columns (`CampaignSimulation.campaign_truth`), plus
+        p_visit_<arm> = p_<arm> + (1 - p_<arm>) x the visit rate of a non-converter.
+    Keyword arguments of `custval.features.campaigns.campaign_table_dataset`: `reader` (id_column, treatment,
+    control, outcome, spend, outcomes, sent_at).
+    """
+
+    table: pd.DataFrame
+    truth: pd.DataFrame
+    campaign_id: str
+    arms: tuple[str, ...]
+    control: str = CONTROL
+
+    @property
+    def reader(self) -> dict:
+        return {"id_column": "CustomerRef", "treatment": "Group", "control": self.control, "outcome": "Converted",
+                "spend": "Revenue", "outcomes": ("Visited",), "sent_at": "SendDate"}
+
+
+def campaign_table(simulation: CampaignSimulation, campaign_id: str = CROSSSELL, *, seed: int = 0) -> CampaignTable:
+    """The campaign `campaign_id` of `simulation` written as a campaign-table export (see `CampaignTable`); the
+    outcomes are those of the simulated log, the visits drawn from `seed`."""
+    design = simulation._design(campaign_id)
+    seed = check_seed(seed)
+    truth = simulation.campaign_truth(campaign_id)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _TABLE_KEY]))
+    customers = simulation.customers.set_index("customer_id").loc[truth.index]
+    treated = (truth["treatment"] != design.control).to_numpy()
+    rate = np.where(treated, VISIT_RATE["treated"], VISIT_RATE[CONTROL])
+    converted = truth["converted"].to_numpy().astype(bool)
+    visited = converted | (rng.random(len(truth)) < rate)
+    for arm in design.arms:
+        visit = VISIT_RATE[CONTROL] if arm == design.control else VISIT_RATE["treated"]
+        truth[f"p_visit_{arm}"] = truth[f"p_{arm}"] + (1 - truth[f"p_{arm}"]) * visit
+    send_day = design.send_day
+    last = send_day - pd.to_timedelta(truth["recency_days"].to_numpy(), unit="D")
+    income = customers["income"].to_numpy(dtype=float)
+    income_text = np.array([" " if np.isnan(v) else f"{v:.0f}" for v in income], dtype=object)
+    yes_no = np.array(["No", "Yes"], dtype=object)
+    refs = np.array([f"CU-{i:06d}" for i in truth.index.to_numpy()], dtype=object)
+    table = pd.DataFrame({
+        "CustomerRef": pd.array(refs, dtype="string"),
+        "CampaignCode": pd.array(np.full(len(truth), f"{campaign_id.upper()}-{send_day:%Y%m}"), dtype="string"),
+        "SendDate": pd.array(np.full(len(truth), f"{send_day:%Y-%m-%d}"), dtype="string"),
+        "Group": pd.array(truth["treatment"].to_numpy(dtype=object), dtype="string"),
+        "SignupDate": pd.array(customers["signup_date"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
+                               dtype="string"),
+        "LastOrderDate": pd.array(pd.DatetimeIndex(last).strftime("%Y-%m-%d").to_numpy(dtype=object),
+                                  dtype="string"),
+        "Orders": truth["frequency"].to_numpy().astype(np.int64),
+        "TotalSpend": np.round(truth["frequency"].to_numpy() * truth["monetary_mean"].to_numpy(), 2),
+        "AvgOrderValue": np.round(truth["monetary_mean"].to_numpy(), 2),
+        "DaysSinceLastOrder": truth["recency_days"].to_numpy().astype(np.int64),
+        "Age": customers["age"].to_numpy(dtype=float),
+        "Income": pd.array(income_text, dtype="string"),
+        "Region": pd.array(customers["region"].to_numpy(dtype=object), dtype="string"),
+        "Channel": pd.array(customers["channel"].fillna("").to_numpy(dtype=object), dtype="string"),
+        "Plan": pd.array(customers["plan"].to_numpy(dtype=object), dtype="string"),
+        "Visited": pd.array(yes_no[visited.astype(int)], dtype="string"),
+        "Converted": converted.astype(np.int64),
+        "Revenue": np.round(truth["spend"].to_numpy(), 2),
+    })
+    truth.index = pd.Index(refs, name="CustomerRef")
+    return CampaignTable(table=table, truth=truth, campaign_id=campaign_id, arms=design.treatments,
+                         control=design.control)
+
+
+def simulate_campaign_table(n_customers: int = 20_000, *, seed: int = 0, campaign_id: str = CROSSSELL,
+                            **kwargs) -> CampaignTable:
+    """`campaign_table(simulate_campaigns(n_customers, seed=seed, **kwargs), campaign_id, seed=seed)`."""
+    return campaign_table(simulate_campaigns(n_customers, seed=seed, **kwargs), campaign_id, seed=seed)

@@ -143,13 +143,17 @@ def campaign_dataset(transactions: pd.DataFrame, campaigns: pd.DataFrame, *, cam
 def campaign_table_dataset(source, *, treatment: str, outcome: str, control=None, spend: str | None = None,
                            id_column: str = "customer_id", columns: Mapping[str, str] | None = None,
                            outcomes: Sequence[str] = (), drop: Sequence[str] = (), keep: Sequence[str] = (),
-                           arms: Sequence | None = None, design: Mapping | None = None, binary: bool = True,
+                           sent_at: str | None = None, arms: Sequence | None = None,
+                           design: Mapping | None = None, binary: bool = True,
                            min_responders: int = MIN_RESPONDERS) -> UpliftData:
     """The uplift set of a campaign table (a CSV/Parquet path or a DataFrame; `load_customer_table` rules,
     `columns` renames {name: source column}): features are every column but the id, `treatment`, `outcome`,
     `spend`, `outcomes` and `drop` (identifier-like columns dropped as for customer tables, unless in `keep`).
-    `binary`: the outcome must be 0/1 (yes/no, ...) for a binary learner; else a number per row."""
-    names = {"treatment": treatment, "outcome": outcome, **({"spend": spend} if spend is not None else {})}
+    `binary`: the outcome must be 0/1 (yes/no, ...) for a binary learner; else a number per row. `sent_at`:
+    the send date column (ISO dates); it is not a feature, and every date column becomes ``days_since_<col>``
+    = whole days from the date to the row's send date, as in the snapshots (models take no dates)."""
+    names = {"treatment": treatment, "outcome": outcome, **({"spend": spend} if spend is not None else {}),
+             **({"sent_at": sent_at} if sent_at is not None else {})}
     frame, _ = load_customer_table(source, id_column=id_column, columns=columns, table="campaigns")
     named = [*names.values(), *outcomes]
     for key, column in [*names.items(), *(("outcomes", c) for c in outcomes)]:
@@ -171,13 +175,17 @@ def campaign_table_dataset(source, *, treatment: str, outcome: str, control=None
     spend_values = _numbers(frame[spend], spend) if spend is not None else None
     check_responders(y, t, found, min_responders=min_responders, column=outcome)
     features = drop_columns(frame.drop(columns=named), drop=drop, keep=keep, table="campaigns")
+    sent = None
+    if sent_at is not None:
+        sent = _dates(frame[sent_at], sent_at)
+        features = _days_since(features, sent)
     if features.shape[1] == 0:
         raise SchemaError("campaigns", "*", f"no feature columns besides the id, arm and outcome columns {named}")
     kept = {outcome: y, **({spend: spend_values} if spend is not None else {}),
             **{c: frame[c] for c in outcomes}}
     return UpliftData(X=features.reset_index(drop=True), y=y.rename(outcome).reset_index(drop=True),
                       treatment=t.reset_index(drop=True), spend=spend_values, customer_id=ids,
-                      arms=found.treatments, control=found.control, outcomes=pd.DataFrame(kept))
+                      arms=found.treatments, control=found.control, sent_at=sent, outcomes=pd.DataFrame(kept))
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -236,3 +244,25 @@ def _numbers(values: pd.Series, column: str) -> pd.Series:
         i = int(np.flatnonzero(bad)[0])
         raise DataError("campaigns", column, "must be a finite number in every row", f"row {i}: {values.iloc[i]!r}")
     return pd.Series(number.to_numpy(dtype=float), name=column)
+
+
+def _dates(values: pd.Series, column: str) -> pd.Series:
+    if not pd.api.types.is_datetime64_dtype(values.dtype):
+        raise DataError("campaigns", column, "the send date column must hold ISO dates (2024-06-03) in every row",
+                        repr(values.iloc[0]))
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise DataError("campaigns", column, "missing send date", f"row {int(np.flatnonzero(missing)[0])}")
+    return values.reset_index(drop=True).rename("sent_at")
+
+
+def _days_since(features: pd.DataFrame, sent: pd.Series) -> pd.DataFrame:
+    """Date columns as days_since_<col> = whole days from the date to the send date (NaN when missing)."""
+    out = {}
+    for col in features.columns:
+        s = features[col]
+        if pd.api.types.is_datetime64_dtype(s.dtype):
+            out[f"days_since_{col}"] = ((sent.dt.normalize() - s.dt.normalize()) / _DAY).to_numpy(dtype=float)
+        else:
+            out[col] = s
+    return pd.DataFrame(out, index=features.index)
