@@ -18,7 +18,8 @@ income counts as its mean). With z-scores of log r and log(1 + f) (fixed centres
   P(convert | arm a) = sigmoid(b(x) + effect_scale x tau_a(x)),   tau_control = 0,
 with b and tau_a in `_winback_logits` / `_crosssell_logits`. Some customers have tau_a < 0 ("sleeping dogs":
 the contact makes them less likely to buy): in winback the store-channel customers, in crosssell the premium
-plan for the e-mail and high incomes for the discount. A converter makes 1 + Poisson(mu_a) purchases at uniform
+plan and most store-channel customers for the e-mail, and high incomes for the discount (about 29% of the
+winback and 45% of the crosssell customers are sleeping dogs for some arm, with the defaults). A converter makes 1 + Poisson(mu_a) purchases at uniform
 times in the window, each of amount Gamma(shape 2, mean m x spend_a) (the discount lowers the amount, so it
 can lose spend while it wins conversions), categories from the customer's taste. So
   E[spend in the window | arm a] = P(convert | a) x (1 + mu_a) x m x spend_a   (amounts rounded to cents).
@@ -187,7 +188,7 @@ def _crosssell_logits(recency, frequency, attrs) -> tuple[np.ndarray, dict[str, 
     zr = (np.log(recency) - math.log(20.0)) / 1.0
     zf = (np.log1p(frequency) - 2.0) / 0.7
     base = -0.2 - 0.7 * zr + 0.4 * zf
-    email = 2.2 * attrs["app"] + 1.1 * attrs["web"] - 0.3 * attrs["age"] - 2.6 * attrs["premium"]
+    email = -0.1 + 2.7 * attrs["app"] + 1.4 * attrs["web"] - 0.2 * attrs["age"] - 2.8 * attrs["premium"]
     discount = 0.9 - 0.9 * attrs["income"] + 0.5 * attrs["basic"] - 0.4 * zf
     return base, {"email": email, "discount": discount}
 
