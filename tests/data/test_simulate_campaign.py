@@ -81,6 +81,21 @@ def test_log_contracts_and_populations(sim):
     assert sim.designs[WINBACK].arms == (CONTROL, "offer")
 
 
+def test_a_late_winback_never_contacts_a_crosssell_customer():
+    """Sent three months after the crosssell, the winback still reaches only customers lapsed in the log as
+    simulated (crosssell responses included) and none of the crosssell's."""
+    sim = simulate_campaigns(3_000, seed=1, winback_day="2024-09-02")
+    log, tx = sim.campaigns, sim.transactions
+    assert not log["customer_id"].duplicated().any()
+    day = sim.designs[WINBACK].send_day
+    winback = log.loc[log["campaign_id"] == WINBACK, "customer_id"]
+    last = tx[tx["timestamp"] < day].groupby("customer_id")["timestamp"].max().dt.normalize()
+    assert ((day - last.reindex(winback.to_numpy())) / DAY > 120).all()
+    crosssell = set(log.loc[log["campaign_id"] == CROSSSELL, "customer_id"])
+    lapsed = set(last.index[((day - last) / DAY) > 120])
+    assert set(winback) == lapsed - crosssell and lapsed & crosssell
+
+
 def test_rows_outside_the_response_windows_are_the_base_rows(sim):
     base, tx, log = sim.base.transactions, sim.transactions, sim.campaigns
     key = ["customer_id", "timestamp", "amount", "category"]

@@ -6,8 +6,8 @@ Two campaigns, each sent once to a population defined from the log before its se
     arms ``control``, ``email`` and ``discount`` (design shares 0.34 / 0.33 / 0.33);
   * ``winback`` (default 2024-07-01) to the *lapsed* customers (a purchase before c, none in
     [c - lapsed_days, c)), arms ``control`` and ``offer`` (0.5 / 0.5).
-lapsed_days > active_days and winback after crosssell keep the two populations apart, so every customer gets at
-most one contact. Arms are drawn independently per customer with the design shares (complete randomisation).
+Every customer gets at most one contact: a crosssell customer is never in the winback (with the defaults none
+is lapsed by then anyway), so the winback population is read from rows the crosssell left untouched. Arms are drawn independently per customer with the design shares (complete randomisation).
 Each contact is sent at c + 9:00 + a uniform time within three hours (`sent_at`).
 
 Response model. The effect depends only on what the log and the customer table show at c (so a model of the
@@ -229,9 +229,9 @@ def simulate_campaigns(
             raise ConfigError(f"{name} must be a date, got {value!r}") from None
         if pd.isna(stamp) or stamp.tzinfo is not None or stamp != stamp.normalize():
             raise ConfigError(f"{name} must be a timezone-naive midnight (a date), got {value!r}")
-        if not base.start < stamp or stamp + pd.Timedelta(days=response_days) > base.observation_end:
-            raise ConfigError(f"{name} must lie after start and leave response_days={response_days} days before "
-                              f"end ({base.observation_end.date()}), got {stamp.date()}")
+        if not base.start < stamp or stamp + pd.Timedelta(days=response_days + 1) > base.observation_end:
+            raise ConfigError(f"{name} must lie after start and leave response_days={response_days} days (and the "
+                              f"send day) before end ({base.observation_end.date()}), got {stamp.date()}")
         days[name] = stamp.as_unit("ns")
     if days["winback_day"] <= days["crosssell_day"]:
         raise ConfigError(f"winback_day must be after crosssell_day, got {days['winback_day'].date()} <= "
@@ -262,6 +262,7 @@ def simulate_campaigns(
     new_rows: list[dict[str, np.ndarray]] = []
     truths, logs = [], []
     window_ns = response_days * NS_PER_DAY
+    contacted = np.zeros(len(ids), dtype=bool)
     for campaign_id in (CROSSSELL, WINBACK):
         design = designs[campaign_id]
         c = int((design.send_day - base.start) // pd.Timedelta(days=1))
@@ -269,10 +270,11 @@ def simulate_campaigns(
         if campaign_id == CROSSSELL:
             rows = np.flatnonzero(hist["last"] >= c - active_days)
         else:
-            rows = np.flatnonzero((hist["last"] >= 0) & (hist["last"] < c - lapsed_days))
+            rows = np.flatnonzero((hist["last"] >= 0) & (hist["last"] < c - lapsed_days) & ~contacted)
         if rows.size == 0:
             raise ConfigError(f"the {campaign_id} campaign has no customers ({design.population} "
                               f"{design.send_day.date()}); simulate more customers")
+        contacted[rows] = True
         recency = (c - hist["last"][rows]).astype(float)
         frequency = hist["days"][rows].astype(float)
         monetary = hist["spend"][rows] / frequency
