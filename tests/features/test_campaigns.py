@@ -135,6 +135,21 @@ def test_a_plain_t_learner_reaches_the_quality_bar(sim, sets):
             assert best > 0 and model >= 0.8 * best, (cid, arm, model, best)
 
 
+def test_outcome_from_the_campaign_log():
+    tx, campaigns = small_log()
+    recorded = campaigns.assign(result=["no", "yes", "yes"])
+    data = campaign_dataset(tx, recorded, control="control", columns={"outcome": "result"}, outcome="column",
+                            response_days=90, min_responders=0)
+    assert data.y.tolist() == [0, 1, 1] and data.spend is None  # no window needed: 90 days run past the log
+    with pytest.raises(SchemaError, match="campaigns.outcome: the campaign log has no outcome column"):
+        campaign_dataset(tx, campaigns, control="control", outcome="column", min_responders=0)
+    with pytest.raises(DataError, match="campaigns.outcome: a binary label has two classes"):
+        campaign_dataset(tx, campaigns.assign(outcome=[0, 1, 2]), control="control", outcome="column",
+                         min_responders=0)
+    with pytest.raises(ConfigError, match="outcome must be one of"):
+        campaign_dataset(tx, campaigns, control="control", outcome="log")
+
+
 def test_window_past_the_observation_end_is_an_error():
     tx, campaigns = small_log()
     with pytest.raises(DataError, match="campaigns.sent_at: the response window of response_days=60 days runs "
@@ -171,7 +186,7 @@ def test_a_contacted_customer_without_history_keeps_missing_features():
     extra = pd.concat([campaigns, pd.DataFrame({"customer_id": [9], "campaign_id": ["c1"], "treatment": ["mail"],
                                                 "sent_at": [pd.Timestamp("2024-03-01 10:00")]})],
                       ignore_index=True)
-    with pytest.warns(CustvalWarning, match="1 contacted customers have no purchase before their send day"):
+    with pytest.warns(CustvalWarning, match="1 contacted customers have no purchase before their send day.*all their features are missing"):
         data = campaign_dataset(tx, extra, control="control", min_responders=0, windows=(30,))
     assert data.X.iloc[3].isna().all() and data.y.iloc[3] == 0
 

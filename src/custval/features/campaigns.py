@@ -4,7 +4,8 @@ From a transaction log and a campaign log (`campaign_dataset`): for each contact
 features of `custval.features.snapshots.build_snapshot` at the midnight of its send day (so only rows of earlier
 days: a purchase on the send day, even before sent_at, is neither a feature nor an outcome), its arm, and the
 outcomes of the response window [sent_at, sent_at + response_days): ``y`` = 1 when the window holds a sale
-(a row with amount >= 0), ``spend`` = the net amount of the window's rows (returns included). Every customer's
+(a row with amount >= 0), ``spend`` = the net amount of the window's rows (returns included); or ``y`` from the
+campaign log's own outcome column (outcome="column"). Every customer's
 window must end by the observation end. The category list defaults to the categories sold before the first
 send day, so nothing after it shapes the features.
 
@@ -39,9 +40,10 @@ from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
 from custval.features import snapshots as snap
 from custval.features.identifiers import drop_columns
 
-__all__ = ["RESPONSE_DAYS", "UpliftData", "campaign_dataset", "campaign_table_dataset"]
+__all__ = ["OUTCOME_SOURCES", "RESPONSE_DAYS", "UpliftData", "campaign_dataset", "campaign_table_dataset"]
 
 RESPONSE_DAYS = 30
+OUTCOME_SOURCES = ("window", "column")
 _DAY = pd.Timedelta(days=1)
 
 
@@ -85,7 +87,7 @@ def campaign_dataset(transactions: pd.DataFrame, campaigns: pd.DataFrame, *, cam
                      customers: pd.DataFrame | None = None, windows=snap.WINDOWS, categories=None,
                      extra_features: Callable | None = None, history_start=None, observation_end=None,
                      design: Mapping | None = None, min_responders: int = MIN_RESPONDERS,
-                     columns: Mapping[str, str] | None = None) -> UpliftData:
+                     columns: Mapping[str, str] | None = None, outcome: str = "window") -> UpliftData:
     """The uplift set of `campaign_id` (default: the log's only campaign) from a validated transaction log
     and a campaign log (`custval.data.campaigns.validate_campaigns` is applied, with `columns`).
 
@@ -93,7 +95,11 @@ def campaign_dataset(transactions: pd.DataFrame, campaigns: pd.DataFrame, *, cam
     (active_days=None), `customers`, `windows`, `categories`, `extra_features`; `history_start` defaults to the
     log's first day, `observation_end` (exclusive) to the day after its last row. A contacted customer with no
     purchase before the send day keeps missing features (CustvalWarning). Guard rails: see the module docstring.
+    `outcome`: "window" (y and spend from the transactions of the response window) or "column" (y is the
+    campaign log's binary `outcome` column, as recorded by the campaign tool; no spend, no window needed).
     """
+    if outcome not in OUTCOME_SOURCES:
+        raise ConfigError(f"outcome must be one of {list(OUTCOME_SOURCES)}, got {outcome!r}")
     if isinstance(response_days, bool) or not isinstance(response_days, (int, np.integer)) or response_days < 1:
         raise ConfigError(f"response_days must be an integer >= 1, got {response_days!r}")
     log = validate_campaigns(campaigns, columns=columns)
@@ -105,7 +111,10 @@ def campaign_dataset(transactions: pd.DataFrame, campaigns: pd.DataFrame, *, cam
     ts = _naive(transactions["timestamp"])
     end = ts.max().normalize() + _DAY if observation_end is None else pd.Timestamp(observation_end)
     sent = log["sent_at"]
-    late = (sent + response_days * _DAY > end).to_numpy()
+    if outcome == "column" and "outcome" not in log.columns:
+        raise SchemaError("campaigns", "outcome", "the campaign log has no outcome column (outcome='column'); "
+                          "map one with columns={'outcome': ...} or take it from the transactions (outcome='window')")
+    late = (sent + response_days * _DAY > end).to_numpy() & (outcome == "window")
     if late.any():
         i = int(np.flatnonzero(late)[0])
         raise DataError("campaigns", "sent_at", f"the response window of response_days={response_days} days runs "
@@ -130,12 +139,16 @@ def campaign_dataset(transactions: pd.DataFrame, campaigns: pd.DataFrame, *, cam
     if absent.any():
         warnings.warn(CustvalWarning(
             f"campaigns: {int(absent.sum())} contacted customers have no purchase before their send day (e.g. "
-            f"{ids[np.flatnonzero(absent)[0]]!r}), so their history features are missing"), stacklevel=2)
-    y, spend = _window_outcomes(transactions, ts, ids, sent.to_numpy(), response_days)
-    check_responders(y, log["treatment"], found, min_responders=min_responders, column="outcome")
-    outcomes = pd.DataFrame({"conversion": y, "spend": spend})
+            f"{ids[np.flatnonzero(absent)[0]]!r}), so all their features are missing"), stacklevel=2)
+    if outcome == "window":
+        y, spend = _window_outcomes(transactions, ts, ids, sent.to_numpy(), response_days)
+        outcomes = pd.DataFrame({"conversion": y, "spend": spend})
+    else:
+        outcomes = pd.DataFrame({"conversion": check_binary_outcome(log["outcome"], column="outcome").to_numpy()})
+    check_responders(outcomes["conversion"], log["treatment"], found, min_responders=min_responders,
+                     column="outcome")
     return UpliftData(X=X.reset_index(drop=True), y=outcomes["conversion"], treatment=log["treatment"],
-                      spend=outcomes["spend"], customer_id=log["customer_id"], arms=found.treatments,
+                      spend=outcomes.get("spend"), customer_id=log["customer_id"], arms=found.treatments,
                       control=found.control, campaign_id=str(log["campaign_id"].iloc[0]), sent_at=sent,
                       outcomes=outcomes)
 
