@@ -72,6 +72,7 @@ __all__ = [
     "coerce_numeric_text",
     "duplicate_rows",
     "parse_binary_label",
+    "parse_customer_ids",
     "parse_date",
     "parse_timestamps",
     "parse_transactions",
@@ -587,6 +588,11 @@ def warn_future(out: pd.DataFrame, table: str, label: str) -> None:
         warnings.warn(f"{table}.{label}: {int(late.sum())} rows lie after today (latest "
                       f"{out['timestamp'].max()}); check the dates (data.timestamp_format) or the source",
                       CustvalWarning, stacklevel=3)
+
+
+def parse_customer_ids(values: pd.Series, *, table: str = "transactions", label: str = "customer_id") -> pd.Series:
+    """One id column parsed as for transactions (int64 or str; DataError on a missing, empty or fractional id)."""
+    return _parse_customer_id(values, table, label)
 
 
 def parse_timestamps(values: pd.Series, timestamp_format: str | None = None, *, table: str = "transactions",
