@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custval.cli import app
+from custval.data.simulate_campaign import simulate_campaign_table
 from custval.data.simulate_churn import simulate_churn
 from custval.data.simulate_export import simulate_retail_export
 from custval.data.simulate_table import simulate_churn_table
@@ -51,6 +52,15 @@ def files(tmp_path_factory) -> dict[str, str]:
                   "Surname": [f"Name{i}" for i in range(n)], "Age": rng.integers(18, 90, n),
                   "Geography": rng.choice(["France", "Spain", "Germany"], n),
                   "Exited": rng.integers(0, 2, n)}).to_csv(root / "bank.csv", index=False)
+    campaign = simulate_campaign_table(1500, seed=3).table  # crosssell: control, email, discount
+    campaign.to_csv(root / "campaign.csv", index=False)
+    campaign.assign(Group=campaign["Group"].where(campaign.index % 50 != 7)).to_csv(root / "campaign_gaps.csv",
+                                                                                      index=False)
+    few = campaign.copy()  # only 3 email customers converted: too few treated responders to evaluate
+    email = few.index[(few["Group"] == "email").to_numpy()]
+    few.loc[email, "Converted"] = 0
+    few.loc[email[:3], "Converted"] = 1
+    few.to_csv(root / "campaign_few.csv", index=False)
     export = simulate_retail_export(150, seed=2, mean_lines=3)
     export.write(root / "export.csv", root / "products.csv")
     export.products.drop(columns="Category").to_csv(root / "products_nocat.csv", index=False)
@@ -60,6 +70,9 @@ def files(tmp_path_factory) -> dict[str, str]:
         "products_nocat": str(root / "products_nocat.csv"),
         "export_map": json.dumps(export.columns, separators=(",", ":")),
         "root": str(root),
+        "campaign": str(root / "campaign.csv"),
+        "campaign_gaps": str(root / "campaign_gaps.csv"),
+        "campaign_few": str(root / "campaign_few.csv"),
         "good": str(root / "good.csv"),
         "churn_tx": str(root / "churn_tx.csv"),
         "short_tx": str(root / "short_tx.csv"),
@@ -315,8 +328,42 @@ CASES = [
     ("simulate --kind retail-export --out {root}/sim5.csv --truth {root}/t.csv", "--truth is the ground truth of"),
     ("simulate --kind retail-export --out {root}/sim6.csv --products {root}/p.xlsx",
      "--products must be a file name ending with"),
+    # ------------------------------------------------------------------------------------------- uplift
+    ("train uplift --set model.learners=[t,nope]", "model.learners must be a non-empty list of"),
+    ("train uplift --set model.learners=[t,t]", "model.learners must be distinct"),
+    ("train uplift --set model.target=visits", "model.target must be one of"),
+    ("train uplift --set model.xgboost.random_state=3", "model.xgboost.random_state is set by the job"),
+    ("train uplift --set model.xgboost.max_depth=-1", "model.xgboost.max_depth"),
+    ("train uplift --set split.test_fraction=0.9", "split.test_fraction"),
+    ("train uplift --set targeting.cost=-1", "targeting.cost"),
+    ("train uplift --set targeting.cost={email:1}", "targeting.cost must give a cost per contact for every"),
+    ("train uplift --set targeting.top_share=0", "targeting.top_share"),
+    ("train uplift --set targeting.population=active --set targeting.value=second_lifetime_value",
+     "targeting.value"),
+    ("train uplift --set campaign.id=spring", "campaign.id must be winback or crosssell"),
+    ("train uplift --set campaign.response_days=0", "campaign.response_days"),
+    ("train uplift --set data.spend=Revenue", "data.spend"),
+    ("train uplift --set data.source={churn_tx}", "data.campaigns must name the campaign log"),
+    ("train uplift --set output=targets.xlsx", "output"),
+    ("train uplift --set data.table={campaign} --set data.id_column=CustomerRef --set data.treatment=Group",
+     "data.outcome must name the 0/1 outcome column"),
+    ("train uplift --set data.table={campaign} --set data.outcome=Converted --set data.treatment=Group",
+     "customer_id"),
+    ("train uplift --set data.table={campaign} --set data.id_column=CustomerRef --set data.treatment=Arm "
+     "--set data.outcome=Converted", "Arm"),
+    ("train uplift --set data.table={campaign} --set data.id_column=CustomerRef --set data.treatment=Group "
+     "--set data.outcome=Revenue", "Revenue"),
+    ("train uplift --set data.table={campaign} --set data.id_column=CustomerRef --set data.treatment=Group "
+     "--set data.outcome=Converted --set data.control=holdout", "holdout"),
+    ("train uplift --set data.table={campaign_gaps} --set data.id_column=CustomerRef --set data.treatment=Group "
+     "--set data.outcome=Converted", "Group"),
+    ("train uplift --set data.table={campaign_few} --set data.id_column=CustomerRef --set data.treatment=Group "
+     "--set data.outcome=Converted --set data.drop=[CampaignCode]", "responders"),
+    ("train uplift --set data.table={campaign} --set data.id_column=CustomerRef --set data.treatment=Group "
+     "--set data.outcome=Converted --set model.target=spend", "data.spend must name the spend column"),
     # ------------------------------------------------------------------------------------------- config
     ("config show nope", "pipeline must be one of"),
+    ("config show uplift_campaign --set targeting.margin=0", "targeting.margin"),
     ("config show clv --set period=Q", "period must be one of"),
 ]
 
@@ -355,8 +402,8 @@ def test_malformed_input_exits_2_with_one_line_and_leaves_nothing(command, messa
 def test_the_table_covers_every_command_with_at_least_60_cases():
     assert len(CASES) >= 60
     commands = {" ".join(c.split(" ")[:2]) for c, _ in CASES}
-    assert {"train clv", "train churn", "train propensity", "tune churn", "segment --set", "simulate --out",
-            "config show", "inspect --set"} <= commands
+    assert {"train clv", "train churn", "train propensity", "train uplift", "tune churn", "segment --set",
+            "simulate --out", "config show", "inspect --set"} <= commands
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -112,6 +112,17 @@ def train_propensity_command(config: ConfigOption = None, set_: SetOption = None
                                               promote=promote))
 
 
+@train_app.command("uplift")
+@_custval_errors
+def train_uplift_command(config: ConfigOption = None, set_: SetOption = None, tracking_uri: TrackingOption = None,
+                         promote: PromoteOption = False):
+    """Uplift of one randomised campaign: learners compared on validation Qini, the target list chosen for the
+    most incremental profit, registered as custval-uplift-<campaign>."""
+    from custval.jobs.train_uplift import load_config, train_uplift
+
+    _print_uplift_result(train_uplift(load_config(config, set_ or []), tracking_uri=tracking_uri, promote=promote))
+
+
 @tune_app.command("churn")
 @_custval_errors
 def tune_churn_command(
@@ -435,6 +446,53 @@ def _print_churn_result(result) -> None:
     if result.output is not None:
         console.print(f"churn scores for {len(result.scores):,} customers: {result.output}")
     console.print(f"browse: mlflow ui --backend-store-uri {result.tracking_uri}")
+
+
+LEARNER_NAMES = {"s": "S-learner", "t": "T-learner", "x": "X-learner", "dr": "DR-learner",
+                 "class_transformation": "class transformation"}
+
+
+def _print_uplift_result(result) -> None:
+    m = result.metrics
+    console.rule(f"custval train uplift: campaign {result.campaign or 'table'}, arms {', '.join(result.arms)} vs "
+                 f"{result.control}; {m['n_train']:,.0f} train / {m['n_valid']:,.0f} valid / {m['n_test']:,.0f} test")
+    learners = Table(title="Learners by validation Qini (mean over arms)")
+    for column in ("learner", "valid Qini", "valid uplift@k", ""):
+        learners.add_column(column, justify="left" if column in ("learner", "") else "right")
+    for name, row in result.learners.iterrows():
+        learners.add_row(LEARNER_NAMES.get(name, name), _fmt(row.valid_qini), _fmt(row.valid_uplift_at_k),
+                         "chosen" if row.chosen else "")
+    console.print(learners)
+    test = Table(title=f"Test ({LEARNER_NAMES.get(result.chosen, result.chosen)} refitted on train + valid)")
+    for column in ("arm", "Qini", "AUUC", "uplift@k", "Qini of the true uplift"):
+        test.add_column(column, justify="left" if column == "arm" else "right")
+    for arm in result.arms:
+        test.add_row(arm, _fmt(m.get(f"test_qini_{arm}")), _fmt(m.get(f"test_auuc_{arm}")),
+                     _fmt(m.get(f"test_uplift_at_k_{arm}")), _fmt(m.get(f"oracle_test_qini_{arm}")))
+    console.print(test)
+    policy = Table(title="Off-policy value on the test customers (incremental profit, 95% interval)")
+    for column in ("policy", "contacts", "incremental conversions", "incremental profit", "interval"):
+        policy.add_column(column, justify="left" if column == "policy" else "right")
+    for name, label in (("profit", "profit-based selection"), ("top_share", "top share by uplift"),
+                        ("everyone", "contact everyone")):
+        p = result.policy[name]
+        policy.add_row(label, f"{p.contacts:,.0f}", f"{p.incremental_responses:,.1f}",
+                       f"{p.incremental_profit:,.0f}", f"[{p.ci_low:,.0f}, {p.ci_high:,.0f}]")
+    console.print(policy)
+    plan = result.plan
+    mix = ", ".join(f"{arm} {n:,}" for arm, n in plan.arm_mix.items())
+    console.print(f"target list: {plan.contacts:,} of {len(plan.customers):,} customers ({mix}); expected "
+                  f"incremental profit {plan.total_profit:,.0f} for a spend of {plan.spend:,.0f}")
+    head = Table(title="Top targets")
+    columns = ["customer_id", "arm", "expected_profit", "value", *[f"uplift_{a}" for a in result.arms]]
+    for column in columns:
+        head.add_column(column, justify="left" if column in ("customer_id", "arm") else "right")
+    for _, row in result.targets.head(10).iterrows():
+        head.add_row(*(str(row[c]) if c in ("customer_id", "arm") else _fmt(row[c]) for c in columns))
+    console.print(head)
+    _print_registration(result)
+    if result.output is not None:
+        console.print(f"wrote the target list to {result.output}")
 
 
 def _print_propensity_result(result) -> None:

@@ -26,6 +26,8 @@ from custval.config.pipelines import (
     SegmentJobConfig,
     SnapshotJobConfig,
     TrainingConfig,
+    UpliftCampaignConfig,
+    UpliftConfig,
 )
 from custval.config.sections import (
     DEFAULT_GRID,
@@ -62,7 +64,7 @@ __all__ = [
     "CLVModelSettings", "CLVSource", "CancellationSettings", "CategorySettings", "ChurnConfig", "DataConfig", "JobConfig", "ModelSettings",
     "PropensityConfig", "PropensityModelSettings", "RolloutSettings", "Section", "SegmentConfig",
     "SegmentJobConfig", "SettingError", "SimulateSettings", "SnapshotJobConfig", "SnapshotSettings",
-    "SplitSettings", "TableDataConfig", "TrainingConfig", "TreeSettings", "artifact_root", "build_config",
+    "SplitSettings", "TableDataConfig", "TrainingConfig", "TreeSettings", "UpliftCampaignConfig", "UpliftConfig", "artifact_root", "build_config",
     "config_error", "describe", "load_yaml", "merge", "optuna_storage", "output_path", "parse_overrides",
     "parse_value", "set_dotted", "sqlite_path", "tracking_uri", "validate_config",
 ]

@@ -12,6 +12,9 @@ from custval.config.loading import Section
 from custval.config.sections import (
     AUTO,
     LOG_SETTINGS,
+    CampaignDataConfig,
+    CampaignSettings,
+    CampaignSimulateSettings,
     CLVModelSettings,
     CLVSource,
     DataConfig,
@@ -23,6 +26,10 @@ from custval.config.sections import (
     SnapshotSettings,
     SplitSettings,
     TableDataConfig,
+    TargetingSettings,
+    UpliftModelSettings,
+    UpliftSplitSettings,
+    WinbackSettings,
 )
 from custval.config.types import (
     Date,
@@ -253,9 +260,107 @@ class SegmentJobConfig(JobConfig):
         return self
 
 
+# ----------------------------------------------------------------------------------------------- uplift
+UPLIFT_PREFIX = "custval-uplift-"
+
+
+class UpliftConfig(TrainingConfig):
+    """custval train uplift: the uplift learners fitted on one randomised campaign, the best on validation Qini
+    refitted, evaluated on the test customers (Qini, AUUC, uplift@k, the off-policy value of targeting), the
+    target list chosen for the most incremental profit, registered as custval-uplift-<campaign> (champion by test
+    Qini on the same test customers)."""
+
+    experiment: Name = "custval-uplift"
+    registered_model: ModelName | None = AUTO
+    """Registered model name (alias challenger; champion when its test Qini is at least the champion's on the same
+    test customers); auto: custval-uplift-<campaign.id>; null: not registered."""
+    output: OutputPath | None = "outputs/uplift_winback_targets.parquet"
+    data: CampaignDataConfig = Field(default_factory=CampaignDataConfig)
+    """The campaign: transactions + campaign log, the simulated campaigns, or a campaign table."""
+    simulate: CampaignSimulateSettings = Field(default_factory=CampaignSimulateSettings)
+    """The simulated campaigns (data.source: simulate)."""
+    campaign: CampaignSettings = Field(default_factory=CampaignSettings)
+    """Which campaign, its response window and design."""
+    split: UpliftSplitSettings = Field(default_factory=UpliftSplitSettings)
+    """Train / valid / test customers."""
+    model: UpliftModelSettings = Field(default_factory=UpliftModelSettings)
+    """The learners and their base settings."""
+    targeting: TargetingSettings = Field(default_factory=TargetingSettings)
+    """The economics of a contact and the budget."""
+    winback: WinbackSettings = Field(default_factory=WinbackSettings)
+    """Lapse and second lifetime value."""
+    seed: NonNegativeInt = 0
+    """Seed of the split and the models."""
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        data, targeting = self.data, self.targeting
+        table = data.table is not None
+        if targeting.population == AUTO:
+            targeting.population = "campaign" if table else "lapsed"
+        if targeting.value == AUTO:
+            targeting.value = "second_lifetime_value" if targeting.population == "lapsed" and \
+                self.model.target == "conversion" else "margin"
+        if self.registered_model == AUTO:
+            if self.campaign.id is None:
+                raise SettingError("registered_model", "auto names the model after campaign.id, which is null: "
+                                                       "set campaign.id or registered_model")
+            self.registered_model = f"{UPLIFT_PREFIX}{self.campaign.id}"
+        if data.simulated:
+            defaults = CampaignDataConfig()
+            changed = [k for k in ("campaigns", "campaign_columns", "customers", "customer_columns", "outcome",
+                                   *LOG_SETTINGS) if getattr(data, k) != getattr(defaults, k)]
+            if changed:
+                raise SettingError(f"data.{changed[0]}", "would be ignored: data.source=simulate brings its own "
+                                   "transactions, customers and campaign log")
+            if self.campaign.id not in ("winback", "crosssell"):
+                raise SettingError("campaign.id", f"must be winback or crosssell with data.source=simulate, got "
+                                                  f"{self.campaign.id!r}")
+        elif self.simulate != CampaignSimulateSettings():
+            raise SettingError("simulate.n_customers" if self.simulate.n_customers != 20_000 else "simulate.seed",
+                               "would be ignored: it applies only to data.source=simulate")
+        if table and targeting.population != "campaign":
+            raise SettingError("targeting.population", f"must be campaign with a campaign table (data.table): it "
+                                                       f"has no transactions to find {targeting.population} "
+                                                       f"customers in, got {targeting.population}")
+        if not table:
+            defaults = CampaignDataConfig()
+            changed = [k for k in ("spend", "outcomes", "sent_at", "treatment") if getattr(data, k) !=
+                       getattr(defaults, k)]
+            if changed:
+                raise SettingError(f"data.{changed[0]}", "would be ignored: it names a column of a campaign table "
+                                   "(data.table); map the campaign log's columns with data.campaign_columns")
+        if self.model.target == "spend" and table and data.spend is None:
+            raise SettingError("data.spend", "must name the spend column of data.table for model.target=spend")
+        if self.model.target == "spend" and not table and data.outcome is not None:
+            raise SettingError("model.target", "spend needs the transactions of the response window: set "
+                                               "data.outcome=null")
+        if targeting.value == "second_lifetime_value" and (table or targeting.population != "lapsed"):
+            raise SettingError("targeting.value", "second_lifetime_value needs lapsed customers of a transaction "
+                                                  "log (targeting.population=lapsed); use margin")
+        if targeting.value == "second_lifetime_value" and self.model.target == "spend":
+            raise SettingError("targeting.value", "must be margin with model.target=spend (the uplift is already "
+                                                  "in money: profit = margin_rate x spend uplift)")
+        return self
+
+
+class UpliftCampaignConfig(UpliftConfig):
+    """custval train uplift for a campaign to active customers (pipelines/uplift_campaign.yaml): the simulated
+    crosssell campaign with two treatment arms, valued by a fixed margin per conversion."""
+
+    output: OutputPath | None = "outputs/uplift_crosssell_targets.parquet"
+    campaign: CampaignSettings = Field(default_factory=lambda: CampaignSettings(id="crosssell"))
+    """Which campaign, its response window and design."""
+    targeting: TargetingSettings = Field(default_factory=lambda: TargetingSettings(
+        population="active", value="margin", cost={"email": 0.5, "discount": 4.0}))
+    """The economics of a contact and the budget."""
+
+
 PIPELINES: dict[str, type[Section]] = {
     "clv": CLVConfig,
     "churn": ChurnConfig,
     "propensity": PropensityConfig,
     "segment": SegmentJobConfig,
+    "uplift_winback": UpliftConfig,
+    "uplift_campaign": UpliftCampaignConfig,
 }

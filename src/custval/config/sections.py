@@ -420,3 +420,186 @@ class RolloutSettings(Section):
         if self.responses is not None and not all(given):
             raise SettingError("responses", "needs rollout.cost_per_contact and rollout.net_profit_per_response")
         return self
+
+
+# ----------------------------------------------------------------------------------------------- uplift
+UPLIFT_LEARNERS = ("s", "t", "x", "dr", "class_transformation")
+DEFAULT_UPLIFT_XGBOOST = {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 3}
+
+
+class CampaignDataConfig(DataConfig):
+    """A randomised campaign: transactions (or the simulated campaigns) with a campaign log, or a campaign table
+    (one row per contacted customer: features, arm, outcomes)."""
+
+    source: Name = SIMULATE
+    """simulate (custval.data.simulate_campaign, the `simulate` section) or a transactions CSV/Parquet path."""
+    campaigns: FilePath | None = None
+    """The campaign log for a transactions file (CSV/Parquet: customer_id, campaign_id, treatment = arm name,
+    sent_at)."""
+    campaign_columns: ColumnMap = {}
+    """Contract name -> your column of the campaign log, e.g. {treatment: group, sent_at: send_time}."""
+    customers: FilePath | None = None
+    """Customer attributes for a transactions file (one row per customer: id_column + any columns)."""
+    customer_columns: ColumnMap = {}
+    """Rename the columns of `customers` or `table`: our name -> source column."""
+    table: FilePath | None = None
+    """Instead of transactions: a campaign table (one row per contacted customer: features, the arm column
+    `treatment`, the 0/1 column `outcome`, optionally `spend`)."""
+    id_column: Name = "customer_id"
+    """The id column of `table` or `customers`."""
+    treatment: Name = "treatment"
+    """The arm column of `table` (arm names; one of them is `control`)."""
+    control: Name = "control"
+    """The control arm's name (in the campaign log or `table`)."""
+    outcome: Name | None = None
+    """The 0/1 outcome column of `table` (e.g. Converted), or of the campaign log; null for a log: a sale in the
+    response window of the transactions (campaign.response_days)."""
+    spend: Name | None = None
+    """The spend column of `table` (needed for model.target=spend)."""
+    outcomes: tuple[Name, ...] = ()
+    """Other outcome columns of `table` (e.g. Visited): never features."""
+    sent_at: Name | None = None
+    """The send-date column of `table`: not a feature; other date columns become days before it."""
+    drop: tuple[Name, ...] = ()
+    """Columns of `table` or `customers` that are not features, e.g. [CampaignCode]."""
+    keep: tuple[Name, ...] = ()
+    """Columns kept as features even when they look like identifiers (otherwise dropped with a warning)."""
+
+    @property
+    def simulated(self) -> bool:
+        return self.table is None and self.source.strip().lower() == SIMULATE
+
+    @model_validator(mode="after")
+    def _sources(self):
+        if self.table is not None:
+            if self.outcome is None:
+                raise SettingError("outcome", "must name the 0/1 outcome column of data.table, e.g. Converted")
+            if self.campaigns is not None or self.customers is not None:
+                name = "campaigns" if self.campaigns is not None else "customers"
+                raise SettingError(name, "must be null with a table: data.table already holds the campaign")
+        elif not self.simulated and self.campaigns is None:
+            raise SettingError("campaigns", "must name the campaign log (customer_id, campaign_id, treatment, "
+                                            "sent_at) of the transactions in data.source, e.g. campaigns.csv")
+        return self
+
+
+class CampaignSimulateSettings(Section):
+    """The simulated campaigns of data.source=simulate (custval.data.simulate_campaign.simulate_campaigns:
+    crosssell with arms email and discount, winback with arm offer)."""
+
+    key = "simulate"
+
+    n_customers: PositiveInt = 20_000
+    """Customers of the simulated base."""
+    seed: NonNegativeInt = 0
+    """Seed of the simulation."""
+
+
+class CampaignSettings(Section):
+    """Which campaign and how its response is read."""
+
+    key = "campaign"
+
+    id: Name | None = "winback"
+    """The campaign_id in the campaign log (null: the log's only campaign); with a campaign table, the name of
+    its campaign. The model is registered as custval-uplift-<id> (registered_model: auto)."""
+    response_days: PositiveInt = 30
+    """Response window after sent_at: a sale in it is a conversion, its net amount the spend."""
+    design: dict[Name, Fraction] | None = None
+    """The planned share of each arm, e.g. {control: 0.5, offer: 0.5}: a sample-ratio mismatch warns; null: not
+    tested (the simulator's design with data.source=simulate)."""
+
+
+class UpliftModelSettings(Section):
+    """The uplift learners, compared on validation Qini; the best is refitted on train + valid."""
+
+    key = "model"
+
+    learners: tuple[Name, ...] = UPLIFT_LEARNERS
+    """Learners tried: s | t | x | dr | class_transformation (binary target, one treatment arm only)."""
+    target: Annotated[str, one_of("conversion", "spend")] = "conversion"
+    """The uplift of: conversion (P(convert)) | spend (revenue in the response window)."""
+    xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_UPLIFT_XGBOOST))
+    """Base learner settings (BoostedClassifier / BoostedRegressor keyword arguments) of every learner."""
+    n_trials: NonNegativeInt = 0
+    """Optuna trials tuning the chosen learner's base settings on validation Qini (0: none); trials are nested
+    MLflow runs."""
+
+    @model_validator(mode="after")
+    def _learners(self):
+        unknown = [name for name in self.learners if name not in UPLIFT_LEARNERS]
+        if unknown or not self.learners:
+            raise SettingError("learners", f"must be a non-empty list of {list(UPLIFT_LEARNERS)}, got "
+                                           f"{list(self.learners)}")
+        if len(set(self.learners)) != len(self.learners):
+            raise SettingError("learners", f"must be distinct, got {list(self.learners)}")
+        if self.target == "spend" and self.learners == ("class_transformation",):
+            raise SettingError("learners", "class_transformation models a 0/1 outcome: add s, t, x or dr for "
+                                           "model.target=spend")
+        return self
+
+
+class UpliftSplitSettings(Section):
+    """Customers split at random, stratified on arm x outcome."""
+
+    key = "split"
+
+    valid_fraction: Fraction = 0.2
+    """Share of customers for choosing the learner (and tuning)."""
+    test_fraction: Fraction = 0.3
+    """Share of customers for the test metrics (never used to fit or choose)."""
+
+    @model_validator(mode="after")
+    def _leaves_training_rows(self):
+        if self.valid_fraction + self.test_fraction >= 1:
+            raise SettingError("test_fraction", f"must leave customers to train on: split.valid_fraction + "
+                                                f"split.test_fraction must be < 1, got {self.valid_fraction} + "
+                                                f"{self.test_fraction}")
+        return self
+
+
+def _nonnegative_cost(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0 or value == float("inf"):
+        raise SettingError("", f"must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+Cost = Annotated[float, BeforeValidator(_nonnegative_cost)]
+
+
+class TargetingSettings(Section):
+    """Whom to contact with which arm: expected incremental profit = uplift x value of a response - cost
+    (custval.scoring.targeting), at most one arm per customer, under the budget."""
+
+    key = "targeting"
+
+    population: Annotated[str, one_of("auto", "lapsed", "active", "campaign")] = "auto"
+    """Who is ranked: lapsed (no purchase in winback.lapse_days before the scoring date) | active (a purchase in
+    them) | campaign (the campaign's own customers) | auto (campaign for a campaign table, else lapsed)."""
+    value: Annotated[str, one_of("auto", "margin", "second_lifetime_value")] = "auto"
+    """Value of a conversion: margin (the fixed `margin`) | second_lifetime_value (margin_rate x the spend
+    expected after a return, learnt from customers who lapsed and came back) | auto (second_lifetime_value for
+    lapsed customers, else margin)."""
+    margin: PositiveReal = 30.0
+    """Net profit of one conversion (value: margin)."""
+    margin_rate: Share = 0.3
+    """Profit share of spend (value: second_lifetime_value, and model.target: spend)."""
+    cost: Cost | dict[Name, Cost] = 2.0
+    """Cost of one contact: one number, or one per treatment arm, e.g. {email: 0.5, discount: 4.0}."""
+    max_contacts: PositiveInt | None = None
+    """At most this many contacts (null: no limit)."""
+    budget: PositiveReal | None = None
+    """At most this much spent on contacts (null: no limit)."""
+    top_share: Share = 0.3
+    """The off-policy estimate reported for contacting the top share by predicted uplift."""
+
+
+class WinbackSettings(Section):
+    """Lapse and second lifetime value."""
+
+    key = "winback"
+
+    lapse_days: PositiveInt = 120
+    """A customer is lapsed after this many days without a purchase."""
+    horizon_days: PositiveInt = 365
+    """The second lifetime value is the spend in this many days after a return."""

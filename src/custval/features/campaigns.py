@@ -40,7 +40,8 @@ from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
 from custval.features import snapshots as snap
 from custval.features.identifiers import drop_columns
 
-__all__ = ["OUTCOME_SOURCES", "RESPONSE_DAYS", "UpliftData", "campaign_dataset", "campaign_table_dataset"]
+__all__ = ["OUTCOME_SOURCES", "RESPONSE_DAYS", "CampaignInput", "UpliftData", "campaign_dataset", "campaign_population",
+           "campaign_table_dataset", "load_campaign"]
 
 RESPONSE_DAYS = 30
 OUTCOME_SOURCES = ("window", "column")
@@ -279,3 +280,107 @@ def _days_since(features: pd.DataFrame, sent: pd.Series) -> pd.DataFrame:
         else:
             out[col] = s
     return pd.DataFrame(out, index=features.index)
+
+
+# ---------------------------------------------------------------------------------- from a configuration
+@dataclass
+class CampaignInput:
+    """A configured campaign, loaded: the uplift set, and for a transaction log what scoring needs (the log, the
+    customers, the scoring date = the day after the last transaction, the snapshot options of the features)."""
+
+    data: UpliftData
+    kind: str  # "log" or "table"
+    fingerprint: str
+    transactions: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+    as_of: pd.Timestamp | None = None
+    snapshot_options: dict | None = None
+    truth: pd.DataFrame | None = None  # simulated: the campaign's truth per row of `data`
+    design: dict | None = None
+
+
+def load_campaign(config) -> CampaignInput:
+    """The campaign of an UpliftConfig (`data`, `simulate`, `campaign`): the simulated campaigns, a transaction
+    log with its campaign log, or a campaign table."""
+    from custval.data.fingerprint import frame_fingerprint
+    from custval.data.io import read_table
+    from custval.data.loaders import load_log
+    from custval.features.datasets import customer_frame
+
+    data, campaign = config.data, config.campaign
+    design = dict(campaign.design) if campaign.design is not None else None
+    if data.table is not None:
+        frame, _ = load_customer_table(data.table, id_column=data.id_column, columns=data.customer_columns or None,
+                                       table="campaigns")
+        uplift = campaign_table_dataset(
+            frame.reset_index(), treatment=data.treatment, outcome=data.outcome, control=data.control,
+            spend=data.spend, id_column=data.id_column, outcomes=data.outcomes, drop=data.drop, keep=data.keep,
+            sent_at=data.sent_at, design=design, binary=config.model.target == "conversion" or data.spend is None)
+        return CampaignInput(uplift, "table", frame_fingerprint(frame.reset_index()), design=design)
+    truth = None
+    if data.simulated:
+        from custval.data.simulate_campaign import simulate_campaigns
+
+        sim = simulate_campaigns(config.simulate.n_customers, seed=config.simulate.seed,
+                                 response_days=campaign.response_days)
+        transactions, customers, log = sim.transactions, sim.customers, sim.campaigns
+        design = design or sim.designs[campaign.id].design
+        truth = sim.campaign_truth(campaign.id)
+        arms = sim.designs[campaign.id].treatments
+    else:
+        transactions = load_log(data)
+        log = read_table(data.campaigns)
+        customers = None
+        if data.customers is not None:
+            frame, _ = load_customer_table(data.customers, id_column=data.id_column,
+                                           columns=data.customer_columns or None)
+            customers = drop_columns(customer_frame(frame, data.id_column), drop=data.drop, keep=data.keep,
+                                     protected=("customer_id",))
+        arms = None
+    columns = dict(data.campaign_columns)
+    if data.outcome is not None:
+        columns["outcome"] = data.outcome
+    start = snap.history_start(transactions)
+    end = _naive(transactions["timestamp"]).max().normalize() + _DAY
+    uplift = campaign_dataset(transactions, log, campaign_id=campaign.id, control=data.control, arms=arms,
+                              response_days=campaign.response_days, customers=customers, history_start=start,
+                              observation_end=end, design=design, columns=columns or None,
+                              outcome="column" if data.outcome is not None else "window")
+    if truth is not None:
+        truth = truth.loc[uplift.customer_id.to_numpy()].reset_index()
+    options = {"windows": snap.WINDOWS, "history_start": start, "observation_end": end,
+               "categories": _feature_categories(uplift.X) or None}
+    return CampaignInput(uplift, "log", frame_fingerprint(*(f for f in (transactions, customers, log)
+                                                              if f is not None)),
+                         transactions=transactions, customers=customers, as_of=end, snapshot_options=options,
+                         truth=truth, design=design)
+
+
+def _feature_categories(X: pd.DataFrame) -> list[str]:
+    """The categories whose snapshot columns (share_<category>) are in X."""
+    return sorted(c.removeprefix("share_") for c in X.columns if c.startswith("share_"))
+
+
+def campaign_population(source: CampaignInput, who: str, *, lapse_days: int) -> tuple[pd.Series, pd.DataFrame]:
+    """(customer ids, features as the uplift set's columns) of the customers to rank as of `source.as_of`:
+    lapsed (no purchase in the `lapse_days` before it) or active (a purchase in them), with the features the
+    campaign's set was built with, at the as_of midnight."""
+    if source.kind != "log":
+        raise ConfigError("targeting.population: lapsed and active customers need a transaction log, not a "
+                          "campaign table (use targeting.population=campaign)")
+    frame = snap.build_snapshot(source.transactions, source.as_of, customers=source.customers, labels=False,
+                                active_days=None, **source.snapshot_options)
+    recency = frame["recency_days"] if "recency_days" in frame.columns else None
+    if recency is None:
+        raise SchemaError("features", "recency_days", "the snapshot has no recency column to find lapsed customers")
+    lapsed = (recency >= lapse_days).to_numpy()
+    keep = lapsed if who == "lapsed" else ~lapsed
+    missing = [c for c in source.data.X.columns if c not in frame.columns]
+    if missing:
+        raise SchemaError("features", missing[0], "is a feature of the campaign's uplift set but not of the "
+                          f"customers as of {source.as_of.date()}")
+    chosen = frame.loc[keep].reset_index(drop=True)
+    if chosen.empty:
+        raise DataError("customers", "recency_days", f"no {who} customers as of {source.as_of.date()} with "
+                        f"winback.lapse_days={lapse_days}", None)
+    return chosen["customer_id"], chosen[list(source.data.X.columns)]

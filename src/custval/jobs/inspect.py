@@ -21,7 +21,8 @@ from custval.tracking import runs
 
 __all__ = ["ARTIFACT", "PIPELINE_JOBS", "inspect_data", "load_config", "log_data_quality"]
 
-PIPELINE_JOBS = {"clv": "train_clv", "churn": "train_churn", "propensity": "train_propensity", "segment": "segment"}
+PIPELINE_JOBS = {"clv": "train_clv", "churn": "train_churn", "propensity": "train_propensity", "segment": "segment",
+                 "uplift_winback": "train_uplift", "uplift_campaign": "train_uplift"}
 ARTIFACT = "tables/data_quality.csv"
 
 
@@ -29,7 +30,10 @@ def load_config(pipeline: str = "clv", path: str | Path | None = None, overrides
     """The pipeline's config, validated by its own job (`custval.jobs.<job>.load_config`), before any data."""
     if pipeline not in PIPELINE_JOBS:
         raise ConfigError(f"--pipeline must be one of {sorted(PIPELINE_JOBS)}, got {pipeline!r}")
-    return importlib.import_module(f"custval.jobs.{PIPELINE_JOBS[pipeline]}").load_config(path, overrides)
+    job = importlib.import_module(f"custval.jobs.{PIPELINE_JOBS[pipeline]}")
+    if PIPELINE_JOBS[pipeline] == "train_uplift":  # one job, two pipelines with their own defaults
+        return job.load_config(path, overrides, pipeline=pipeline)
+    return job.load_config(path, overrides)
 
 
 def inspect_data(config) -> DataQuality:
