@@ -4,14 +4,6 @@ served over HTTP. The oracle is the in-memory classifier: the served probabiliti
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -28,7 +20,6 @@ from custval.models.classifiers import (
     LogisticClassifier,
     TreeClassifier,
 )
-from custval.tracking import runs
 from custval.tracking.classifier_pyfunc import log_classifier_model
 
 INVALID = "INVALID_PARAMETER_VALUE"
@@ -79,18 +70,6 @@ def fitted(data):
                            handle_unknown="error").fit(
         data["X"][cols2], data["y2"])
     return {"tree": tree, "calibrated": calibrated, "tree2": tree2}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """A SQLite store in a temporary directory (the working directory too, so nothing lands in the repo)."""
-    root = tmp_path_factory.mktemp("mlflow")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        uri = runs.configure(f"sqlite:///{root}/mlflow.db")
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        yield {"uri": uri, "experiment": runs.ensure_experiment("custval-classifier-test"), "root": root}
-    mlflow.set_tracking_uri(None)
 
 
 def _log(store, models, example, **kwargs):
@@ -309,68 +288,21 @@ def test_artifacts_hold_no_pickle_and_the_python_model_is_code(churn, propensity
 
 # -- served over HTTP ------------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _post(port: int, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def _split(frame: pd.DataFrame) -> dict:
-    rows = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
-    return {"columns": list(frame.columns), "data": rows}
-
-
 @pytest.mark.slow
-def test_served_model_answers_probabilities_and_400_for_bad_input(churn, store, data):
+def test_served_model_answers_probabilities_and_400_for_bad_input(churn, store, data, serve):
     Xt = data["Xt"][FEATURES].head(40)
-    port = _free_port()
-    bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "MLFLOW_TRACKING_URI": store["uri"],
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
-    server = subprocess.Popen([str(Path(bin_dir) / "mlflow"), "models", "serve", "-m", churn["registered"],
-                               "-p", str(port), "-h", "127.0.0.1", "--env-manager", "local"],
-                              env=env, cwd=store["root"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert server.poll() is None, server.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "server did not start within 60 s"
-            time.sleep(0.5)
-        status, answer = _post(port, {"dataframe_split": _split(Xt), "params": {"reasons": 1}})
-        assert status == 200, answer
-        served = pd.DataFrame(answer["predictions"])
-        np.testing.assert_array_equal(served["churn_probability"].to_numpy(), _expected(churn["model"], Xt))
-        assert served["reason_1"].tolist() == churn["model"].explain(Xt, top=1)["reason_1"].tolist()
-        status, answer = _post(port, {"dataframe_split": _split(Xt.drop(columns="income"))})
-        assert status == 400 and "income" in answer["message"]
-        unseen = Xt.copy()
-        unseen.loc[unseen.index[0], "plan"] = "platinum"
-        status, answer = _post(port, {"dataframe_split": _split(unseen)})
-        assert status == 400 and "category not seen in training" in answer["message"]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    server = serve(churn["registered"], store["uri"], store["root"])
+    status, answer = server.post({"dataframe_split": server.split(Xt), "params": {"reasons": 1}})
+    assert status == 200, answer
+    served = pd.DataFrame(answer["predictions"])
+    np.testing.assert_array_equal(served["churn_probability"].to_numpy(), _expected(churn["model"], Xt))
+    assert served["reason_1"].tolist() == churn["model"].explain(Xt, top=1)["reason_1"].tolist()
+    status, answer = server.post({"dataframe_split": server.split(Xt.drop(columns="income"))})
+    assert status == 400 and "income" in answer["message"]
+    unseen = Xt.copy()
+    unseen.loc[unseen.index[0], "plan"] = "platinum"
+    status, answer = server.post({"dataframe_split": server.split(unseen)})
+    assert status == 400 and "category not seen in training" in answer["message"]
 
 
 def test_the_registered_model_scores_what_read_csv_gives(churn, data, tmp_path):

@@ -1,6 +1,6 @@
 """Registered and logged models by URI: which version a `models:/name@alias` or `models:/name/version` URI
-names (MLflow's own URI helpers), and custval's CLV model loaded as data (its JSON parameters), without
-running the Python file logged beside it."""
+names (MLflow's own URI helpers), and custval's CLV, classifier and uplift models loaded as data (JSON
+parameters, XGBoost JSON boosters), without running the Python file logged beside them."""
 
 from __future__ import annotations
 
@@ -8,19 +8,20 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from custval.errors import ConfigError
+from custval.errors import ConfigError, ModelError
 from custval.tracking.pyfunc import CLV_ARTIFACT
 
 
 @dataclass(frozen=True)
 class ModelRef:
-    """What a model URI points at: the registered name and version (None for runs:/ or plain URIs) and the run
-    that logged it (None when unknown)."""
+    """What a model URI points at: the registered name and version (None for runs:/ or plain URIs), the run
+    that logged it (None when unknown) and, for a logged model's `models:/<model_id>`, its artifact location."""
 
     uri: str
     name: str | None
     version: str | None
     run_id: str | None
+    location: str | None = None
 
 
 def _first_line(exc: Exception) -> str:
@@ -28,7 +29,8 @@ def _first_line(exc: Exception) -> str:
 
 
 def resolve_model(uri: str, *, setting: str = "model_uri") -> ModelRef:
-    """The registered version behind a `models:/` URI; other URIs (runs:/..., paths) as they are."""
+    """The registered version behind a `models:/name@alias` or `models:/name/version` URI, the run behind a
+    logged model's `models:/<model_id>`; other URIs (runs:/..., paths) as they are."""
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
@@ -42,7 +44,11 @@ def resolve_model(uri: str, *, setting: str = "model_uri") -> ModelRef:
         return ModelRef(uri, None, None, run_id)
     client = mlflow.MlflowClient()
     try:
-        name, version = get_model_name_and_version(client, uri)
+        parsed = get_model_name_and_version(client, uri)
+        if len(parsed) == 1:  # models:/<model_id>, a logged (not registered) model, as ModelInfo.model_uri
+            logged = client.get_logged_model(parsed[0])
+            return ModelRef(uri, None, None, logged.source_run_id or None, logged.artifact_location)
+        name, version = parsed
         run_id = client.get_model_version(name, version).run_id
     except MlflowException as exc:
         raise ConfigError(f"{setting}: cannot load {uri!r} from {mlflow.get_tracking_uri()}: "
@@ -69,7 +75,8 @@ def _download(uri: str, ref: ModelRef, path: str, *, setting: str, what: str) ->
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    pinned = f"models:/{ref.name}/{ref.version}" if ref.version is not None else uri.rstrip("/")
+    pinned = (f"models:/{ref.name}/{ref.version}" if ref.version is not None
+              else (ref.location or uri).rstrip("/"))
     try:
         return mlflow.artifacts.download_artifacts(artifact_uri=f"{pinned}/{path}")
     except (MlflowException, OSError) as exc:
@@ -87,3 +94,20 @@ def load_classifier_model(uri: str, *, setting: str = "model_uri"):
         return ClassifierPyfunc.from_directory(directory), ref
     except (OSError, KeyError, ValueError) as exc:
         raise ConfigError(f"{setting}: {uri!r} is not a custval classifier model ({exc})") from None
+
+
+def load_uplift_model(uri: str, *, setting: str = "model_uri"):
+    """(UpliftPyfunc, ModelRef) of an uplift model logged by custval (`uplift_pyfunc.log_uplift_model`), read
+    as data: its uplift.json spec and the learner `load_uplift` reads from the `uplift_model` directory (JSON,
+    XGBoost JSON), without running the Python file logged beside them.
+
+    The pyfunc's `model` is the uplift learner (`predict_frame`, `arms_`), `features` its feature columns and
+    dtypes, `restore(frame)` checks a frame's columns and `score(frame)` gives the `uplift_<arm>` columns."""
+    from custval.tracking.uplift_pyfunc import UpliftPyfunc
+
+    ref = resolve_model(uri, setting=setting)
+    directory = _download(uri, ref, "artifacts", setting=setting, what="uplift model")
+    try:
+        return UpliftPyfunc.from_directory(directory), ref
+    except (OSError, KeyError, TypeError, ValueError, ModelError) as exc:
+        raise ConfigError(f"{setting}: {uri!r} is not a custval uplift model ({exc})") from None
