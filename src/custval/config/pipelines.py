@@ -296,16 +296,10 @@ class UpliftConfig(TrainingConfig):
     def _consistent(self):
         data, targeting = self.data, self.targeting
         table = data.table is not None
-        if targeting.population == AUTO:
-            targeting.population = "campaign" if table else "lapsed"
-        if targeting.value == AUTO:
-            targeting.value = "second_lifetime_value" if targeting.population == "lapsed" and \
-                self.model.target == "conversion" else "margin"
-        if self.registered_model == AUTO:
-            if self.campaign.id is None:
-                raise SettingError("registered_model", "auto names the model after campaign.id, which is null: "
-                                                       "set campaign.id or registered_model")
-            self.registered_model = f"{UPLIFT_PREFIX}{self.campaign.id}"
+        if self.registered_model == AUTO and self.campaign.id is None:
+            raise SettingError("registered_model", "auto names the model after campaign.id, which is null: set "
+                                                   "campaign.id or registered_model")
+        population, value = self.population, self.response_value
         if data.simulated:
             defaults = CampaignDataConfig()
             changed = [k for k in ("campaigns", "campaign_columns", "customers", "customer_columns", "outcome",
@@ -319,10 +313,10 @@ class UpliftConfig(TrainingConfig):
         elif self.simulate != CampaignSimulateSettings():
             raise SettingError("simulate.n_customers" if self.simulate.n_customers != 20_000 else "simulate.seed",
                                "would be ignored: it applies only to data.source=simulate")
-        if table and targeting.population != "campaign":
+        if table and population != "campaign":
             raise SettingError("targeting.population", f"must be campaign with a campaign table (data.table): it "
                                                        f"has no transactions to find {targeting.population} "
-                                                       f"customers in, got {targeting.population}")
+                                                       f"customers in, got {population}")
         if not table:
             defaults = CampaignDataConfig()
             changed = [k for k in ("spend", "outcomes", "sent_at", "treatment") if getattr(data, k) !=
@@ -335,13 +329,34 @@ class UpliftConfig(TrainingConfig):
         if self.model.target == "spend" and not table and data.outcome is not None:
             raise SettingError("model.target", "spend needs the transactions of the response window: set "
                                                "data.outcome=null")
-        if targeting.value == "second_lifetime_value" and (table or targeting.population != "lapsed"):
+        if value == "second_lifetime_value" and (table or population != "lapsed"):
             raise SettingError("targeting.value", "second_lifetime_value needs lapsed customers of a transaction "
                                                   "log (targeting.population=lapsed); use margin")
-        if targeting.value == "second_lifetime_value" and self.model.target == "spend":
+        if value == "second_lifetime_value" and self.model.target == "spend":
             raise SettingError("targeting.value", "must be margin with model.target=spend (the uplift is already "
                                                   "in money: profit = margin_rate x spend uplift)")
         return self
+
+    @property
+    def population(self) -> str:
+        """targeting.population resolved: auto is campaign for a campaign table, else lapsed."""
+        if self.targeting.population != AUTO:
+            return self.targeting.population
+        return "campaign" if self.data.table is not None else "lapsed"
+
+    @property
+    def response_value(self) -> str:
+        """targeting.value resolved: auto is second_lifetime_value for lapsed customers and a conversion target,
+        else margin."""
+        if self.targeting.value != AUTO:
+            return self.targeting.value
+        return "second_lifetime_value" if self.population == "lapsed" and self.model.target == "conversion" \
+            else "margin"
+
+    @property
+    def model_name(self) -> str | None:
+        """registered_model resolved: auto is custval-uplift-<campaign.id>."""
+        return f"{UPLIFT_PREFIX}{self.campaign.id}" if self.registered_model == AUTO else self.registered_model
 
 
 class UpliftCampaignConfig(UpliftConfig):

@@ -558,13 +558,21 @@ class UpliftSplitSettings(Section):
         return self
 
 
-def _nonnegative_cost(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0 or value == float("inf"):
-        raise SettingError("", f"must be a finite number >= 0, got {value!r}")
-    return float(value)
+def _costs(value: Any) -> Any:
+    """A cost per contact: a finite number >= 0, or a mapping arm name -> such a number."""
+    def one(cost: Any, where: str) -> float:
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or not cost >= 0 or cost == float("inf"):
+            raise SettingError(where, f"must be a finite number >= 0 (a cost per contact), got {cost!r}")
+        return float(cost)
+
+    if isinstance(value, dict):
+        if not value:
+            raise SettingError("", "must be a number or {arm: number, ...}, got {}")
+        return {str(arm): one(cost, str(arm)) for arm, cost in value.items()}
+    return one(value, "")
 
 
-Cost = Annotated[float, BeforeValidator(_nonnegative_cost)]
+Costs = Annotated[float | dict[str, float], BeforeValidator(_costs)]
 
 
 class TargetingSettings(Section):
@@ -584,8 +592,9 @@ class TargetingSettings(Section):
     """Net profit of one conversion (value: margin)."""
     margin_rate: Share = 0.3
     """Profit share of spend (value: second_lifetime_value, and model.target: spend)."""
-    cost: Cost | dict[Name, Cost] = 2.0
-    """Cost of one contact: one number, or one per treatment arm, e.g. {email: 0.5, discount: 4.0}."""
+    cost: Costs = 10.0
+    """Cost of one contact (the offer included): one number, or one per treatment arm, e.g. {email: 0.5,
+    discount: 4.0}."""
     max_contacts: PositiveInt | None = None
     """At most this many contacts (null: no limit)."""
     budget: PositiveReal | None = None

@@ -76,7 +76,8 @@ class TrainUpliftResult(TrainedRun):
     learners: pd.DataFrame  # one row per learner: valid_qini (mean over arms), per arm, chosen
     chosen: str
     model: Any  # the chosen learner refitted on train + valid
-    test: pd.DataFrame  # customer_id, treatment, outcome, uplift_<arm> (and true_uplift_<arm> when simulated)
+    test: pd.DataFrame  # customer_id, treatment, outcome, uplift_<arm>, value, target_arm (the profit rule's;
+    # <NA>: not contacted), true_uplift_<arm> when simulated
     targets: pd.DataFrame  # the ranked customers: customer_id, arm, expected_profit, rank, uplift_<arm>, value
     plan: Any  # custval.scoring.targeting.TargetPlan
     policy: dict[str, Any]  # off-policy estimates on the test customers (custval.metrics.uplift.PolicyValue)
@@ -111,7 +112,7 @@ def _response_values(config: UpliftConfig, source: CampaignInput, ids: pd.Series
     t = config.targeting
     if config.model.target == "spend":
         return np.full(len(ids), t.margin_rate)
-    if t.value == "margin":
+    if config.response_value == "margin":
         return np.full(len(ids), t.margin)
     return t.margin_rate * value_model.predict(lapse_features(lapses))
 
@@ -175,7 +176,7 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
     # the value of a response, for the test customers (the policy estimates) and for those to rank
     value_model = None
     t = config.targeting
-    if t.value == "second_lifetime_value" and not continuous:
+    if config.response_value == "second_lifetime_value":
         returns = reactivations(source.transactions, source.as_of, lapse_days=config.winback.lapse_days,
                                 horizon_days=config.winback.horizon_days)
         value_model = SecondLifetimeValue().fit(lapse_features(returns), returns["value"].to_numpy())
@@ -191,6 +192,8 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
     profit_test = incremental_profit(u_test, value_test, cost, arms=arms)
     chosen_test = select_targets(profit_test, np.arange(len(test)), cost=cost)
     target_arm = chosen_test.customers.sort_values("customer_id")["arm"].fillna(control).to_numpy(dtype=object)
+    test_frame["value"] = value_test
+    test_frame["target_arm"] = pd.array(np.where(target_arm == control, None, target_arm), dtype="string")
     policies = {"profit": policy_value(y_test, t_test, target_arm=target_arm, control=control, value=value_test,
                                        cost=cost)}
     best_arm = np.asarray(arms, dtype=object)[np.argmax(u_test, axis=1)]
@@ -206,7 +209,7 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
     for name, estimate in policies.items():
         metrics |= {f"policy_{name}_{k}": v for k, v in estimate.as_dict().items()
                     if k in ("incremental_responses", "incremental_profit", "ci_low", "ci_high", "contacts")}
-    if source.truth is not None:  # realised on the simulator's truth: sum of true uplift x value - cost
+    if source.truth is not None:  # realised with the simulator's true uplift: sum of true uplift x value - cost
         true_profit = incremental_profit(true, value_test, cost, arms=arms).to_numpy()
         for name, arm_of in (("profit", target_arm), ("everyone", np.full(len(test), everyone, dtype=object)),
                              ("top_share", top_arm)):
@@ -216,11 +219,11 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
                 true_profit[np.arange(len(test)), columns][contacted].sum())
 
     # the customers to rank
-    if t.population == "campaign":
+    if config.population == "campaign":
         ids, X_rank = data.customer_id.reset_index(drop=True), X.reset_index(drop=True)
         lapses = None
     else:
-        ids, X_rank = campaign_population(source, t.population, lapse_days=config.winback.lapse_days)
+        ids, X_rank = campaign_population(source, config.population, lapse_days=config.winback.lapse_days)
         lapses = (lapsed_customers(source.transactions, source.as_of, lapse_days=config.winback.lapse_days)
                   .set_index("customer_id").loc[ids.to_numpy()].reset_index()) if value_model is not None else None
     u_rank = np.asarray(model.predict(X_rank), dtype=float).reshape(len(ids), -1)
@@ -251,14 +254,15 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
         runs.log_frame(plan.arm_mix.to_frame("contacts"), "tables/arm_mix.csv")
         runs.log_frame(targets.head(100), "tables/top_targets.csv")
         plots = _log_plots(y_test, u_test, t_test, arms, control, plan)
-        on_holdout = _champion_on_holdout(config.registered_model, X_test, y_test, t_test, arms, control, top)
+        on_holdout = _champion_on_holdout(config.model_name, X_test, y_test, t_test, arms, control, top)
         if on_holdout is not None and on_holdout.value is not None:
+            metrics[f"champion_{CHAMPION_METRIC}"] = on_holdout.value
             mlflow.log_metric(f"champion_{CHAMPION_METRIC}", on_holdout.value)
         model_info = log_uplift_model(model, X_test)
         metadata = {"custval.as_of": str(source.as_of.date()) if source.as_of is not None else "",
                     "custval.campaign": provenance["custval.campaign"], "custval.arms": ",".join(arms)}
         done = job.finish(run, outputs=[Output("output", targets, metadata)], model=model_info,
-                          registered_model=config.registered_model,
+                          registered_model=config.model_name,
                           champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True,
                                             comparable_tag="custval.campaign", champion_score=on_holdout,
                                             force=promote))
@@ -277,9 +281,10 @@ def _champion_on_holdout(name, X_test, y_test, t_test, arms, control, top) -> Ho
         return None
     try:
         champion, _ = load_uplift_model(f"models:/{name}/{version}", setting="registered_model")
-        if [str(a) for a in champion.arms_] != list(arms):
-            return HoldoutScore(version, None, f"its arms {list(champion.arms_)} differ from {list(arms)}")
-        u = np.asarray(champion.predict(X_test), dtype=float).reshape(len(y_test), -1)
+        champion_arms = [str(a) for a in champion.model.arms_]
+        if champion_arms != list(arms):
+            return HoldoutScore(version, None, f"its arms {champion_arms} differ from {list(arms)}")
+        u = champion.score(X_test)[[f"uplift_{a}" for a in arms]].to_numpy(dtype=float)
         return HoldoutScore(version, float(arm_scores(y_test, u, t_test, arms, control, k=top)["qini"].mean()))
     except CustvalError as exc:
         return HoldoutScore(version, None, str(exc))
