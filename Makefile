@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(BIN)/custval train clv --config pipelines/clv.yaml
 	$(BIN)/custval train churn --config pipelines/churn.yaml
 	$(BIN)/custval train propensity --config pipelines/propensity.yaml
+	$(BIN)/custval train uplift --config pipelines/uplift_winback.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider

@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from custval.errors import ConfigError, DataError
 from custval.metrics.uplift import qini_auc_score, uplift_at_k, uplift_auc_score
 from custval.models.classifiers import BoostedClassifier, BoostedRegressor
+from custval.models.uplift._base import default_classifier, default_regressor
 from custval.models.uplift.class_transformation import ClassTransformation
 from custval.models.uplift.drlearner import DRLearner
 from custval.models.uplift.slearner import SLearner
@@ -37,10 +38,13 @@ def make_learner(name: str, *, xgboost: Mapping[str, Any] | None = None, continu
     0/1 outcome, BoostedRegressor for an amount and for effect models; class weighting off)."""
     if name not in LEARNERS:
         raise ConfigError(f"model.learners: unknown learner {name!r}; allowed: {list(LEARNERS)}")
-    params = dict(xgboost or {})
-    regressor = BoostedRegressor(**{**params, "random_state": random_state})
-    outcome_model = regressor if continuous else BoostedClassifier(**{**params, "scale_pos_weight": None,
-                                                                      "random_state": random_state})
+    if xgboost is None:  # the learners' own default base models (300 trees of depth 3)
+        regressor = default_regressor(random_state)
+        outcome_model = regressor if continuous else default_classifier(random_state)
+    else:
+        regressor = BoostedRegressor(**{**dict(xgboost), "random_state": random_state})
+        outcome_model = regressor if continuous else BoostedClassifier(**{**dict(xgboost), "scale_pos_weight": None,
+                                                                          "random_state": random_state})
     common = {"control": control, "arms": list(arms) if arms is not None else None, "random_state": random_state}
     if name == "class_transformation":
         if continuous:
