@@ -334,6 +334,7 @@ CASES = [
     ("train uplift --set model.target=visits", "model.target must be one of"),
     ("train uplift --set model.xgboost.random_state=3", "model.xgboost.random_state is set by the job"),
     ("train uplift --set model.xgboost.max_depth=-1", "model.xgboost.max_depth"),
+    ("train uplift --set model.n_trials=-1", "model.n_trials must be an integer >= 0"),
     ("train uplift --set split.test_fraction=0.9", "split.test_fraction"),
     ("train uplift --set targeting.cost=-1", "targeting.cost must be a finite number >= 0"),
     ("train uplift --set targeting.cost={{offer:%nfree}}", "targeting.cost.offer must be a finite number >= 0"),

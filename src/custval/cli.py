@@ -463,6 +463,9 @@ def _print_uplift_result(result) -> None:
         learners.add_row(LEARNER_NAMES.get(name, name), _fmt(row.valid_qini), _fmt(row.valid_uplift_at_k),
                          "chosen" if row.chosen else "")
     console.print(learners)
+    if "valid_qini_tuned" in m:
+        console.print(f"tuned its XGBoost settings in {m['n_trials']:,.0f} trials (model.n_trials): validation Qini "
+                      f"{_fmt(m['valid_qini_tuned'])}, untuned {_fmt(m[f'{result.chosen}_valid_qini'])}")
     test = Table(title=f"Test ({LEARNER_NAMES.get(result.chosen, result.chosen)} refitted on train + valid)")
     for column in ("arm", "Qini", "AUUC", "uplift@k", "Qini of the true uplift"):
         test.add_column(column, justify="left" if column == "arm" else "right")

@@ -228,3 +228,28 @@ def test_revenue_uplift_targets_spend(store):
 def test_errors_are_custval_errors():
     with pytest.raises(CustvalError, match="data.campaigns"):
         load_config(overrides=["data.source=transactions.csv"])
+
+
+def test_tuning_the_chosen_learner_logs_every_trial_as_a_nested_run_and_refits_the_best(store):
+    """model.n_trials=3 with the T-learner alone: three trials nested under the job's run, the first the untuned
+    model.xgboost (its validation Qini is the learner table's), the refit made with the best trial's settings."""
+    _, uri = store
+    result = train_uplift(load_config(overrides=[*SMALL, "model.learners=[t]", "model.n_trials=3",
+                                                 "registered_model=null", "output=null"]), tracking_uri=uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    trials = {r.info.run_name: r for r in client.search_runs(
+        [result.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")}
+    assert sorted(trials) == ["trial-0", "trial-1", "trial-2"]
+    assert {r.info.status for r in trials.values()} == {"FINISHED"}
+    m = result.metrics
+    assert m["n_trials"] == 3 and m["valid_qini_tuned"] >= m["t_valid_qini"]
+    assert trials["trial-0"].data.metrics["valid_qini"] == pytest.approx(m["t_valid_qini"], abs=1e-12)
+    assert trials["trial-0"].data.params == {k: str(v) for k, v in UpliftConfig().model.xgboost.items()}
+    best = max(trials.values(), key=lambda r: r.data.metrics["valid_qini"])
+    assert best.data.metrics["valid_qini"] == pytest.approx(m["valid_qini_tuned"], abs=1e-12)
+    run = client.get_run(result.run_id)
+    tuned = {k.removeprefix("tuned."): v for k, v in run.data.params.items() if k.startswith("tuned.")}
+    assert tuned == best.data.params == {k: str(v) for k, v in result.tuned_params.items()}
+    assert run.data.params["model.n_trials"] == "3" and run.data.metrics["valid_qini_tuned"] == m["valid_qini_tuned"]
+    refit = result.model.learner.get_params()
+    assert {k: refit[k] for k in result.tuned_params} == result.tuned_params

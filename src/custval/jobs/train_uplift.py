@@ -1,6 +1,9 @@
 """Train uplift for one randomised campaign: the campaign's customers (a transaction log + campaign log, the
 simulated campaigns, or a campaign table) -> train / valid / test at random, stratified on arm x outcome ->
-every configured learner fitted on train and compared by validation Qini -> the best refitted on train + valid
+every configured learner fitted on train and compared by validation Qini -> with model.n_trials > 0, the best
+one's XGBoost settings tuned on the same validation Qini (custval.models.uplift.tuning: the first trial is the
+untuned model.xgboost; each trial a nested MLflow run of the job's run, which is open from the learner choice on)
+-> the best refitted on train + valid (with the tuned settings)
 -> test metrics (Qini, AUUC, uplift@k per arm; the off-policy value of contacting the top share; on simulated
 data the Qini of the true uplift) -> the customers to rank (lapsed or active as of the day after the log, or
 the campaign table's own) scored: uplift per arm, the value of a response (a margin, or the second lifetime
@@ -32,11 +35,13 @@ from custval.metrics.uplift import policy_value
 from custval.models.classifiers import BoostedClassifier, BoostedRegressor
 from custval.models.second_value import SecondLifetimeValue
 from custval.models.uplift.selection import arm_scores, choose_learner, make_learner, split_campaign
+from custval.models.uplift.tuning import tune_learner
 from custval.plots.uplift import plot_profit_curve, plot_qini, plot_uplift_by_decile
 from custval.scoring.targeting import incremental_profit, select_targets
 from custval.tracking import runs
 from custval.tracking.models import load_uplift_model
 from custval.tracking.registry import HoldoutScore, champion_version
+from custval.tracking.tuning import log_trial
 from custval.tracking.uplift_pyfunc import log_uplift_model
 
 CHAMPION_METRIC = "test_qini"  # mean over treatment arms, higher is better
@@ -83,6 +88,7 @@ class TrainUpliftResult(TrainedRun):
     policy: dict[str, Any]  # off-policy estimates on the test customers (custval.metrics.uplift.PolicyValue)
     plots: list[str]
     output: Path | None
+    tuned_params: dict[str, Any] | None = None  # model.n_trials > 0: the tuned model.xgboost of the refit
 
 
 def train_uplift(config: UpliftConfig, *, tracking_uri: str | None = None, promote: bool = False
@@ -143,110 +149,121 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
                                         test_fraction=config.split.test_fraction, seed=config.seed)
     X = data.X
     top = config.targeting.top_share
-    choice = choose_learner(config.model.learners, X.iloc[train], y[train], treatment[train], X.iloc[valid],
-                            y[valid], treatment[valid], arms=arms, control=control, xgboost=config.model.xgboost,
-                            continuous=continuous, random_state=config.seed, k=top)
-    fit_rows = np.concatenate([train, valid])
-    model = make_learner(choice.chosen, xgboost=config.model.xgboost, continuous=continuous, control=control,
-                         arms=arms, random_state=config.seed).fit(X.iloc[fit_rows], y[fit_rows], treatment[fit_rows])
-
-    X_test, y_test, t_test = X.iloc[test], y[test], treatment[test]
-    u_test = np.asarray(model.predict(X_test), dtype=float).reshape(len(test), -1)
-    scores = arm_scores(y_test, u_test, t_test, arms, control, k=top)
-    metrics: dict[str, float] = {"test_qini": float(scores["qini"].mean()),
-                                 "test_auuc": float(scores["auuc"].mean()),
-                                 "test_uplift_at_k": float(scores["uplift_at_k"].mean())}
-    for arm, row in scores.iterrows():
-        metrics |= {f"test_qini_{arm}": row["qini"], f"test_auuc_{arm}": row["auuc"],
-                    f"test_uplift_at_k_{arm}": row["uplift_at_k"]}
-    for name, row in choice.table.iterrows():
-        metrics[f"{name}_valid_qini"] = row["valid_qini"]
-    test_frame = pd.DataFrame({"customer_id": data.customer_id.iloc[test].to_numpy(), "treatment": t_test,
-                               "outcome": y_test, **{f"uplift_{a}": u_test[:, j] for j, a in enumerate(arms)}})
-    if source.truth is not None:
-        truth = source.truth.iloc[test]
-        prefix = "spend_uplift_" if continuous else "uplift_"
-        true = np.column_stack([truth[f"{prefix}{a}"].to_numpy(dtype=float) for a in arms])
-        oracle = arm_scores(y_test, true, t_test, arms, control, k=top)
-        metrics["oracle_test_qini"] = float(oracle["qini"].mean())
-        for j, a in enumerate(arms):
-            test_frame[f"true_uplift_{a}"] = true[:, j]
-            metrics[f"oracle_test_qini_{a}"] = float(oracle.loc[a, "qini"])
-
-    # the value of a response, for the test customers (the policy estimates) and for those to rank
-    value_model = None
-    t = config.targeting
-    if config.response_value == "second_lifetime_value":
-        returns = reactivations(source.transactions, source.as_of, lapse_days=config.winback.lapse_days,
-                                horizon_days=config.winback.horizon_days)
-        value_model = SecondLifetimeValue().fit(lapse_features(returns), returns["value"].to_numpy())
-        metrics["n_past_returns"] = float(value_model.n_returns_)
-        metrics["mean_past_return_value"] = value_model.mean_value_
-    test_ids = data.customer_id.iloc[test].reset_index(drop=True)
-    test_lapses = (_lapses_at(source.transactions, test_ids, data.sent_at.iloc[test].reset_index(drop=True),
-                              config.winback.lapse_days) if value_model is not None else None)
-    value_test = _response_values(config, source, test_ids, test_lapses, value_model)
-    cost = dict(t.cost) if isinstance(t.cost, dict) else t.cost
-
-    # off-policy value on the test customers: profit-based selection, contacting everyone, the top share
-    profit_test = incremental_profit(u_test, value_test, cost, arms=arms)
-    chosen_test = select_targets(profit_test, np.arange(len(test)), cost=cost)
-    target_arm = chosen_test.customers.sort_values("customer_id")["arm"].fillna(control).to_numpy(dtype=object)
-    test_frame["value"] = value_test
-    test_frame["target_arm"] = pd.array(np.where(target_arm == control, None, target_arm), dtype="string")
-    policies = {"profit": policy_value(y_test, t_test, target_arm=target_arm, control=control, value=value_test,
-                                       cost=cost)}
-    best_arm = np.asarray(arms, dtype=object)[np.argmax(u_test, axis=1)]
-    everyone = np.asarray(arms, dtype=object)[int(np.argmax(profit_test.to_numpy().mean(axis=0)))]
-    policies["everyone"] = policy_value(y_test, t_test, target_arm=np.full(len(test), everyone, dtype=object),
-                                        control=control, value=value_test, cost=cost)
-    n_top = int(np.floor(top * len(test)))
-    order = np.argsort(-u_test.max(axis=1), kind="stable")
-    top_arm = np.full(len(test), control, dtype=object)
-    top_arm[order[:n_top]] = best_arm[order[:n_top]]
-    policies["top_share"] = policy_value(y_test, t_test, target_arm=top_arm, control=control, value=value_test,
-                                         cost=cost)
-    for name, estimate in policies.items():
-        metrics |= {f"policy_{name}_{k}": v for k, v in estimate.as_dict().items()
-                    if k in ("incremental_responses", "incremental_profit", "ci_low", "ci_high", "contacts")}
-    if source.truth is not None:  # realised with the simulator's true uplift: sum of true uplift x value - cost
-        true_profit = incremental_profit(true, value_test, cost, arms=arms).to_numpy()
-        for name, arm_of in (("profit", target_arm), ("everyone", np.full(len(test), everyone, dtype=object)),
-                             ("top_share", top_arm)):
-            contacted = arm_of != control
-            columns = np.array([arms.index(a) if a != control else 0 for a in arm_of])
-            metrics[f"true_policy_{name}_incremental_profit"] = float(
-                true_profit[np.arange(len(test)), columns][contacted].sum())
-
-    # the customers to rank
-    if config.population == "campaign":
-        ids, X_rank = data.customer_id.reset_index(drop=True), X.reset_index(drop=True)
-        lapses = None
-    else:
-        ids, X_rank = campaign_population(source, config.population, lapse_days=config.winback.lapse_days)
-        lapses = (lapsed_customers(source.transactions, source.as_of, lapse_days=config.winback.lapse_days)
-                  .set_index("customer_id").loc[ids.to_numpy()].reset_index()) if value_model is not None else None
-    u_rank = np.asarray(model.predict(X_rank), dtype=float).reshape(len(ids), -1)
-    value_rank = _response_values(config, source, ids, lapses, value_model)
-    profit = incremental_profit(u_rank, value_rank, cost, arms=arms)
-    plan = select_targets(profit, ids.to_numpy(), cost=cost, max_contacts=t.max_contacts, budget=t.budget,
-                          value=value_rank)
-    details = pd.DataFrame({"customer_id": ids.to_numpy(), "value": value_rank,
-                            **{f"uplift_{a}": u_rank[:, j] for j, a in enumerate(arms)}})
-    targets = plan.customers.merge(details, on="customer_id", how="left", validate="one_to_one")
-    metrics |= {"n_ranked": float(len(ids)), "n_targets": float(plan.contacts),
-                "expected_incremental_profit": plan.total_profit, "target_spend": plan.spend,
-                **{f"targets_{a}": float(n) for a, n in plan.arm_mix.items()},
-                **{f"break_even_rate_{a}": float(r) for a, r in plan.break_even.items() if np.isfinite(r)},
-                "n_train": float(len(train)), "n_valid": float(len(valid)), "n_test": float(len(test))}
-    metrics = finite(metrics)
-
-    provenance = {"custval.data_kind": source.kind, "custval.chosen_learner": choice.chosen,
-                  "custval.campaign": str(data.campaign_id or "table"), "custval.arms": ",".join(arms),
-                  "custval.target": config.model.target}
+    provenance = {"custval.data_kind": source.kind, "custval.campaign": str(data.campaign_id or "table"),
+                  "custval.arms": ",".join(arms), "custval.target": config.model.target}
+    # the run is open while the learners are fitted, so the tuning trials are nested runs of it
     with runs.tracked_run(config.experiment, config=config.as_dict(), run_name=config.run_name,
                           data_fingerprint=source.fingerprint, tags=provenance) as run:
+        choice = choose_learner(config.model.learners, X.iloc[train], y[train], treatment[train], X.iloc[valid],
+                                y[valid], treatment[valid], arms=arms, control=control,
+                                xgboost=config.model.xgboost, continuous=continuous, random_state=config.seed, k=top)
+        mlflow.set_tag("custval.chosen_learner", choice.chosen)
         mlflow.log_param("chosen_learner", choice.chosen)
+        xgboost, tuned_metrics = dict(config.model.xgboost), {}
+        if config.model.n_trials:
+            tuning = tune_learner(choice.chosen, X.iloc[train], y[train], treatment[train], X.iloc[valid], y[valid],
+                                  treatment[valid], arms=arms, control=control, continuous=continuous,
+                                  base_params=xgboost, n_trials=config.model.n_trials, seed=config.seed,
+                                  callbacks=[log_trial])
+            xgboost = tuning.best_params
+            mlflow.log_params({f"tuned.{k}": v for k, v in xgboost.items()})
+            tuned_metrics = {"n_trials": float(len(tuning.study.trials)), "valid_qini_tuned": tuning.best_value}
+        fit_rows = np.concatenate([train, valid])
+        model = make_learner(choice.chosen, xgboost=xgboost, continuous=continuous, control=control, arms=arms,
+                             random_state=config.seed).fit(X.iloc[fit_rows], y[fit_rows], treatment[fit_rows])
+
+        X_test, y_test, t_test = X.iloc[test], y[test], treatment[test]
+        u_test = np.asarray(model.predict(X_test), dtype=float).reshape(len(test), -1)
+        scores = arm_scores(y_test, u_test, t_test, arms, control, k=top)
+        metrics: dict[str, float] = {"test_qini": float(scores["qini"].mean()),
+                                     "test_auuc": float(scores["auuc"].mean()),
+                                     "test_uplift_at_k": float(scores["uplift_at_k"].mean())}
+        for arm, row in scores.iterrows():
+            metrics |= {f"test_qini_{arm}": row["qini"], f"test_auuc_{arm}": row["auuc"],
+                        f"test_uplift_at_k_{arm}": row["uplift_at_k"]}
+        for name, row in choice.table.iterrows():
+            metrics[f"{name}_valid_qini"] = row["valid_qini"]
+        metrics |= tuned_metrics
+        test_frame = pd.DataFrame({"customer_id": data.customer_id.iloc[test].to_numpy(), "treatment": t_test,
+                                   "outcome": y_test, **{f"uplift_{a}": u_test[:, j] for j, a in enumerate(arms)}})
+        if source.truth is not None:
+            truth = source.truth.iloc[test]
+            prefix = "spend_uplift_" if continuous else "uplift_"
+            true = np.column_stack([truth[f"{prefix}{a}"].to_numpy(dtype=float) for a in arms])
+            oracle = arm_scores(y_test, true, t_test, arms, control, k=top)
+            metrics["oracle_test_qini"] = float(oracle["qini"].mean())
+            for j, a in enumerate(arms):
+                test_frame[f"true_uplift_{a}"] = true[:, j]
+                metrics[f"oracle_test_qini_{a}"] = float(oracle.loc[a, "qini"])
+
+        # the value of a response, for the test customers (the policy estimates) and for those to rank
+        value_model = None
+        t = config.targeting
+        if config.response_value == "second_lifetime_value":
+            returns = reactivations(source.transactions, source.as_of, lapse_days=config.winback.lapse_days,
+                                    horizon_days=config.winback.horizon_days)
+            value_model = SecondLifetimeValue().fit(lapse_features(returns), returns["value"].to_numpy())
+            metrics["n_past_returns"] = float(value_model.n_returns_)
+            metrics["mean_past_return_value"] = value_model.mean_value_
+        test_ids = data.customer_id.iloc[test].reset_index(drop=True)
+        test_lapses = (_lapses_at(source.transactions, test_ids, data.sent_at.iloc[test].reset_index(drop=True),
+                                  config.winback.lapse_days) if value_model is not None else None)
+        value_test = _response_values(config, source, test_ids, test_lapses, value_model)
+        cost = dict(t.cost) if isinstance(t.cost, dict) else t.cost
+
+        # off-policy value on the test customers: profit-based selection, contacting everyone, the top share
+        profit_test = incremental_profit(u_test, value_test, cost, arms=arms)
+        chosen_test = select_targets(profit_test, np.arange(len(test)), cost=cost)
+        target_arm = chosen_test.customers.sort_values("customer_id")["arm"].fillna(control).to_numpy(dtype=object)
+        test_frame["value"] = value_test
+        test_frame["target_arm"] = pd.array(np.where(target_arm == control, None, target_arm), dtype="string")
+        policies = {"profit": policy_value(y_test, t_test, target_arm=target_arm, control=control, value=value_test,
+                                           cost=cost)}
+        best_arm = np.asarray(arms, dtype=object)[np.argmax(u_test, axis=1)]
+        everyone = np.asarray(arms, dtype=object)[int(np.argmax(profit_test.to_numpy().mean(axis=0)))]
+        policies["everyone"] = policy_value(y_test, t_test, target_arm=np.full(len(test), everyone, dtype=object),
+                                            control=control, value=value_test, cost=cost)
+        n_top = int(np.floor(top * len(test)))
+        order = np.argsort(-u_test.max(axis=1), kind="stable")
+        top_arm = np.full(len(test), control, dtype=object)
+        top_arm[order[:n_top]] = best_arm[order[:n_top]]
+        policies["top_share"] = policy_value(y_test, t_test, target_arm=top_arm, control=control, value=value_test,
+                                             cost=cost)
+        for name, estimate in policies.items():
+            metrics |= {f"policy_{name}_{k}": v for k, v in estimate.as_dict().items()
+                        if k in ("incremental_responses", "incremental_profit", "ci_low", "ci_high", "contacts")}
+        if source.truth is not None:  # realised with the simulator's true uplift: sum of true uplift x value - cost
+            true_profit = incremental_profit(true, value_test, cost, arms=arms).to_numpy()
+            for name, arm_of in (("profit", target_arm), ("everyone", np.full(len(test), everyone, dtype=object)),
+                                 ("top_share", top_arm)):
+                contacted = arm_of != control
+                columns = np.array([arms.index(a) if a != control else 0 for a in arm_of])
+                metrics[f"true_policy_{name}_incremental_profit"] = float(
+                    true_profit[np.arange(len(test)), columns][contacted].sum())
+
+        # the customers to rank
+        if config.population == "campaign":
+            ids, X_rank = data.customer_id.reset_index(drop=True), X.reset_index(drop=True)
+            lapses = None
+        else:
+            ids, X_rank = campaign_population(source, config.population, lapse_days=config.winback.lapse_days)
+            lapses = (lapsed_customers(source.transactions, source.as_of, lapse_days=config.winback.lapse_days)
+                      .set_index("customer_id").loc[ids.to_numpy()].reset_index()) if value_model is not None else None
+        u_rank = np.asarray(model.predict(X_rank), dtype=float).reshape(len(ids), -1)
+        value_rank = _response_values(config, source, ids, lapses, value_model)
+        profit = incremental_profit(u_rank, value_rank, cost, arms=arms)
+        plan = select_targets(profit, ids.to_numpy(), cost=cost, max_contacts=t.max_contacts, budget=t.budget,
+                              value=value_rank)
+        details = pd.DataFrame({"customer_id": ids.to_numpy(), "value": value_rank,
+                                **{f"uplift_{a}": u_rank[:, j] for j, a in enumerate(arms)}})
+        targets = plan.customers.merge(details, on="customer_id", how="left", validate="one_to_one")
+        metrics |= {"n_ranked": float(len(ids)), "n_targets": float(plan.contacts),
+                    "expected_incremental_profit": plan.total_profit, "target_spend": plan.spend,
+                    **{f"targets_{a}": float(n) for a, n in plan.arm_mix.items()},
+                    **{f"break_even_rate_{a}": float(r) for a, r in plan.break_even.items() if np.isfinite(r)},
+                    "n_train": float(len(train)), "n_valid": float(len(valid)), "n_test": float(len(test))}
+        metrics = finite(metrics)
+
         mlflow.log_metrics(metrics)
         runs.log_frame(choice.table, "tables/learners.csv")
         runs.log_frame(scores, "tables/test_scores_by_arm.csv")
@@ -271,7 +288,8 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
             tracking_uri=job.tracking_uri, model_uri=done.model_uri, registered_version=done.registered_version,
             promotion=done.promotion, kind=source.kind, campaign=data.campaign_id, arms=arms, control=control,
             metrics=metrics, learners=choice.table, chosen=choice.chosen, model=model, test=test_frame,
-            targets=targets, plan=plan, policy=policies, plots=plots, output=done.output)
+            targets=targets, plan=plan, policy=policies, plots=plots, output=done.output,
+            tuned_params=xgboost if config.model.n_trials else None)
 
 
 def _champion_on_holdout(name, X_test, y_test, t_test, arms, control, top) -> HoldoutScore | None:

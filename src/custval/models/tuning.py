@@ -15,7 +15,8 @@ With `start_with_base`, the first trial of a new study fits `base_params` alone 
 the best trial is never worse, on the search's own score, than the model the search starts from. Each
 trial records on itself what a log of it needs (user attrs: the fixed constructor params, XGBoost's best
 iteration and per-round validation curve), and `callbacks` (Optuna's own `(study, frozen_trial)` callbacks)
-see every finished trial: `custval.tracking.tuning.log_trial` makes each one a nested MLflow run. This module
+see every finished trial (`optimize`, shared with custval.models.uplift.tuning, also calls them for a
+trial whose error propagates): `custval.tracking.tuning.log_trial` makes each one a nested MLflow run. This module
 does not import MLflow. Studies live in an Optuna storage (`custval.config.optuna_storage` puts it next to
 the MLflow store), so calling `tune` again with the same storage and study name continues the study.
 """
@@ -234,6 +235,12 @@ def _check_options(kind: Any, metric: Any, n_trials: Any, timeout: Any, seed: An
         raise ConfigError(f"kind must be one of {list(KINDS)}, got {shown(kind)}")
     if metric not in METRICS:
         raise ConfigError(f"metric must be one of {list(METRICS)}, got {shown(metric)}")
+    check_search(n_trials, timeout, seed, base_params, callbacks)
+
+
+def check_search(n_trials: Any, timeout: Any, seed: Any, base_params: Any, callbacks: Any) -> None:
+    """The options every search shares (ConfigError naming the bad one): the budget (check_budget), seed an
+    integer >= 0, base_params a mapping of names, callbacks a list of Optuna callbacks."""
     check_budget(n_trials, timeout)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {shown(seed)}")
@@ -309,10 +316,30 @@ def _full_params(kind: str, metric: str, seed: int, base_params: Mapping[str, An
     return params | dict(base_params or {}) | dict(trial_params)
 
 
-def _scalars(params: Mapping[str, Any]) -> dict[str, Any]:
+def scalar_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Params as JSON scalars (other values as their text) for the trial's user attrs; callbacks left out."""
     return {k: (v if isinstance(v, int | float | str | bool) else str(v))
             for k, v in params.items() if k != "callbacks"}
+
+
+def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], *, n_trials: int,
+             timeout: float | None, callbacks: Sequence[TrialCallback]) -> None:
+    """`study.optimize` with `callbacks` called after every trial, also after a failed one whose error propagates
+    out of `optimize` (Optuna calls none for it), so a log of the trials never misses the one that failed."""
+    running: dict[str, int] = {}
+
+    def started(trial: optuna.Trial) -> float:
+        running["started"] = trial.number
+        return objective(trial)
+
+    def reported(_study: optuna.Study, trial: FrozenTrial) -> None:
+        running["reported"] = trial.number
+
+    try:
+        study.optimize(started, n_trials=int(n_trials), timeout=timeout, callbacks=[reported, *callbacks])
+    except BaseException:
+        _run_callbacks_on_failure(study, running, callbacks)
+        raise
 
 
 def _run_callbacks_on_failure(study: optuna.Study, running: Mapping[str, int],
@@ -362,7 +389,6 @@ def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame |
     study_name = study_name or f"custval-{kind}"
     score = _METRIC_FUNCTIONS[metric]
     y_valid_arr = None if y_valid is None else np.asarray(y_valid)
-    running: dict[str, int] = {}
 
     def holdout_value(trial: optuna.Trial, params: dict[str, Any]) -> float:
         pruning = None
@@ -422,10 +448,9 @@ def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame |
         return float(np.mean(per_fold(score, y_all, expit(result.margins), folds)))
 
     def objective(trial: optuna.Trial) -> float:
-        running["started"] = trial.number
         searched = {} if trial.user_attrs.get(BASE_TRIAL_ATTR) else SPACES[kind](trial)
         params = _full_params(kind, metric, seed, base_params, searched)
-        trial.set_user_attr(FIXED_PARAMS_ATTR, _scalars({k: v for k, v in params.items() if k not in searched}))
+        trial.set_user_attr(FIXED_PARAMS_ATTR, scalar_params({k: v for k, v in params.items() if k not in searched}))
         return cv_value(trial, params) if folds is not None else holdout_value(trial, params)
 
     if folds is None:
@@ -437,14 +462,7 @@ def tune(kind: str, X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame |
     if start_with_base and not study.get_trials(deepcopy=False):
         study.enqueue_trial({}, user_attrs={BASE_TRIAL_ATTR: True})
 
-    def reported(_study: optuna.Study, trial: FrozenTrial) -> None:
-        running["reported"] = trial.number
-
-    try:
-        study.optimize(objective, n_trials=int(n_trials), timeout=timeout, callbacks=[reported, *callbacks])
-    except BaseException:
-        _run_callbacks_on_failure(study, running, callbacks)
-        raise
+    optimize(study, objective, n_trials=n_trials, timeout=timeout, callbacks=callbacks)
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
