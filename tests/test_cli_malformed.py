@@ -363,6 +363,23 @@ CASES = [
      "--set data.outcome=Converted --set data.drop=[CampaignCode]", "responders"),
     ("train uplift --set data.table={campaign} --set data.id_column=CustomerRef --set data.treatment=Group "
      "--set data.outcome=Converted --set model.target=spend", "data.spend must name the spend column"),
+    # ------------------------------------------------------------------------------------------- score
+    ("score --as-of 2024-13-01", "as_of"),
+    ("score --out scores.xlsx", "output"),
+    ("score", "models.clv: cannot load 'models:/custval-clv@champion'"),
+    ("score --set models.clv=null --set models.churn=runs:/0123456789abcdef/model", "models.churn"),
+    ("score --set models.clv=null --set models.churn=null --set models.propensity=null --set models.winback=null",
+     "models are all null"),
+    ("score --set retention.arm=discount", "retention.arm would be ignored"),
+    ("score --set retention.save_rate=1.5", "retention.save_rate"),
+    ("score --set retention.cost=-1", "retention.cost must be >= 0"),
+    ("score --set cross_sell.margins={{grocery:%n-1}}", "cross_sell.margins.grocery must be >= 0"),
+    ("score --set models.propensity=null --set cross_sell.new_only=false", "cross_sell would be ignored"),
+    ("score --set models.winback=null --set winback.cost=3", "winback.cost would be ignored"),
+    ("score --set scoring.chunk_size=0", "scoring.chunk_size"),
+    ("score --set data.source={good} --set simulate.seed=3", "simulate.seed would be ignored"),
+    ("score --set data.customers={good}", "data.customers would be ignored"),
+    ("score --set data.source={good} --set data.drop=[customer_id]", "data.drop must not name data.id_column"),
     # ------------------------------------------------------------------------------------------- config
     ("config show nope", "pipeline must be one of"),
     ("config show uplift_campaign --set targeting.margin=0", "targeting.margin"),
@@ -405,7 +422,7 @@ def test_the_table_covers_every_command_with_at_least_60_cases():
     assert len(CASES) >= 60
     commands = {" ".join(c.split(" ")[:2]) for c, _ in CASES}
     assert {"train clv", "train churn", "train propensity", "train uplift", "tune churn", "segment --set",
-            "simulate --out", "config show", "inspect --set"} <= commands
+            "simulate --out", "config show", "inspect --set", "score --set"} <= commands
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -123,6 +123,28 @@ def train_uplift_command(config: ConfigOption = None, set_: SetOption = None, tr
     _print_uplift_result(train_uplift(load_config(config, set_ or []), tracking_uri=tracking_uri, promote=promote))
 
 
+@app.command("score")
+@_custval_errors
+def score_command(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="scoring date (features use rows before it); "
+                                              "default: the config's as_of")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="output file (.parquet or .csv); default: the "
+                                            "config's output")] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    tracking_uri: TrackingOption = None,
+):
+    """Score every customer as of a date with the registered models; rank for retention, win-back, cross-sell."""
+    from custval.jobs.score import load_config, score
+
+    overrides = list(set_ or [])
+    if as_of is not None:
+        overrides.append(f"as_of={as_of}")
+    if out is not None:
+        overrides.append(f"output={out}")
+    _print_score_result(score(load_config(config, overrides), tracking_uri=tracking_uri))
+
+
 @tune_app.command("churn")
 @_custval_errors
 def tune_churn_command(
@@ -386,6 +408,12 @@ def _fmt(value) -> str:
     return "" if value is None or value != value else f"{value:.4f}"
 
 
+def _cell(value) -> str:
+    """A table cell of any type: floats to 4 significant digits, missing values as blanks."""
+    text = _text(value)
+    return f"{value:,.4g}" if text and isinstance(value, float) else text
+
+
 def _text(value) -> str:
     """A table cell: missing values (None, NaN, <NA>) as blanks."""
     import pandas as pd
@@ -496,6 +524,35 @@ def _print_uplift_result(result) -> None:
     _print_registration(result)
     if result.output is not None:
         console.print(f"wrote the target list to {result.output}")
+
+
+def _print_score_result(result) -> None:
+    s = result.summary
+    console.rule(f"custval score: {int(s['n_customers']):,} customers as of {result.as_of.date()}")
+    for role, ref in result.models.items():
+        console.print(f"{role}: {ref['name']} v{ref['version']}" if ref["name"] else f"{role}: {ref['uri']}")
+    console.print(f"retention uplift: {result.metadata['custval.retention_uplift']}; "
+                  f"lapsed customers: {int(s['n_lapsed']):,} (no purchase in {result.metadata['custval.lapse_days']} "
+                  "days)")
+    if "value_at_risk" in s:
+        console.print(f"value at risk (churn probability x CLV): {s['value_at_risk']:,.0f} of total CLV "
+                      f"{s['total_clv']:,.0f}")
+    for name, head in result.lists.items():
+        profit = s.get(f"{name}_expected_profit")
+        title = f"{name}: {int(s[f'{name}_listed']):,} customers listed" + (
+            f", expected profit {profit:,.0f}" if profit is not None else "")
+        table = Table(title=title)
+        for column in head.columns:
+            table.add_column(column, justify="left" if column.startswith(("reason", "cross_sell_category"))
+                             else "right")
+        for row in head.itertuples(index=False):
+            table.add_row(*(_cell(v) for v in row))
+        console.print(table)
+    if result.output is not None:
+        console.print(f"scores: {result.output}")
+    if result.report is not None:
+        console.print(f"report: {result.report}")
+    console.print(f"MLflow run {result.run_id} in {result.tracking_uri}")
 
 
 def _print_propensity_result(result) -> None:

@@ -17,10 +17,15 @@ from custval.config.sections import (
     CampaignSimulateSettings,
     CLVModelSettings,
     CLVSource,
+    CrossSellScoreSettings,
     DataConfig,
+    LogDataConfig,
     ModelSettings,
     PropensityModelSettings,
+    RetentionScoreSettings,
     RolloutSettings,
+    ScoreModels,
+    ScoringSettings,
     SegmentConfig,
     SimulateSettings,
     SnapshotSettings,
@@ -29,6 +34,7 @@ from custval.config.sections import (
     TargetingSettings,
     UpliftModelSettings,
     UpliftSplitSettings,
+    WinbackScoreSettings,
     WinbackSettings,
 )
 from custval.config.types import (
@@ -371,6 +377,78 @@ class UpliftCampaignConfig(UpliftConfig):
     """The economics of a contact and the budget."""
 
 
+# ---------------------------------------------------------------------------------------------- scoring
+class ScoreConfig(JobConfig):
+    """custval score: every customer of a transaction log scored as of a date with the registered models (CLV,
+    churn, propensity, retention and win-back uplift), ranked for retention, win-back and cross-sell, and
+    segmented; one row per customer written atomically, one MLflow run in custval-scoring."""
+
+    experiment: Name = "custval-scoring"
+    output: OutputPath | None = "outputs/scores.parquet"
+    as_of: Date | None = None
+    """Scoring date: features use the transactions before it (null: the day after the last transaction)."""
+    data: LogDataConfig = Field(default_factory=LogDataConfig)
+    """The customer base: transactions (or simulate) and optional customer attributes."""
+    simulate: CampaignSimulateSettings = Field(default_factory=CampaignSimulateSettings)
+    """The simulated customer base (data.source: simulate): the customers and campaigns the demo trains on."""
+    models: ScoreModels = Field(default_factory=ScoreModels)
+    """The registered models to score with."""
+    retention: RetentionScoreSettings = Field(default_factory=RetentionScoreSettings)
+    """The retention list."""
+    winback: WinbackScoreSettings = Field(default_factory=WinbackScoreSettings)
+    """The win-back list."""
+    cross_sell: CrossSellScoreSettings = Field(default_factory=CrossSellScoreSettings)
+    """The cross-sell list."""
+    segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    """RFM cells, tiers, value x loyalty and lifecycle stages of the scored base."""
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    """Chunks, progress and the report."""
+    top_n: PositiveInt = 10
+    """Customers shown of each ranked list."""
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        models = self.models
+        if all(getattr(models, k) is None for k in type(models).model_fields):
+            raise SettingError("models", "are all null: name at least one registered model to score with, e.g. "
+                                         "models.clv=models:/custval-clv@champion")
+        if not self.data.simulated:
+            defaults = CampaignSimulateSettings()
+            changed = [k for k in type(self.simulate).model_fields if getattr(self.simulate, k) != getattr(defaults, k)]
+            if changed:
+                raise SettingError(f"simulate.{changed[0]}", "would be ignored: it applies only to data.source=simulate")
+        else:
+            defaults = LogDataConfig()
+            changed = [k for k in ("customers", "customer_columns", "id_column", "drop", "keep", *LOG_SETTINGS)
+                       if getattr(self.data, k) != getattr(defaults, k)]
+            if changed:
+                raise SettingError(f"data.{changed[0]}", "would be ignored: data.source=simulate brings its own "
+                                   "transactions and customers")
+        for section, model in (("retention", models.retention), ("winback", models.winback)):
+            if model is None and getattr(self, section).arm is not None:
+                raise SettingError(f"{section}.arm", f"would be ignored: models.{section} is null (no uplift model "
+                                                     "whose arm to price)")
+        if models.retention is not None and self.retention.save_rate != RetentionScoreSettings().save_rate:
+            raise SettingError("retention.save_rate", "would be ignored: models.retention gives each customer's "
+                                                      "uplift (set models.retention=null to use a save rate)")
+        if models.winback is None:
+            unused = [k for k in ("cost", "margin_rate") if getattr(self.winback, k) is not None]
+            if unused:
+                raise SettingError(f"winback.{unused[0]}", "would be ignored: models.winback is null (no win-back "
+                                                           "list)")
+        bad = {c: m for c, m in self.cross_sell.margins.items() if m < 0}
+        if bad or self.cross_sell.default_margin < 0:
+            key, value = next(iter(bad.items())) if bad else ("default_margin", self.cross_sell.default_margin)
+            where = f"cross_sell.margins.{key}" if bad else "cross_sell.default_margin"
+            raise SettingError(where, f"must be >= 0 (the margin of a sale), got {value}")
+        if models.propensity is None and (self.cross_sell != CrossSellScoreSettings()):
+            raise SettingError("cross_sell", "would be ignored: models.propensity is null (no cross-sell list)")
+        if self.retention.cost < 0 or (self.winback.cost is not None and self.winback.cost < 0):
+            key = "retention.cost" if self.retention.cost < 0 else "winback.cost"
+            raise SettingError(key, "must be >= 0 (the cost of one contact)")
+        return self
+
+
 PIPELINES: dict[str, type[Section]] = {
     "clv": CLVConfig,
     "churn": ChurnConfig,
@@ -378,4 +456,5 @@ PIPELINES: dict[str, type[Section]] = {
     "segment": SegmentJobConfig,
     "uplift_winback": UpliftConfig,
     "uplift_campaign": UpliftCampaignConfig,
+    "score": ScoreConfig,
 }

@@ -124,8 +124,8 @@ LOG_SETTINGS = ("columns", "returns", "duplicates", "timestamp_format", "missing
                 "categories")
 
 
-class TableDataConfig(DataConfig):
-    """Transactions (or a simulated business), optional customer attributes, or a plain labelled customer table."""
+class LogDataConfig(DataConfig):
+    """A transaction log (or a simulated business) with optional customer attributes."""
 
     source: Name = SIMULATE
     """simulate (the `simulate` section), a transactions CSV/Parquet path or a bundled dataset (cdnow)."""
@@ -133,18 +133,43 @@ class TableDataConfig(DataConfig):
     """Customer attributes for a transactions file (CSV/Parquet, one row per customer: id_column + any columns)."""
     customer_columns: ColumnMap = {}
     """Rename the columns of `customers` or `table`: our name -> source column."""
+    id_column: Name = "customer_id"
+    """The id column of `customers` (or `table`)."""
+    drop: tuple[Name, ...] = ()
+    """Columns of `customers` (or `table`) that are not features (names after customer_columns), e.g. [Surname]."""
+    keep: tuple[Name, ...] = ()
+    """Columns of `customers` (or `table`) kept as features even when they look like identifiers (row numbers,
+    text with nearly all values distinct), which are otherwise dropped with a warning."""
+
+    @property
+    def simulated(self) -> bool:
+        return self.source.strip().lower() == SIMULATE
+
+    @model_validator(mode="after")
+    def _columns_to_drop(self):
+        for name in ("drop", "keep"):
+            names = getattr(self, name)
+            if len(set(names)) != len(names):
+                raise SettingError(name, f"must be distinct column names, got {list(names)}")
+            table = getattr(self, "table", None) is not None
+            own = [c for c in names if c == self.id_column or (table and c == self.label)]
+            if own:
+                what = "data.id_column" if own[0] == self.id_column else "data.label"
+                raise SettingError(name, f"must not name {what} ({own[0]!r}): it is never a feature")
+        both = sorted(set(self.drop) & set(self.keep))
+        if both:
+            raise SettingError("keep", f"and data.drop both name {both[0]!r}: drop it or keep it")
+        return self
+
+
+class TableDataConfig(LogDataConfig):
+    """Transactions (or a simulated business), optional customer attributes, or a plain labelled customer table."""
+
     table: FilePath | None = None
     """Instead of transactions: a customer table with a label column (e.g. a telecom churn export); its rows are
     split at random, stratified on the label, and all are scored."""
     label: Name = "churn"
     """The label column of `table` (1/0, yes/no, y/n, true/false)."""
-    id_column: Name = "customer_id"
-    """The id column of `table` or `customers`."""
-    drop: tuple[Name, ...] = ()
-    """Columns of `table` or `customers` that are not features (names after customer_columns), e.g. [Surname]."""
-    keep: tuple[Name, ...] = ()
-    """Columns of `table` or `customers` kept as features even when they look like identifiers (row numbers,
-    text with nearly all values distinct), which are otherwise dropped with a warning."""
 
     @property
     def simulated(self) -> bool:
@@ -154,21 +179,6 @@ class TableDataConfig(DataConfig):
     def _one_customer_source(self):
         if self.table is not None and self.customers is not None:
             raise SettingError("customers", "must be null with a table: data.table already holds the customers")
-        return self
-
-    @model_validator(mode="after")
-    def _columns_to_drop(self):
-        for name in ("drop", "keep"):
-            names = getattr(self, name)
-            if len(set(names)) != len(names):
-                raise SettingError(name, f"must be distinct column names, got {list(names)}")
-            own = [c for c in names if c == self.id_column or (self.table is not None and c == self.label)]
-            if own:
-                what = "data.id_column" if own[0] == self.id_column else "data.label"
-                raise SettingError(name, f"must not name {what} ({own[0]!r}): it is never a feature")
-        both = sorted(set(self.drop) & set(self.keep))
-        if both:
-            raise SettingError("keep", f"and data.drop both name {both[0]!r}: drop it or keep it")
         return self
 
 
@@ -613,3 +623,81 @@ class WinbackSettings(Section):
     """A customer is lapsed after this many days without a purchase."""
     horizon_days: PositiveInt = 365
     """The second lifetime value is the spend in this many days after a return."""
+
+
+# ---------------------------------------------------------------------------------------------- scoring
+class ScoreModels(Section):
+    """The registered models to score with, by URI (an alias such as @champion is resolved once, at the start;
+    null: that model's columns are left out)."""
+
+    key = "models"
+
+    clv: Name | None = "models:/custval-clv@champion"
+    """The CLV model (custval train clv): p_alive, expected purchases and spend, clv, in its own period."""
+    churn: Name | None = "models:/custval-churn@champion"
+    """The churn model (custval train churn): churn_probability and reasons."""
+    propensity: Name | None = "models:/custval-propensity@champion"
+    """The cross-sell propensity model (custval train propensity): p_<category>."""
+    retention: Name | None = None
+    """An uplift model of a retention offer to active customers (custval train uplift); null: the uplift is
+    retention.save_rate."""
+    winback: Name | None = "models:/custval-uplift-winback@champion"
+    """The win-back uplift model of lapsed customers (custval train uplift, pipelines/uplift_winback.yaml), with
+    its second-lifetime-value model."""
+
+
+class RetentionScoreSettings(Section):
+    """Retention priority = churn_probability x clv x retention uplift - cost, for customers who are not lapsed."""
+
+    key = "retention"
+
+    arm: Name | None = None
+    """The treatment arm of models.retention to price (null: its only arm)."""
+    save_rate: Share = 0.2
+    """Without models.retention: the share of would-be churners a contact keeps (stated in the output)."""
+    cost: Real = 5.0
+    """Cost of one retention contact (the offer included)."""
+    top: NonNegativeInt = 100
+    """Reasons (reason_1..3) are computed for this many customers at the head of the retention list."""
+
+
+class WinbackScoreSettings(Section):
+    """Win-back priority = uplift x margin_rate x second lifetime value - cost, for lapsed customers."""
+
+    key = "winback"
+
+    arm: Name | None = None
+    """The treatment arm of models.winback to price (null: its only arm)."""
+    lapse_days: PositiveInt | None = None
+    """Lapsed after this many days without a purchase; null: the win-back model's own (120 without a model)."""
+    cost: Real | None = None
+    """Cost of one win-back contact; null: the one the win-back model was trained with."""
+    margin_rate: Share | None = None
+    """Profit share of the second lifetime value; null: the win-back model's own."""
+
+
+class CrossSellScoreSettings(Section):
+    """The best cross-sell category per customer: propensity x category margin."""
+
+    key = "cross_sell"
+
+    margins: dict[Name, Real] = {}
+    """Margin of a sale per category, e.g. {grocery: 3.0, electronics: 40.0}; categories not listed take
+    default_margin."""
+    default_margin: Real = 1.0
+    """Margin of the categories not in margins (1.0 everywhere: rank by propensity)."""
+    new_only: Flag = True
+    """Offer only categories the customer has not bought before the scoring date."""
+
+
+class ScoringSettings(Section):
+    """How the population is processed."""
+
+    key = "scoring"
+
+    chunk_size: PositiveInt = 250_000
+    """Customers scored at a time (memory grows with it, not with the population)."""
+    progress: Flag = True
+    """Show a progress bar on stderr."""
+    report: Flag = True
+    """Write the HTML report next to the output (<output stem>.html) and log it to MLflow."""

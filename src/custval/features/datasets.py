@@ -323,3 +323,19 @@ def calibration_window(transactions: pd.DataFrame, *, calibration_end=None, obse
     if start >= end:
         raise ConfigError(f"calibration_end {start.date()} must be before observation_end {end.date()}")
     return start, end
+
+
+# ------------------------------------------------------------------------------------------ a scored base
+def load_base(config) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    """(transactions, customer attributes or None, fingerprint) of the base a ScoreConfig scores: the simulated
+    customer base of `simulate` (custval.data.simulate_campaign, the base the demo's models are trained on) or
+    `data.source` with `data.customers`."""
+    data = config.data
+    if data.simulated:
+        from custval.data.simulate_campaign import simulate_campaigns
+
+        sim = simulate_campaigns(config.simulate.n_customers, seed=config.simulate.seed)
+        transactions, customers = sim.transactions, sim.customers
+    else:
+        transactions, customers = load_log(data), load_customers(data)
+    return transactions, customers, frame_fingerprint(*(f for f in (transactions, customers) if f is not None))

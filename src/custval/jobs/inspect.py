@@ -22,6 +22,7 @@ from custval.tracking import runs
 __all__ = ["ARTIFACT", "PIPELINE_JOBS", "inspect_data", "load_config", "log_data_quality"]
 
 PIPELINE_JOBS = {"clv": "train_clv", "churn": "train_churn", "propensity": "train_propensity", "segment": "segment",
+                 "score": "score",
                  "uplift_winback": "train_uplift", "uplift_campaign": "train_uplift"}
 ARTIFACT = "tables/data_quality.csv"
 

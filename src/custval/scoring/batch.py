@@ -1,9 +1,51 @@
-"""Scoring a population with fitted models: probabilities, with each customer's top reasons."""
+"""Scoring a population with fitted models: every customer of a transaction log as of a date, in chunks of
+customers, with the CLV, churn, propensity and uplift models; then the ranked lists and the segments over the
+whole base (`score_base`). Also the probabilities-with-reasons helper of the training jobs.
+
+Features are built with the training code (`custval.features.snapshots.build_snapshot`, from transactions before
+`as_of` only) with each model's own recipe; a model whose input columns are not among the features built is
+refused, naming the column. Chunks hold whole customers (a customer's features depend only on that customer's
+rows and the log's history start), so the result does not depend on the chunk size. The ranks and the segments
+(quantiles over the base) are computed once every chunk is scored; reasons only for the head of the retention
+list.
+
+The models are passed in loaded (duck-typed: `custval.tracking.models` loads them as data): a CLV model with
+`period` and `predict(rfm)`; classifiers with `features`, `recipe` and `score(X, reasons)`; uplift models with
+`features`, `recipe`, `arms`, `score(X)` and, for win-back, `value_model`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 import pandas as pd
+
+from custval.config import ScoreConfig, SegmentConfig
+from custval.config.sections import WinbackSettings
+from custval.errors import ConfigError, DataError, SchemaError
+from custval.features import snapshots as snap
+from custval.features.rfm import rfm_summary
+from custval.features.rfm_scores import rfm_table
+from custval.features.value_segments import segment_customers
+from custval.features.winback import lapse_features, lapsed_customers
+from custval.scoring.ranking import (
+    cross_sell,
+    purchased_categories,
+    rank_list,
+    retention_priority,
+    winback_priority,
+)
+
+__all__ = ["ROLES", "ScoredBase", "ScoringModels", "ScoringRules", "chunks", "positive_probability",
+           "score_base", "score_chunk", "score_with_reasons", "scoring_rules", "summarise", "check_inputs"]
+
+ROLES = ("clv", "churn", "propensity", "retention", "winback")
+DAY = pd.Timedelta(days=1)
+N_REASONS = 3
+CLV_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
 
 
 def positive_probability(model, X: pd.DataFrame) -> np.ndarray:
@@ -20,3 +62,356 @@ def score_with_reasons(model, ids: pd.DataFrame, X: pd.DataFrame, *, column: str
     scores = scores.join(explained[keep].reset_index(drop=True))
     order = np.argsort(-scores[column].to_numpy(), kind="stable")
     return scores.iloc[order].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------ models, rules
+@dataclass
+class ScoringModels:
+    """The loaded models by role (None: not scored)."""
+
+    clv: Any = None
+    churn: Any = None
+    propensity: Any = None
+    retention: Any = None
+    winback: Any = None
+
+    def present(self) -> dict[str, Any]:
+        return {role: getattr(self, role) for role in ROLES if getattr(self, role) is not None}
+
+
+@dataclass(frozen=True)
+class ScoringRules:
+    """The economics and options of the lists, resolved (the job resolves config `null`s from the models)."""
+
+    lapse_days: int = 120
+    retention_arm: str | None = None  # the arm of the retention model (None: no retention model)
+    save_rate: float = 0.2  # the uplift without a retention model
+    retention_cost: float = 5.0
+    reasons_top: int = 100
+    winback_arm: str | None = None
+    winback_cost: float = 10.0
+    winback_margin_rate: float = 0.3
+    winback_margin: float | None = None  # a fixed value per return (a model valued by margin), else the SLV
+    margins: Mapping[str, float] = field(default_factory=dict)
+    default_margin: float = 1.0
+    new_only: bool = True
+    segments: SegmentConfig = field(default_factory=SegmentConfig)
+
+
+def _only_arm(model, role: str, arm: str | None) -> str:
+    arms = [str(a) for a in model.arms]
+    if arm is None:
+        if len(arms) != 1:
+            raise ConfigError(f"{role}.arm must name the arm of models.{role} to price: the model has the arms "
+                              f"{arms}, e.g. {role}.arm={arms[0]}")
+        return arms[0]
+    if arm not in arms:
+        raise ConfigError(f"{role}.arm: {arm!r} is not an arm of models.{role} (arms: {arms})")
+    return arm
+
+
+def scoring_rules(config: ScoreConfig, models: ScoringModels) -> ScoringRules:
+    """The rules of `config`, its nulls resolved from the models: the arms to price (a model's only arm), and
+    the win-back lapse, cost and value as the win-back model was trained with."""
+    retention_arm = None if models.retention is None else _only_arm(models.retention, "retention",
+                                                                   config.retention.arm)
+    winback = config.winback
+    lapse_days, cost, margin_rate, margin, arm = winback.lapse_days, winback.cost, winback.margin_rate, None, None
+    if models.winback is not None:
+        arm = _only_arm(models.winback, "winback", winback.arm)
+        value = (getattr(models.winback, "recipe", None) or {}).get("value")
+        if value is None:
+            raise ConfigError("models.winback: the model records no response value (cost, margin, lapse days); "
+                              "retrain it with custval train uplift --config pipelines/uplift_winback.yaml")
+        lapse_days = lapse_days if lapse_days is not None else int(value["lapse_days"])
+        if cost is None:
+            costs = value["costs"]
+            cost = float(costs[arm] if isinstance(costs, Mapping) else costs)
+        if value["response_value"] == "margin":
+            margin = float(value["margin"])
+        else:
+            margin_rate = margin_rate if margin_rate is not None else float(value["margin_rate"])
+            if getattr(models.winback, "value_model", None) is None:
+                raise ConfigError("models.winback: the model is valued by the second lifetime value but carries "
+                                  "no value model; retrain it with custval train uplift")
+    return ScoringRules(
+        lapse_days=lapse_days if lapse_days is not None else WinbackSettings().lapse_days,
+        retention_arm=retention_arm, save_rate=config.retention.save_rate, retention_cost=config.retention.cost,
+        reasons_top=config.retention.top, winback_arm=arm,
+        winback_cost=cost if cost is not None else 0.0,
+        winback_margin_rate=margin_rate if margin_rate is not None else 0.0, winback_margin=margin,
+        margins=dict(config.cross_sell.margins), default_margin=config.cross_sell.default_margin,
+        new_only=config.cross_sell.new_only, segments=config.segments)
+
+
+def _recipe(model, role: str) -> dict:
+    recipe = getattr(model, "recipe", None)
+    if recipe is None:
+        return {"kind": "snapshot", "windows": list(snap.WINDOWS), "active_days": None,
+                "categories": sorted(f["name"].removeprefix("share_") for f in model.features
+                                     if f["name"].startswith("share_")) or None}
+    if recipe.get("kind", "snapshot") != "snapshot":
+        raise ConfigError(f"models.{role}: the model was trained on a customer table (no transactions), so it "
+                          "cannot score a transaction log; train it on transactions")
+    if recipe.get("clv_features"):
+        raise ConfigError(f"models.{role}: the model was trained with snapshots.clv_features=true, whose BG/NBD "
+                          "fit spans the whole log and cannot be rebuilt chunk by chunk; retrain with "
+                          "snapshots.clv_features=false")
+    return recipe
+
+
+def _snapshot_options(recipe: dict) -> dict:
+    categories = recipe.get("categories")
+    return {"windows": tuple(recipe.get("windows") or snap.WINDOWS),
+            "categories": None if categories is None else list(categories),
+            "cross_sell_new_only": bool(recipe.get("cross_sell_new_only", False))}
+
+
+def _options_key(options: dict) -> tuple:
+    return (options["windows"], tuple(options["categories"] or ()), options["categories"] is None,
+            options["cross_sell_new_only"])
+
+
+def check_inputs(role: str, model, built: pd.DataFrame) -> list[str]:
+    """The model's feature columns, each present among the features built; a SchemaError naming the first
+    missing one."""
+    names = [f["name"] for f in model.features]
+    missing = [n for n in names if n not in built.columns]
+    if missing:
+        raise SchemaError("features", missing[0], f"models.{role} needs this input, but the features built as of "
+                          "the scoring date have no such column (another feature recipe or missing customer "
+                          f"attributes; built: {len(built.columns)} columns)")
+    return names
+
+
+# ------------------------------------------------------------------------------------------------- chunks
+def chunks(transactions: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Timestamp, size: int
+           ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]:
+    """(transactions, customers) of at most `size` customers at a time, every row of a customer in one chunk;
+    only rows before `as_of` (nothing later is ever used)."""
+    log = transactions.loc[transactions["timestamp"] < as_of]
+    codes, uniques = pd.factorize(log["customer_id"], sort=True)
+    order = np.argsort(codes, kind="stable")
+    log = log.iloc[order]
+    codes = codes[order]
+    bounds = np.searchsorted(codes, np.arange(0, len(uniques) + size, size))
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=False):
+        if start >= stop:
+            break
+        part = log.iloc[start:stop]
+        people = None
+        if customers is not None:
+            people = customers.loc[customers["customer_id"].isin(uniques[codes[start]:codes[stop - 1] + 1])]
+        yield part, people
+
+
+def _features(cache: dict, log, customers, as_of, history_start, options: dict) -> pd.DataFrame:
+    key = _options_key(options)
+    if key not in cache:
+        cache[key] = snap.build_snapshot(log, as_of, customers=customers, labels=False, active_days=None,
+                                         history_start=history_start, **options).set_index("customer_id")
+    return cache[key]
+
+
+def _uplift_column(model, arm: str, X: pd.DataFrame) -> np.ndarray:
+    scores = model.score(X)
+    return scores[f"uplift_{arm}"].to_numpy(dtype=float)
+
+
+def score_chunk(log: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Timestamp, models: ScoringModels,
+                rules: ScoringRules, *, history_start: pd.Timestamp) -> pd.DataFrame:
+    """One row per customer with a purchase before `as_of` in `log` (sorted by customer_id): the RFM summary in
+    the CLV model's period, the model scores, lapsed and the winback value; no ranks (see score_base)."""
+    clv = models.clv
+    period = clv.period if clv is not None else "D"
+    last_day = as_of - DAY
+    summary = rfm_summary(log, last_day, period=period)[["frequency", "recency", "T", "monetary_value"]]
+    classic = rfm_table(log, as_of=last_day)
+    out = summary.join(classic.rename(columns={"frequency": "purchases", "monetary": "revenue"})[
+        ["purchases", "revenue", "recency_days"]])
+    out["recency_days"] = out["recency_days"] + 1.0  # days from the last purchase day to as_of (>= 1)
+    out.index.name = "customer_id"
+    if clv is not None:
+        values = clv.predict(summary)
+        for column in CLV_COLUMNS:
+            out[column] = values[column].to_numpy(dtype=float)
+    cache: dict = {}
+    if models.churn is not None:
+        recipe = _recipe(models.churn, "churn")
+        X = _features(cache, log, customers, as_of, history_start, _snapshot_options(recipe))
+        names = check_inputs("churn", models.churn, X)
+        p = models.churn.score(X[names])["churn_probability"].to_numpy(dtype=float)
+        active = recipe.get("active_days")
+        if active is not None:  # outside the model's population: it never learnt about such customers
+            p = np.where(X["recency_days"].to_numpy(dtype=float) <= active, p, np.nan)
+        out["churn_probability"] = pd.Series(p, index=X.index).reindex(out.index).to_numpy()
+        if "clv" in out.columns:
+            out["value_at_risk"] = out["churn_probability"] * out["clv"]
+    lapsed = lapsed_customers(log, as_of, lapse_days=rules.lapse_days).set_index("customer_id")
+    out["lapsed"] = out.index.isin(lapsed.index)
+    if models.retention is not None:
+        recipe = _recipe(models.retention, "retention")
+        X = _features(cache, log, customers, as_of, history_start, _snapshot_options(recipe))
+        names = check_inputs("retention", models.retention, X)
+        uplift = _uplift_column(models.retention, rules.retention_arm, X[names])
+        out["retention_uplift"] = pd.Series(uplift, index=X.index).reindex(out.index).to_numpy()
+    else:
+        out["retention_uplift"] = rules.save_rate
+    if models.winback is not None:
+        recipe = _recipe(models.winback, "winback")
+        X = _features(cache, log, customers, as_of, history_start, _snapshot_options(recipe))
+        names = check_inputs("winback", models.winback, X)
+        who = X.index[X.index.isin(lapsed.index)]
+        uplift = _uplift_column(models.winback, rules.winback_arm, X.loc[who, names]) if len(who) else np.empty(0)
+        out["winback_uplift"] = pd.Series(uplift, index=who, dtype=float).reindex(out.index).to_numpy()
+        if rules.winback_margin is not None:
+            value = np.full(len(who), float(rules.winback_margin))
+        else:
+            features = lapse_features(lapsed.loc[who]) if len(who) else None
+            value = (rules.winback_margin_rate * models.winback.value_model.predict(features)
+                     if len(who) else np.empty(0))
+        out["winback_value"] = pd.Series(value, index=who, dtype=float).reindex(out.index).to_numpy()
+    if models.propensity is not None:
+        recipe = _recipe(models.propensity, "propensity")
+        X = _features(cache, log, customers, as_of, history_start, _snapshot_options(recipe))
+        names = check_inputs("propensity", models.propensity, X)
+        p = models.propensity.score(X[names])
+        active = recipe.get("active_days")
+        if active is not None:
+            p.loc[X["recency_days"].to_numpy(dtype=float) > active] = np.nan
+        p = p.reindex(out.index)
+        for column in p.columns:
+            out[column] = p[column].to_numpy(dtype=float)
+        categories = [c.removeprefix("p_") for c in p.columns]
+        if rules.new_only and "category" in log.columns:
+            bought = purchased_categories(log, as_of, categories, out.index)
+        else:
+            bought = pd.DataFrame(False, index=out.index, columns=categories)
+        margins = [rules.margins.get(c, rules.default_margin) for c in categories]
+        best = cross_sell(p, bought, margins)
+        out["cross_sell_category"] = best["cross_sell_category"].to_numpy()
+        out["cross_sell_score"] = best["cross_sell_score"].to_numpy()
+    return out
+
+
+# -------------------------------------------------------------------------------------------- the base
+@dataclass
+class ScoredBase:
+    """The scoring output (one row per customer, the columns of docs/architecture.md's scoring output), and
+    what it was computed with."""
+
+    scores: pd.DataFrame
+    as_of: pd.Timestamp
+    n_chunks: int
+    rules: ScoringRules
+    summary: dict[str, float]
+
+
+def score_base(transactions: pd.DataFrame, as_of, models: ScoringModels, rules: ScoringRules, *,
+               customers: pd.DataFrame | None = None, chunk_size: int = 250_000,
+               progress: Callable[[int], None] | None = None) -> ScoredBase:
+    """Every customer with a purchase before `as_of`, scored in chunks of `chunk_size` customers, then ranked
+    and segmented over the whole base (module docstring). `progress(n)` is called with the customers of each
+    chunk done."""
+    as_of = pd.Timestamp(as_of).normalize()
+    if not (transactions["timestamp"] < as_of).any():
+        raise DataError("transactions", "timestamp", f"has no rows before as_of {as_of.date()}",
+                        str(transactions["timestamp"].min()))
+    if not models.present():
+        raise ConfigError("models: every model is null; name at least one registered model to score with")
+    start = snap.history_start(transactions)
+    parts = []
+    for log, people in chunks(transactions, customers, as_of, chunk_size):
+        parts.append(score_chunk(log, people, as_of, models, rules, history_start=start))
+        if progress is not None:
+            progress(len(parts[-1]))
+    base = pd.concat(parts) if len(parts) > 1 else parts[0]
+    base = _lists(base, models, rules)
+    base = _segments(base, rules.segments)
+    base = _reasons(base, transactions, customers, as_of, models, rules, start)
+    base.insert(0, "as_of", as_of)
+    scores = ordered(base.reset_index())
+    return ScoredBase(scores=scores, as_of=as_of, n_chunks=len(parts), rules=rules, summary=summarise(scores))
+
+
+def _lists(base: pd.DataFrame, models: ScoringModels, rules: ScoringRules) -> pd.DataFrame:
+    ids = base.index.to_numpy()
+    lapsed = base["lapsed"].to_numpy(dtype=bool)
+    if "churn_probability" in base.columns and "clv" in base.columns:
+        priority = retention_priority(base["churn_probability"], base["clv"], base["retention_uplift"],
+                                      rules.retention_cost)
+        base["retention_priority"] = np.where(lapsed, np.nan, priority)
+        base["retention_rank"] = rank_list(base["retention_priority"], ids)
+    if "winback_uplift" in base.columns:
+        base["winback_priority"] = winback_priority(base["winback_uplift"], base["winback_value"],
+                                                    rules.winback_cost)
+        base["winback_rank"] = rank_list(base["winback_priority"], ids)
+    if "cross_sell_score" in base.columns:
+        base["cross_sell_rank"] = rank_list(base["cross_sell_score"], ids)
+    return base
+
+
+def _segments(base: pd.DataFrame, config: SegmentConfig) -> pd.DataFrame:
+    if len(base) < 2:
+        return base
+    segmented = segment_customers(base, config)
+    new = [c for c in segmented.columns if c not in base.columns and c not in ("time_since_last",
+                                                                               "interpurchase_time")]
+    return base.join(segmented[new])
+
+
+def _reasons(base, transactions, customers, as_of, models, rules, history_start) -> pd.DataFrame:
+    """reason_1..3 of the churn model for the head of the retention list (the only rows a person reads)."""
+    if models.churn is None or "retention_rank" not in base.columns or rules.reasons_top == 0:
+        return base
+    rank = base["retention_rank"]
+    head = base.index[(rank <= rules.reasons_top).fillna(False).to_numpy(dtype=bool)]
+    for j in range(1, N_REASONS + 1):
+        base[f"reason_{j}"] = pd.array([pd.NA] * len(base), dtype="string")
+    if not len(head):
+        return base
+    log = transactions.loc[transactions["customer_id"].isin(head) & (transactions["timestamp"] < as_of)]
+    people = None if customers is None else customers.loc[customers["customer_id"].isin(head)]
+    X = _features({}, log, people, as_of, history_start, _snapshot_options(_recipe(models.churn, "churn")))
+    names = check_inputs("churn", models.churn, X)
+    explained = models.churn.score(X[names], reasons=N_REASONS)
+    for j in range(1, N_REASONS + 1):
+        values = explained[f"reason_{j}"].astype("string")
+        base.loc[values.index, f"reason_{j}"] = values
+    return base
+
+
+OUTPUT_ORDER = ("customer_id", "as_of", "frequency", "recency", "T", "monetary_value", "purchases", "revenue",
+                "recency_days", *CLV_COLUMNS, "churn_probability", "reason_1", "reason_2", "reason_3",
+                "value_at_risk", "lapsed", "retention_uplift", "retention_priority", "retention_rank",
+                "winback_uplift", "winback_value", "winback_priority", "winback_rank")
+SEGMENT_ORDER = ("rfm_cell", "rfm_score", "r_score", "f_score", "m_score", "tier", "value_loyalty", "cycle_class",
+                 "lifecycle_stage", "loss_value")
+
+
+def ordered(scores: pd.DataFrame) -> pd.DataFrame:
+    """The scoring output's columns in their documented order: ids and RFM, CLV, churn, the retention and
+    win-back lists, the propensities and the cross-sell list, the segments."""
+    head = [c for c in OUTPUT_ORDER if c in scores.columns]
+    propensity = [c for c in scores.columns if c.startswith("p_") and c != "p_alive"]
+    cross = [c for c in ("cross_sell_category", "cross_sell_score", "cross_sell_rank") if c in scores.columns]
+    segments = [c for c in SEGMENT_ORDER if c in scores.columns]
+    rest = [c for c in scores.columns if c not in {*head, *propensity, *cross, *segments}]
+    return scores[head + propensity + cross + segments + rest]
+
+
+def summarise(scores: pd.DataFrame) -> dict[str, float]:
+    """The run's counts and money: customers, lapsed, value at risk, each list's length and expected profit."""
+    summary = {"n_customers": float(len(scores)), "n_lapsed": float(scores["lapsed"].sum())}
+    if "value_at_risk" in scores.columns:
+        summary["value_at_risk"] = float(np.nansum(scores["value_at_risk"]))
+    if "clv" in scores.columns:
+        summary["total_clv"] = float(np.nansum(scores["clv"]))
+    for name, priority in (("retention", "retention_priority"), ("winback", "winback_priority"),
+                           ("cross_sell", "cross_sell_score")):
+        if priority in scores.columns:
+            listed = scores[f"{name}_rank"].notna().to_numpy(dtype=bool)
+            summary[f"{name}_listed"] = float(listed.sum())
+            if name != "cross_sell":
+                summary[f"{name}_expected_profit"] = float(scores.loc[listed, priority].sum())
+    return summary

@@ -1,0 +1,144 @@
+"""`custval score`: every customer of a transaction log scored as of a date with the registered models, ranked for
+retention, win-back and cross-sell, and segmented (custval.scoring.batch); one row per customer written
+atomically with the model versions, as_of and the run id in its metadata, and one MLflow run in custval-scoring
+with the counts, the value at risk, the expected profit of each list, their heads and the report.
+
+Wiring only: the config and every model are checked (aliases resolved once, so the whole run uses the same
+versions) before the base is loaded; then the library scores, the run logs, and the output is written last.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from custval.config import ScoreConfig, build_config, validate_config
+from custval.data.schemas import check_cutoff
+from custval.errors import ConfigError
+from custval.features.datasets import load_base
+from custval.jobs.sequence import JobRun, Output, start_job
+from custval.scoring.batch import ROLES, ScoringModels, score_base, scoring_rules
+from custval.tracking import runs
+from custval.tracking.models import load_classifier_model, load_clv_model, load_uplift_model
+
+LISTS = {  # list -> (rank column, the columns shown of its head)
+    "retention": ("retention_rank", ["customer_id", "churn_probability", "clv", "value_at_risk", "retention_uplift",
+                                     "retention_priority", "reason_1", "reason_2", "reason_3"]),
+    "winback": ("winback_rank", ["customer_id", "recency_days", "winback_uplift", "winback_value",
+                                 "winback_priority"]),
+    "cross_sell": ("cross_sell_rank", ["customer_id", "cross_sell_category", "cross_sell_score"]),
+}
+
+
+def check_config(config: ScoreConfig) -> ScoreConfig:
+    """The config re-validated (a hand-built or edited one too)."""
+    return validate_config(ScoreConfig, config.model_dump())
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ScoreConfig:
+    """Defaults, updated by the YAML file at `path`, then by `key=value` overrides (e.g. `as_of=2024-12-01`)."""
+    return check_config(build_config(ScoreConfig, path, overrides))
+
+
+@dataclass
+class ScoreResult(JobRun):
+    as_of: pd.Timestamp
+    scores: pd.DataFrame
+    lists: dict[str, pd.DataFrame]  # list -> its head (top_n rows, in rank order)
+    summary: dict[str, float]
+    models: dict[str, dict[str, str]]  # role -> name, version, uri, run_id
+    metadata: dict[str, Any]
+    output: Path | None
+    report: Path | None
+
+
+def report_path(output: str | None) -> str | None:
+    """Where the HTML report of an output goes: beside it, <stem>.html."""
+    if output is None:
+        return None
+    path = Path(output)
+    name = path.name
+    for suffix in (".csv.gz", ".csv", ".parquet", ".pq"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return str(path.with_name(f"{name}.html"))
+
+
+def _load_models(config: ScoreConfig) -> tuple[ScoringModels, dict[str, dict[str, str]]]:
+    loaders = {"clv": load_clv_model, "churn": load_classifier_model, "propensity": load_classifier_model,
+               "retention": load_uplift_model, "winback": load_uplift_model}
+    loaded, refs = {}, {}
+    for role in ROLES:
+        uri = getattr(config.models, role)
+        if uri is None:
+            continue
+        model, ref = loaders[role](uri, setting=f"models.{role}")
+        outputs = getattr(model, "spec", {}).get("outputs", []) if role in ("churn", "propensity") else None
+        if role == "churn" and "churn_probability" not in outputs:
+            raise ConfigError(f"models.{role}: {uri!r} is not a churn model (its outputs are {outputs})")
+        if role == "propensity" and not outputs or role == "propensity" and "churn_probability" in outputs:
+            raise ConfigError(f"models.{role}: {uri!r} is not a propensity model (its outputs are {outputs})")
+        loaded[role] = model
+        refs[role] = {"name": ref.name or "", "version": ref.version or "", "uri": uri, "run_id": ref.run_id or ""}
+    return ScoringModels(**loaded), refs
+
+
+def _heads(scores: pd.DataFrame, top: int) -> dict[str, pd.DataFrame]:
+    heads = {}
+    for name, (rank, columns) in LISTS.items():
+        if rank in scores.columns:
+            listed = scores.loc[scores[rank].notna()].sort_values(rank).head(top)
+            heads[name] = listed[[c for c in [rank, *columns] if c in scores.columns]].reset_index(drop=True)
+    return heads
+
+
+def score(config: ScoreConfig, *, tracking_uri: str | None = None) -> ScoreResult:
+    """Score the base of `config` (module docstring)."""
+    config = check_config(config)
+    report = report_path(config.output) if config.scoring.report else None
+    with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,  # the report goes beside it
+                   experiment=config.experiment) as job:
+        models, refs = _load_models(config)
+        rules = scoring_rules(config, models)
+        transactions, customers, fingerprint = load_base(config)
+        last = transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+        as_of = last if config.as_of is None else check_cutoff(transactions, config.as_of, name="as_of").normalize()
+        scored = _score(config, transactions, customers, as_of, models, rules)
+        scores = scored.scores
+        uplift = (f"model {refs['retention']['uri']} arm {rules.retention_arm}" if models.retention is not None
+                  else f"save rate {rules.save_rate:g} (no retention uplift model)")
+        metadata = {"custval.as_of": str(as_of.date()), "custval.models": refs,
+                    "custval.reasons": f"top {rules.reasons_top} of the retention list",
+                    "custval.retention_uplift": uplift, "custval.lapse_days": rules.lapse_days}
+        heads = _heads(scores, config.top_n)
+        tags = {"custval.as_of": str(as_of.date()), "custval.retention_uplift": uplift,
+                **{f"custval.model.{role}": f"{r['name']}/{r['version']}" if r["name"] else r["uri"]
+                   for role, r in refs.items()}}
+        with runs.tracked_run(config.experiment, config=config.as_dict(), run_name=config.run_name,
+                              data_fingerprint=fingerprint, tags=tags) as run:
+            mlflow.log_metrics({**scored.summary, "n_chunks": float(scored.n_chunks)})
+            for name, head in heads.items():
+                runs.log_frame(head, f"tables/{name}_head.csv")
+            outputs = [Output("output", scores, metadata)]
+            done = job.finish(run, outputs=outputs)
+            return ScoreResult(run_id=run.info.run_id, experiment_id=run.info.experiment_id,
+                               artifact_uri=run.info.artifact_uri, tracking_uri=job.tracking_uri, as_of=as_of,
+                               scores=scores, lists=heads, summary=scored.summary, models=refs,
+                               metadata={**metadata, "custval.run_id": run.info.run_id}, output=done.output,
+                               report=None)
+
+
+def _score(config, transactions, customers, as_of, models, rules):
+    from tqdm import tqdm
+
+    total = int(transactions.loc[transactions["timestamp"] < as_of, "customer_id"].nunique())
+    with tqdm(total=total, unit=" customers", desc="scoring", disable=not config.scoring.progress,
+              file=sys.stderr, leave=False) as bar:
+        return score_base(transactions, as_of, models, rules, customers=customers,
+                          chunk_size=config.scoring.chunk_size, progress=bar.update)
