@@ -48,7 +48,7 @@ table { border-collapse: collapse; font-size: 0.82em; margin-bottom: 0.6em; }
 th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 .note { color: #666; font-style: italic; margin: 0.3em 0; }
-.figures { display: flex; flex-wrap: wrap; gap: 1em; } .figures img { width: 560px; max-width: 100%; }
+.figures { display: flex; flex-wrap: wrap; gap: 1em; } .figures img { max-width: 100%; height: auto; }
 """
 
 
@@ -177,7 +177,7 @@ def _plots(scores: pd.DataFrame, composition_top: int) -> list[str]:
             for ax, segment in zip(axes if isinstance(axes, list) else [axes], segments, strict=True):
                 plot_list_composition(scores, rank=rank, segment=segment, top=composition_top, ax=ax)
 
-        figures.append(_figure(scores, what, draw, axes=len(segments), figsize=(5.0 * len(segments), 4.2)))
+        figures.append(_figure(scores, what, draw, axes=len(segments), figsize=(4.6 * len(segments), 4.2)))
     return ['<div class="figures">', *figures, "</div>"]
 
 

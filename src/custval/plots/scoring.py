@@ -99,6 +99,7 @@ def plot_value_at_risk_by_decile(scores: pd.DataFrame, *, bins: int = 10, ax=Non
             ax.annotate(f"{share:.0%}\np={p:.2f}" if np.isfinite(p) else f"{share:.0%}",
                         (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
                         fontsize=7)
+    ax.margins(y=0.15)  # room for the labels above the bars
     ax.set_xticks(positions, [str(d) for d in table.index])
     ax.set_xlabel("decile of churn probability (1 = most likely to churn)")
     ax.set_ylabel("value at risk (churn probability x CLV)")
@@ -160,20 +161,25 @@ def plot_list_composition(scores: pd.DataFrame, *, rank: str = "retention_rank",
     """Horizontal bars per segment: its share of the list's top (`list_composition`) beside its share of the
     whole base; a segment over-represented at the top has the longer first bar."""
     table = list_composition(scores, rank=rank, segment=segment, top=top)
-    n_top = int(table["top_customers"].sum())
+    n_top, name = int(table["top_customers"].sum()), rank.removesuffix("_rank")
     ax = get_ax(ax)
-    y = np.arange(len(table))[::-1]  # first segment at the top
-    height = 0.4
-    ax.barh(y + height / 2, table["top_share"].to_numpy(), height=height, color="tab:blue",
-            label=f"top {n_top:,} of {rank.removesuffix('_rank')}")
-    ax.barh(y - height / 2, table["base_share"].to_numpy(), height=height, color="tab:grey",
-            label=f"all {int(table['base_customers'].sum()):,} customers")
-    ax.set_yticks(y, [str(s) for s in table.index])
-    percent_axes(ax, y=False)
+    _paired_bars(ax, table.index, (table["top_share"], "tab:blue", f"top {n_top:,} of {name}"),
+                 (table["base_share"], "tab:grey", f"all {int(table['base_customers'].sum()):,} customers"))
     ax.set_xlabel("share of customers")
-    ax.set_title(f"{segment} in the top {n_top:,} of {rank.removesuffix('_rank')} vs the base")
+    ax.set_title(f"{segment}: top {n_top:,} of {name} vs all")
     ax.legend(loc="best", fontsize=8)
     return ax
+
+
+def _paired_bars(ax, labels, upper, lower):
+    """Two horizontal bars per label, the first label on top; `upper` / `lower` are (shares, colour, legend)."""
+    y = np.arange(len(labels))[::-1]
+    height = 0.4
+    bars = [ax.barh(y + offset, np.asarray(shares, dtype=float), height=height, color=colour, label=legend)
+            for offset, (shares, colour, legend) in ((height / 2, upper), (-height / 2, lower))]
+    ax.set_yticks(y, [str(label) for label in labels])
+    percent_axes(ax, y=False)
+    return bars
 
 
 # --------------------------------------------------------------------------------------------- segment pyramid
@@ -210,20 +216,13 @@ def plot_segment_pyramid(scores: pd.DataFrame, *, segment: str = "tier", value: 
     share of the total `value` (`segment_pyramid`), labelled with the counts and amounts."""
     table = segment_pyramid(scores, segment=segment, value=value)
     ax = get_ax(ax)
-    y = np.arange(len(table))[::-1]  # top segment at the top
-    height = 0.4
-    customers = ax.barh(y + height / 2, table["customer_share"].to_numpy(), height=height, color="tab:grey",
-                        label="share of customers")
-    values = ax.barh(y - height / 2, table["value_share"].to_numpy(), height=height, color="tab:green",
-                     label=f"share of {value}")
-    for bar, n in zip(customers, table["customers"], strict=True):
-        ax.annotate(f" {n:,}", (bar.get_width(), bar.get_y() + bar.get_height() / 2), va="center", fontsize=7)
-    for bar, amount in zip(values, table["value"], strict=True):
-        ax.annotate(f" {amount:,.0f}", (bar.get_width(), bar.get_y() + bar.get_height() / 2), va="center",
-                    fontsize=7)
-    ax.set_yticks(y, [str(s) for s in table.index])
-    percent_axes(ax, y=False)
+    customers, values = _paired_bars(ax, table.index, (table["customer_share"], "tab:grey", "share of customers"),
+                                     (table["value_share"], "tab:green", f"share of {value}"))
+    for bars, labels in ((customers, [f" {n:,}" for n in table["customers"]]),
+                         (values, [f" {amount:,.0f}" for amount in table["value"]])):
+        for bar, label in zip(bars, labels, strict=True):
+            ax.annotate(label, (bar.get_width(), bar.get_y() + bar.get_height() / 2), va="center", fontsize=7)
     ax.set_xlabel("share")
     ax.set_title(f"Segment pyramid: customers and {value} per {segment}")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     return ax
