@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from custval.errors import ConfigError, DataError
+from custval.metrics.ranking import profit_curve
 from custval.scoring import targeting as tg
 
 
@@ -129,7 +130,7 @@ def test_a_contact_budget_takes_each_customers_best_arm_then_the_best_customers(
     assert unlimited.targets["rank"].tolist() == [1, 2, 3, 4]
     assert unlimited.total_profit == pytest.approx(30.0)
     # the curve: best profits 15, 7, 4, 4, -3.5 taken in that order
-    curve = tg.profit_curve(profit.max(axis=1), shares=5)
+    curve = profit_curve(profit.max(axis=1), shares=5)
     assert curve["expected_profit"].tolist() == pytest.approx([0, 15, 22, 26, 30, 26.5])
 
 

@@ -21,9 +21,10 @@ import pandas as pd
 
 from custval.errors import ConfigError, DataError, SchemaError
 from custval.features.validation import check_positive, require_columns
+from custval.metrics.ranking import profit_curve
 
 __all__ = ["RolloutPlan", "TargetPlan", "break_even_index", "break_even_rate", "cost_per_response",
-           "incremental_profit", "profit_curve", "response_rate", "rollout_plan", "select_targets",
+           "incremental_profit", "response_rate", "rollout_plan", "select_targets",
            "systematic_sample"]
 
 
@@ -355,16 +356,3 @@ def select_targets(profit: pd.DataFrame, customer_ids, *, cost=0.0, max_contacts
     return TargetPlan(customers=customers, total_profit=float(gain.sum()), contacts=int(keep.sum()),
                       spend=float(customers["cost"].sum()), arm_mix=mix, break_even=break_even,
                       curve=profit_curve(p.max(axis=1), shares=shares), lagrange_multiplier=float(lam))
-
-
-def profit_curve(best_profit, *, shares: int = 20) -> pd.DataFrame:
-    """Expected total profit when the best `share` of customers (by their best arm's expected profit) are
-    contacted, at shares 0, 1/shares, ..., 1: columns share, contacts, expected_profit. The curve peaks where the
-    marginal customer's expected profit turns negative."""
-    values = np.sort(np.asarray(best_profit, dtype=float))[::-1]
-    if isinstance(shares, bool) or not isinstance(shares, int | np.integer) or shares < 1:
-        raise ConfigError(f"shares: must be a positive integer (points of the curve), got {shares!r}")
-    cumulative = np.concatenate([[0.0], np.cumsum(values)])
-    share = np.linspace(0.0, 1.0, shares + 1)
-    contacts = np.round(share * len(values)).astype(np.int64)
-    return pd.DataFrame({"share": share, "contacts": contacts, "expected_profit": cumulative[contacts]})
