@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
+import json
 import os
+import re
+import subprocess
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # headless plots in tests, whatever display the machine has
 
 import pandas as pd
 import pytest
+
+from custval.data.io import write_text
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +48,57 @@ def isolated_store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     yield uri
     mlflow.set_tracking_uri(None)
+
+
+# ------------------------------------------------------------------------------------------ headless Chromium
+CHROMIUM = Path("/usr/bin/chromium")
+PROBE = """
+window.addEventListener('load', () => {
+  const images = [...document.images].map(i => ({complete: i.complete, width: i.naturalWidth,
+                                                  height: i.naturalHeight}));
+  const tables = [...document.querySelectorAll('table')].map(t => {
+    const heads = [...t.querySelectorAll('thead th')].map(c => c.textContent);
+    const first = t.querySelector('tbody tr');
+    return {heads: heads, first: first ? [...first.cells].map(c => c.textContent) : []};
+  });
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify({images: images, tables: tables, scripts: document.scripts.length});
+  document.body.appendChild(out);
+});
+"""
+
+
+def render(page: str, tmp_path: Path, *, allow_probe: bool = True) -> str:
+    """The DOM Chromium renders from the report written to disk with the probe script added before </body>;
+    the report's Content-Security-Policy is widened by the probe's hash only (images stay data: only)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)")
+    if allow_probe:
+        digest = base64.b64encode(hashlib.sha256(PROBE.encode()).digest()).decode()
+        page = page.replace("default-src 'none'", f"default-src 'none'; script-src 'sha256-{digest}'", 1)
+    path = write_text(page.replace("</body>", f"<script>{PROBE}</script>\n</body>"), tmp_path / "report.html")
+    done = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=5000", "--dump-dom",
+         path.resolve().as_uri()], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def probe(dom: str) -> dict:
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, flags=re.DOTALL)
+    assert found, "the probe did not run: " + dom[-500:]
+    return json.loads(html.unescape(found.group(1)))
+
+
+
+
+@pytest.fixture
+def chromium():
+    """Headless Chromium (Debian's, installed by .ci/run): `render(page, tmp_path)` -> the DOM it rendered with
+    the probe script, `probe(dom)` -> the images (decoded sizes), tables (heads, first row) and script count."""
+    import types
+
+    return types.SimpleNamespace(render=render, probe=probe)

@@ -5,11 +5,8 @@ fails, never skips, without it), every table and image must show."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
-import json
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -137,52 +134,10 @@ def test_bad_top_is_a_config_error():
         scoring_report_html(scores_frame(), metadata=METADATA, top=0)
 
 
-# ------------------------------------------------------------------------------------------ headless Chromium
-PROBE = """
-window.addEventListener('load', () => {
-  const images = [...document.images].map(i => ({complete: i.complete, width: i.naturalWidth,
-                                                  height: i.naturalHeight}));
-  const tables = [...document.querySelectorAll('table')].map(t => {
-    const heads = [...t.querySelectorAll('thead th')].map(c => c.textContent);
-    const first = t.querySelector('tbody tr');
-    return {heads: heads, first: first ? [...first.cells].map(c => c.textContent) : []};
-  });
-  const out = document.createElement('pre');
-  out.id = 'probe';
-  out.textContent = JSON.stringify({images: images, tables: tables, scripts: document.scripts.length});
-  document.body.appendChild(out);
-});
-"""
-
-
-def _render(page: str, tmp_path: Path, *, allow_probe: bool = True) -> str:
-    """The DOM Chromium renders from the report written to disk with the probe script added before </body>;
-    the report's Content-Security-Policy is widened by the probe's hash only (images stay data: only)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)")
-    if allow_probe:
-        digest = base64.b64encode(hashlib.sha256(PROBE.encode()).digest()).decode()
-        page = page.replace("default-src 'none'", f"default-src 'none'; script-src 'sha256-{digest}'", 1)
-    path = write_text(page.replace("</body>", f"<script>{PROBE}</script>\n</body>"), tmp_path / "report.html")
-    done = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=5000", "--dump-dom",
-         path.resolve().as_uri()], capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-def _probe(dom: str) -> dict:
-    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, flags=re.DOTALL)
-    assert found, "the probe did not run: " + dom[-500:]
-    return json.loads(html.unescape(found.group(1)))
-
-
-def test_report_renders_in_headless_chromium_with_its_tables_and_images(tmp_path):
+def test_report_renders_in_headless_chromium_with_its_tables_and_images(tmp_path, chromium):
     frame = scores_frame(winback_first=NASTY)
     report = write_text(scoring_report_html(frame, metadata=METADATA), tmp_path / "scores.report.html")
-    probe = _probe(_render(report.read_text(encoding="utf-8"), tmp_path))
+    probe = chromium.probe(chromium.render(report.read_text(encoding="utf-8"), tmp_path))
     assert len(probe["images"]) == 7
     assert all(i["complete"] and i["width"] > 100 and i["height"] > 100 for i in probe["images"])
     lists = {t["heads"][0]: t for t in probe["tables"] if t["heads"] and t["heads"][0].endswith("_rank")}
@@ -193,6 +148,6 @@ def test_report_renders_in_headless_chromium_with_its_tables_and_images(tmp_path
     assert probe["scripts"] == 1  # the probe only
 
 
-def test_report_policy_blocks_any_script_in_chromium(tmp_path):
-    dom = _render(scoring_report_html(scores_frame(), metadata=METADATA), tmp_path, allow_probe=False)
+def test_report_policy_blocks_any_script_in_chromium(tmp_path, chromium):
+    dom = chromium.render(scoring_report_html(scores_frame(), metadata=METADATA), tmp_path, allow_probe=False)
     assert '<pre id="probe">' not in dom and "<table" in dom

@@ -18,10 +18,18 @@ import mlflow
 import pandas as pd
 
 from custval.config import ScoreConfig, build_config, validate_config
+from custval.data.io import write_text
 from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError
 from custval.features.datasets import load_base
 from custval.jobs.sequence import JobRun, Output, start_job
+from custval.plots.report import scoring_report_html
+from custval.plots.scoring import (
+    plot_list_composition,
+    plot_list_profit_curve,
+    plot_segment_pyramid,
+    plot_value_at_risk_by_decile,
+)
 from custval.scoring.batch import ROLES, ScoringModels, score_base, scoring_rules
 from custval.tracking import runs
 from custval.tracking.models import load_classifier_model, load_clv_model, load_uplift_model
@@ -125,13 +133,34 @@ def score(config: ScoreConfig, *, tracking_uri: str | None = None) -> ScoreResul
             mlflow.log_metrics({**scored.summary, "n_chunks": float(scored.n_chunks)})
             for name, head in heads.items():
                 runs.log_frame(head, f"tables/{name}_head.csv")
-            outputs = [Output("output", scores, metadata)]
-            done = job.finish(run, outputs=outputs)
+            _log_plots(scores)
+            run_metadata = {**metadata, "custval.run_id": run.info.run_id}
+            html = scoring_report_html(scores, metadata=run_metadata, top=config.top_n) if report else None
+            if html is not None:
+                runs.log_text(html, "report.html")
+            done = job.finish(run, outputs=[Output("output", scores, metadata)])
+            written = write_text(html, report) if html is not None and done.output is not None else None
             return ScoreResult(run_id=run.info.run_id, experiment_id=run.info.experiment_id,
                                artifact_uri=run.info.artifact_uri, tracking_uri=job.tracking_uri, as_of=as_of,
                                scores=scores, lists=heads, summary=scored.summary, models=refs,
-                               metadata={**metadata, "custval.run_id": run.info.run_id}, output=done.output,
-                               report=None)
+                               metadata=run_metadata, output=done.output, report=written)
+
+
+def _log_plots(scores: pd.DataFrame) -> list[str]:
+    """Value at risk by decile, each list's profit curve and composition by tier, the segment pyramid."""
+    logged = []
+    plots = {"plots/value_at_risk_by_decile.png": (plot_value_at_risk_by_decile, {}, ("churn_probability", "clv")),
+             "plots/segment_pyramid.png": (plot_segment_pyramid, {}, ("tier", "clv"))}
+    for name, (rank, _) in LISTS.items():
+        priority = "cross_sell_score" if name == "cross_sell" else f"{name}_priority"
+        plots[f"plots/{name}_profit_curve.png"] = (plot_list_profit_curve, {"priority": priority}, (priority,))
+        plots[f"plots/{name}_composition.png"] = (plot_list_composition, {"rank": rank}, (rank, "tier"))
+    for path, (plot, kwargs, needs) in plots.items():
+        if all(c in scores.columns for c in needs) and \
+                scores[list(needs)].notna().all(axis=1).any():
+            runs.log_figure(plot(scores, **kwargs), path)
+            logged.append(path)
+    return logged
 
 
 def _score(config, transactions, customers, as_of, models, rules):

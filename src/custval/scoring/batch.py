@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from custval.config import ScoreConfig, SegmentConfig
-from custval.config.sections import WinbackSettings
+from custval.config.sections import SnapshotSettings, WinbackSettings
 from custval.errors import ConfigError, DataError, SchemaError
 from custval.features import snapshots as snap
 from custval.features.rfm import rfm_summary
@@ -146,8 +146,9 @@ def scoring_rules(config: ScoreConfig, models: ScoringModels) -> ScoringRules:
 
 def _recipe(model, role: str) -> dict:
     recipe = getattr(model, "recipe", None)
-    if recipe is None:
-        return {"kind": "snapshot", "windows": list(snap.WINDOWS), "active_days": None,
+    if recipe is None:  # a model logged without its recipe: the training defaults
+        active = SnapshotSettings().active_days if role in ("churn", "propensity") else None
+        return {"kind": "snapshot", "windows": list(snap.WINDOWS), "active_days": active,
                 "categories": sorted(f["name"].removeprefix("share_") for f in model.features
                                      if f["name"].startswith("share_")) or None}
     if recipe.get("kind", "snapshot") != "snapshot":
