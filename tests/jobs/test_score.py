@@ -242,7 +242,8 @@ def test_a_tampered_model_code_file_is_not_executed(trained, tmp_path):
     version = client.get_model_version_by_alias("custval-churn", "champion")
     mlflow.set_tracking_uri(trained["uri"])
     try:
-        location = Path(client.get_logged_model(version.model_id).artifact_location.removeprefix("file://"))
+        model_id = version.model_id or version.source.removeprefix("models:/")
+        location = Path(client.get_logged_model(model_id).artifact_location.removeprefix("file://"))
     finally:
         mlflow.set_tracking_uri(None)
     code = next(location.glob("*model_code.py"))
