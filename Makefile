@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(BIN)/custval train churn --config pipelines/churn.yaml
 	$(BIN)/custval train propensity --config pipelines/propensity.yaml
 	$(BIN)/custval train uplift --config pipelines/uplift_winback.yaml
+	$(BIN)/custval score --config pipelines/score.yaml --out outputs/scores.parquet
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
