@@ -47,6 +47,9 @@ def test_the_builders_write_every_key_and_windows_in_build_snapshots_order():
         "cross_sell_new_only": False, "horizon_days": 30, "label": "conversion", "customers": False,
         "clv_features": False, "id_column": "CustomerRef", "value": None}
     assert check_recipe(WINBACK)["value"] == WINBACK_VALUE
+    # the uplift of spend is already money: a response is worth the margin rate alone
+    spend = {**WINBACK_VALUE, "response_value": "spend", "population": "active"}
+    assert check_recipe({**WINBACK, "label": "spend", "value": spend})["value"]["margin_rate"] == 0.3
 
 
 def test_recipe_options_are_the_build_snapshot_arguments_without_the_data_specific_ones():
