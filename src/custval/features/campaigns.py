@@ -300,6 +300,19 @@ class CampaignInput:
     snapshot_options: dict | None = None
     truth: pd.DataFrame | None = None  # simulated: the campaign's truth per row of `data`
     design: dict | None = None
+    id_column: str = "customer_id"
+
+    def recipe(self, label: str, *, horizon_days: int, value: Mapping | None = None) -> dict:
+        """The recipe an uplift model trained on this campaign records (custval.features.snapshots, "model
+        recipes"): the snapshot options of the send-day features (every customer who bought before the day:
+        active_days null), or the campaign table's id column. `label`: the outcome (conversion or spend);
+        `horizon_days`: the response window; `value`: the response value and targeting (ResponseValue)."""
+        if self.kind == "table":
+            return snap.table_recipe(label=label, id_column=self.id_column, horizon_days=horizon_days, value=value)
+        options = self.snapshot_options
+        return snap.snapshot_recipe(label=label, windows=options["windows"], active_days=None,
+                                    categories=options["categories"], horizon_days=horizon_days,
+                                    customers=self.customers is not None, value=value)
 
 
 def load_campaign(config) -> CampaignInput:
@@ -314,7 +327,8 @@ def load_campaign(config) -> CampaignInput:
             frame.reset_index(), treatment=data.treatment, outcome=data.outcome, control=data.control,
             spend=data.spend, id_column=data.id_column, outcomes=data.outcomes, drop=data.drop, keep=data.keep,
             sent_at=data.sent_at, design=design, binary=config.model.target == "conversion" or data.spend is None)
-        return CampaignInput(uplift, "table", frame_fingerprint(frame.reset_index()), design=design)
+        return CampaignInput(uplift, "table", frame_fingerprint(frame.reset_index()), design=design,
+                             id_column=data.id_column)
     truth = None
     if data.simulated:
         from custval.data.simulate_campaign import simulate_campaigns

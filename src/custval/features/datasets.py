@@ -60,6 +60,22 @@ class Dataset:
     table_ids: pd.Series | None = None
     id_column: str = "customer_id"
     snapshot_options: dict[str, Any] = field(default_factory=dict)
+    cross_sell_new_only: bool = False
+
+    def recipe(self, label: str, *, clv_features: bool = False) -> dict[str, Any]:
+        """The recipe a model trained on this dataset records (custval.features.snapshots, "model recipes"):
+        the snapshot options the features were built with, or the table's id column. `label`: churn or
+        propensity; `clv_features`: the `extra_features` given to load_dataset were the CLV features."""
+        if self.kind == "table":
+            return snap.table_recipe(label=label, id_column=self.id_column)
+        options = self.snapshot_options
+        if clv_features != (options.get("extra_features") is not None):
+            raise ConfigError(f"Dataset.recipe: clv_features={clv_features} but the snapshots were built "
+                              f"{'without' if clv_features else 'with'} extra features")
+        return snap.snapshot_recipe(label=label, windows=options["windows"], active_days=options["active_days"],
+                                    categories=options.get("categories"), horizon_days=options["horizon_days"],
+                                    cross_sell_new_only=self.cross_sell_new_only,
+                                    customers=self.customers is not None, clv_features=clv_features)
 
 
 def customer_frame(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
@@ -109,6 +125,8 @@ def load_dataset(config, *, extra_features: Callable | None = None, **snapshot_e
         customers = load_customers(data)
     s = config.snapshots
     start = snap.history_start(transactions)
+    # the category columns named, not left to build_snapshot's default, so that the recipe records them
+    snapshot_extra["categories"] = snap.snapshot_categories(transactions, snapshot_extra.get("categories"))
     options = dict(horizon_days=s.horizon_days, windows=tuple(s.windows), active_days=s.active_days,
                    extra_features=extra_features, observation_end=as_of, history_start=start, **snapshot_extra)
     cutoffs = schedule(config, start, as_of)
@@ -121,7 +139,8 @@ def load_dataset(config, *, extra_features: Callable | None = None, **snapshot_e
     return Dataset("snapshots", *parts, features=features,
                    fingerprint=frame_fingerprint(*(f for f in (transactions, customers) if f is not None)), as_of=as_of,
                    cutoffs=cutoffs, transactions=transactions, customers=customers, simulation=simulation,
-                   snapshot_options={k: v for k, v in options.items() if k != "cross_sell_new_only"})
+                   snapshot_options={k: v for k, v in options.items() if k != "cross_sell_new_only"},
+                   cross_sell_new_only=bool(options.get("cross_sell_new_only", False)))
 
 
 def schedule(config, start: pd.Timestamp, as_of: pd.Timestamp) -> list[pd.Timestamp]:

@@ -69,11 +69,17 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from custval.config import SettingError, config_error
+from custval.config.types import Flag, Name, Period, PositiveInt, PositiveReal, Real, Share, one_of
 from custval.data.schemas import parse_date
 from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
 from custval.features.rfm import customer_codes
@@ -83,13 +89,21 @@ __all__ = [
     "LABEL_PREFIX",
     "WINDOWS",
     "TimeSplit",
+    "Recipe",
+    "ResponseValue",
     "build_snapshot",
     "build_snapshots",
+    "check_recipe",
+    "compatible_recipes",
     "cutoff_schedule",
     "feature_columns",
     "history_start",
     "label_columns",
+    "recipe_options",
+    "snapshot_categories",
+    "snapshot_recipe",
     "split_cutoffs",
+    "table_recipe",
     "time_split",
     "uncovered_columns",
 ]
@@ -847,3 +861,225 @@ def split_cutoffs(cutoffs, *, horizon_days: int, n_valid: int = 1, n_test: int =
                         f"cutoff: {rule}", str(pd.Timestamp(valid_c[0]).date()))
     return train_c, valid_c, test_c
 
+
+
+def snapshot_categories(transactions: pd.DataFrame, categories=None) -> list[str] | None:
+    """The category names `build_snapshot(transactions, ..., categories=categories)` builds its category
+    columns for: `categories` checked, or every category of the log, sorted; None without a category column.
+    Pass the result as `categories` to make the column set explicit (and recordable in a model's recipe)."""
+    _check_frame(transactions)
+    names, _ = _resolve_categories(transactions, categories)
+    return None if names is None else list(names)
+
+
+# ------------------------------------------------------------------------------------------ model recipes
+# A logged churn, propensity or uplift model records in its spec how its input features were built: its
+# *recipe*. A scorer rebuilds the same columns as of a scoring date with
+# `build_snapshot(log, as_of, history_start=..., **recipe_options(recipe, customers=..., extra_features=...))`.
+# history_start and observation_end are properties of the log being scored, not of the model, so a recipe does
+# not hold them: by default build_snapshot takes the first day of the log given to it.
+
+def _non_negative(value: float) -> float:
+    if not value >= 0:
+        raise SettingError("", f"must be a number >= 0, got {value!r}")
+    return value
+
+
+Cost = Annotated[Real, AfterValidator(_non_negative)]
+RESPONSE_VALUES = ("margin", "second_lifetime_value", "spend")
+RECIPE_KINDS = ("snapshot", "table")
+_STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class ResponseValue(BaseModel):
+    """What one response of an uplift model's campaign is worth and whom it targets (the targeting settings of
+    the training job): value per customer = margin, or margin_rate x the second lifetime value, or margin_rate
+    (label spend: the uplift is already money)."""
+
+    model_config = _STRICT
+
+    response_value: Annotated[str, one_of(*RESPONSE_VALUES)]
+    """margin (a fixed margin per conversion) | second_lifetime_value (margin_rate x the spend expected after a
+    return, the model's `value_model`) | spend (margin_rate x the spend uplift)."""
+    margin: PositiveReal | None
+    """Net profit of one conversion (response_value margin; else null)."""
+    margin_rate: Share | None
+    """Profit share of spend (response_value second_lifetime_value or spend; else null)."""
+    lapse_days: PositiveInt
+    """A customer is lapsed after this many days without a purchase."""
+    population: Annotated[str, one_of("lapsed", "active", "campaign")]
+    """Who the model ranks: lapsed, active (a purchase in the lapse_days before the scoring date) or campaign."""
+    costs: dict[Name, Cost]
+    """Cost of one contact per treatment arm."""
+    horizon_days: PositiveInt
+    """The second lifetime value is the spend in this many days after a return."""
+
+    @model_validator(mode="after")
+    def _one_value(self):
+        fixed = self.response_value == "margin"
+        if fixed != (self.margin is not None):
+            raise SettingError("margin", f"must be {'a number' if fixed else 'null'} with response_value="
+                                         f"{self.response_value}, got {self.margin!r}")
+        if fixed != (self.margin_rate is None):
+            raise SettingError("margin_rate", f"must be {'null' if fixed else 'a share'} with response_value="
+                                              f"{self.response_value}, got {self.margin_rate!r}")
+        if not self.costs:
+            raise SettingError("costs", "must give the cost of a contact for every treatment arm, got {}")
+        return self
+
+
+class Recipe(BaseModel):
+    """How a model's input features were built (module section "model recipes"): every key is required;
+    the snapshot keys are null for a table model. Checked with `check_recipe`."""
+
+    model_config = _STRICT
+
+    kind: Annotated[str, one_of(*RECIPE_KINDS)]
+    """snapshot (point-in-time features of a transaction log, build_snapshot) | table (the columns of a table)."""
+    time_unit: Period
+    """The unit of every duration feature and setting: D (days)."""
+    windows: Annotated[tuple[PositiveInt, ...], Field(min_length=1)] | None
+    """Look-back windows of the counts, spends and trends (snapshot; null for a table)."""
+    active_days: PositiveInt | None
+    """Customers with a purchase in this many days before the cutoff (null: any purchase before it)."""
+    categories: Annotated[tuple[Name, ...], Field(min_length=1)] | None
+    """The categories with share_ / days_since_ columns, in column order (null: no category columns)."""
+    cross_sell_new_only: Flag
+    """Propensity labels only for customers who never bought the category."""
+    horizon_days: PositiveInt | None
+    """The label window: churn / propensity horizon, or an uplift campaign's response window (days)."""
+    label: Name
+    """churn | propensity | the uplift outcome (conversion | spend)."""
+    customers: Flag
+    """Attributes of a customer table were features (pass the customer table to rebuild them)."""
+    clv_features: Flag
+    """BG/NBD p_alive and expected_purchases_<horizon_days>d were features
+    (extra_features=custval.models.clv.features.CLVFeatures(horizon_days))."""
+    id_column: Name
+    """The customer id column (customer_id for snapshots; a table's own id column)."""
+    value: ResponseValue | None = None
+    """An uplift model's response value and targeting (null for classifiers)."""
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.kind == "snapshot":
+            for name in ("windows", "horizon_days"):
+                if getattr(self, name) is None:
+                    raise SettingError(name, "must be given for a snapshot recipe, got None")
+            if len(set(self.windows)) != len(self.windows):
+                raise SettingError("windows", f"must be distinct day counts, got {list(self.windows)}")
+        else:
+            for name in ("windows", "active_days", "categories"):
+                if getattr(self, name) is not None:
+                    raise SettingError(name, f"must be null for a table recipe, got {getattr(self, name)!r}")
+            if self.clv_features:
+                raise SettingError("clv_features", "must be false for a table recipe, got True")
+        if self.categories is not None and len(set(self.categories)) != len(self.categories):
+            raise SettingError("categories", f"must be distinct names, got {list(self.categories)}")
+        return self
+
+
+def check_recipe(recipe: Mapping[str, Any] | None, *, where: str = "recipe") -> dict[str, Any]:
+    """The recipe checked key by key (`Recipe`): a ConfigError naming the key (`recipe.windows[1] must be an
+    integer >= 1, got -1`; unknown keys listed with the allowed ones) for a tampered or foreign one; returns
+    it as plain JSON values. None (a model logged before recipes existed) is a ConfigError too. `where`
+    prefixes the key in messages (e.g. "churn.recipe")."""
+    if recipe is None:
+        raise ConfigError(f"{where}: the model was logged without a recipe (before custval recorded how its "
+                          "features were built), so its features cannot be rebuilt: retrain it")
+    if not isinstance(recipe, Mapping):
+        raise ConfigError(f"{where} must be a mapping of recipe keys {sorted(Recipe.model_fields)}, "
+                          f"got {type(recipe).__name__}")
+    try:
+        return Recipe.model_validate(dict(recipe)).model_dump(mode="json")
+    except ValidationError as exc:
+        raise config_error(exc, Recipe, prefix=where) from None
+
+
+def snapshot_recipe(*, label: str, windows, active_days: int | None, categories, horizon_days: int,
+                    cross_sell_new_only: bool = False, customers: bool, clv_features: bool = False,
+                    value: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The recipe of a model trained on build_snapshot features built with these options (checked)."""
+    return check_recipe({
+        "kind": "snapshot", "time_unit": "D", "windows": list(_check_windows(windows)), "active_days": active_days,
+        "categories": None if categories is None else list(categories), "cross_sell_new_only": cross_sell_new_only,
+        "horizon_days": horizon_days, "label": label, "customers": customers, "clv_features": clv_features,
+        "id_column": "customer_id", "value": None if value is None else dict(value)})
+
+
+def table_recipe(*, label: str, id_column: str, horizon_days: int | None = None,
+                 value: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The recipe of a model trained on the columns of a table (a churn customer table, a campaign table)."""
+    return check_recipe({
+        "kind": "table", "time_unit": "D", "windows": None, "active_days": None, "categories": None,
+        "cross_sell_new_only": False, "horizon_days": horizon_days, "label": label, "customers": False,
+        "clv_features": False, "id_column": id_column, "value": None if value is None else dict(value)})
+
+
+def recipe_options(recipe: Mapping[str, Any] | None, *, customers: pd.DataFrame | None = None,
+                   extra_features=None) -> dict[str, Any]:
+    """The `build_snapshot` keyword arguments that rebuild a model's feature columns (labels off): windows,
+    active_days, categories, horizon_days, cross_sell_new_only of its recipe, plus the data it needs.
+
+    customers: the customer table, passed on only when the model was trained with customer attributes (and
+    then required); extra_features: the CLV features callable
+    (custval.models.clv.features.CLVFeatures(recipe["horizon_days"])), passed on only when the recipe's
+    clv_features is true (and then required). history_start and observation_end belong to the log scored and
+    are left to the caller (build_snapshot's default history start is the log's first day). ConfigError for a
+    recipe check_recipe refuses, a table recipe or a time unit other than days."""
+    checked = check_recipe(recipe)
+    if checked["kind"] != "snapshot":
+        raise ConfigError(f"recipe.kind: a {checked['kind']!r} model's features are the columns of its table "
+                          f"(id column {checked['id_column']!r}), not snapshot features of a log")
+    if checked["time_unit"] != "D":
+        raise ConfigError(f"recipe.time_unit: snapshot features are built in days ('D'), got "
+                          f"{checked['time_unit']!r}")
+    if checked["customers"] and customers is None:
+        raise ConfigError("recipe.customers: the model was trained with customer attributes as features: pass "
+                          "customers= (the customer table) to rebuild them")
+    if checked["clv_features"] and extra_features is None:
+        raise ConfigError(f"recipe.clv_features: the model was trained with the CLV features: pass extra_features="
+                          f"CLVFeatures({checked['horizon_days']}) (custval.models.clv.features) to rebuild them")
+    return {"horizon_days": checked["horizon_days"], "windows": tuple(checked["windows"]),
+            "active_days": checked["active_days"], "categories": checked["categories"],
+            "cross_sell_new_only": checked["cross_sell_new_only"], "labels": False,
+            "customers": customers if checked["customers"] else None,
+            "extra_features": extra_features if checked["clv_features"] else None}
+
+
+# the label each scoring role's model must have been trained on, and the roles whose label windows must agree
+ROLE_LABELS = {"churn": ("churn",), "propensity": ("propensity",), "retention": ("conversion", "spend"),
+               "winback": ("conversion", "spend")}
+SAME_HORIZON = (("churn", "retention"),)
+
+
+def compatible_recipes(recipes: Mapping[str, Mapping[str, Any] | None]) -> dict[str, dict[str, Any]]:
+    """The recipes of the models a scoring run combines ({role: recipe}), each checked (`check_recipe`, keys
+    named `<role>.recipe.<key>`), and checked against each other; returns them checked.
+
+    ConfigError, naming both roles, when two models disagree on what must match:
+      * time_unit: every duration feature is read in the model's unit, so all must agree;
+      * the label window (horizon_days) of the roles in SAME_HORIZON: the retention priority multiplies the
+        churn probability over the churn model's horizon by the retention offer's uplift over its response
+        window, so both must count the same days.
+    A role of ROLE_LABELS whose model was trained on another label (a propensity model as churn) is a ConfigError
+    naming the role. Other differences are fine: each model's features are rebuilt from its own recipe (other
+    windows, active_days, categories, customer attributes), and churn and propensity answer separate questions
+    (their horizons may differ)."""
+    checked = {role: check_recipe(recipe, where=f"{role}.recipe") for role, recipe in recipes.items()}
+    for role, recipe in checked.items():
+        allowed = ROLE_LABELS.get(role)
+        if allowed is not None and recipe["label"] not in allowed:
+            raise ConfigError(f"{role}.recipe.label: a {role} model must be trained on {' or '.join(allowed)}, "
+                              f"got {recipe['label']!r}")
+    for a, b in pairwise(checked):
+        if checked[a]["time_unit"] != checked[b]["time_unit"]:
+            raise ConfigError(f"{a}.recipe.time_unit={checked[a]['time_unit']!r} differs from {b}.recipe.time_unit="
+                              f"{checked[b]['time_unit']!r}: models trained in different time units cannot be "
+                              "combined")
+    for a, b in SAME_HORIZON:
+        if a in checked and b in checked and checked[a]["horizon_days"] != checked[b]["horizon_days"]:
+            raise ConfigError(f"{a}.recipe.horizon_days={checked[a]['horizon_days']} differs from {b}.recipe."
+                              f"horizon_days={checked[b]['horizon_days']}: the {a} label window and the {b} "
+                              "response window must count the same days (retrain one of them)")
+    return checked

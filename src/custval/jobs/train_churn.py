@@ -191,7 +191,8 @@ def _train(config: ChurnConfig, job, xgboost_params, dataset, tags, promote: boo
         if on_holdout is not None and on_holdout.value is not None:
             mlflow.log_metric(f"champion_{CHAMPION_METRIC}", on_holdout.value)
         # the test split (not its first rows): log_classifier_model picks example rows that show missing values
-        model_info = log_classifier_model({OUTPUT_COLUMN: model}, X_test, explain=OUTPUT_COLUMN)
+        model_info = log_classifier_model({OUTPUT_COLUMN: model}, X_test, explain=OUTPUT_COLUMN,
+                                          recipe=data.recipe(LABEL, clv_features=config.snapshots.clv_features))
         done = job.finish(run, outputs=[Output("output", scores, metadata)], model=model_info,
                           registered_model=config.registered_model,
                           champion=Champion(CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True,

@@ -205,7 +205,8 @@ def _train(config: PropensityConfig, job, promote: bool) -> TrainPropensityResul
         if on_holdout is not None and on_holdout.value is not None:
             mlflow.log_metric(f"champion_{CHAMPION_METRIC}", on_holdout.value)
         # the test split (not its first rows): log_classifier_model picks example rows that show missing values
-        model_info = log_classifier_model(models, data.test[features])
+        model_info = log_classifier_model(models, data.test[features], recipe=data.recipe(
+            "propensity", clv_features=config.snapshots.clv_features))
         metadata = {"custval.as_of": str(data.as_of.date()), "custval.horizon_days": horizon,
                     "custval.categories": categories, "custval.cross_sell_new_only": config.cross_sell_new_only}
         done = job.finish(run, outputs=[Output("output", scores, metadata)], model=model_info,

@@ -123,6 +123,18 @@ def _response_values(config: UpliftConfig, ids: pd.Series, lapses: pd.DataFrame 
     return t.margin_rate * value_model.predict(lapse_features(lapses))
 
 
+def _value_recipe(config: UpliftConfig, arms: list[str], cost) -> dict[str, Any]:
+    """The response value and targeting the model's recipe records (custval.features.snapshots.ResponseValue),
+    as `_response_values` applies them."""
+    t = config.targeting
+    kind = "spend" if config.model.target == "spend" else config.response_value
+    return {"response_value": kind, "margin": t.margin if kind == "margin" else None,
+            "margin_rate": None if kind == "margin" else t.margin_rate, "lapse_days": config.winback.lapse_days,
+            "population": config.population,
+            "costs": dict(cost) if isinstance(cost, dict) else {arm: float(cost) for arm in arms},
+            "horizon_days": config.winback.horizon_days}
+
+
 def _lapses_at(transactions: pd.DataFrame, ids: pd.Series, when: pd.Series, lapse_days: int) -> pd.DataFrame:
     """The LAPSE_FEATURES of each (customer, date), from the rows before that date (send days of a campaign)."""
     parts = []
@@ -275,7 +287,9 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
         if on_holdout is not None and on_holdout.value is not None:
             metrics[f"champion_{CHAMPION_METRIC}"] = on_holdout.value
             mlflow.log_metric(f"champion_{CHAMPION_METRIC}", on_holdout.value)
-        model_info = log_uplift_model(model, X_test)
+        recipe = source.recipe(config.model.target, horizon_days=config.campaign.response_days,
+                               value=_value_recipe(config, arms, cost))
+        model_info = log_uplift_model(model, X_test, recipe=recipe, value_model=value_model)
         metadata = {"custval.as_of": str(source.as_of.date()) if source.as_of is not None else "",
                     "custval.campaign": provenance["custval.campaign"], "custval.arms": ",".join(arms)}
         done = job.finish(run, outputs=[Output("output", targets, metadata)], model=model_info,

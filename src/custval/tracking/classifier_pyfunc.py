@@ -2,8 +2,9 @@
 
 The model is logged *from code* (`classifier_model_code.py`); each classifier is saved by
 `custval.models.classifiers.save_classifier` (JSON, skops, XGBoost JSON) into a directory artifact
-`classifier_<i>`, and `outputs.json` records the output names, the feature columns and their dtypes. Loading
-never unpickles anything.
+`classifier_<i>`, and `outputs.json` records the output names, the feature columns and their dtypes, and the
+recipe of the features (how the training job built them: custval.features.snapshots.check_recipe; absent in
+models logged before recipes, whose `.recipe` is None). Loading never unpickles anything.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ParamSchema, ParamSpec
 
-from custval.errors import ConfigError, CustvalError, DataError
+from custval.errors import ConfigError, CustvalError, DataError, ModelError
 from custval.tracking.model_inputs import (
     bad_input,
     example_rows,
@@ -51,11 +52,19 @@ class ClassifierPyfunc(mlflow.pyfunc.PythonModel):
 
         self.spec = json.loads(Path(artifacts[OUTPUTS_ARTIFACT]).read_text())
         self.features = self.spec["features"]
+        if not isinstance(self.spec.get("recipe"), dict | None):
+            raise ModelError(f"{OUTPUTS_FILE}: recipe must be a mapping, got {type(self.spec['recipe']).__name__}")
         self.models = {
             output: load_classifier(artifacts[artifact])
             for output, artifact in zip(self.spec["outputs"], self.spec["artifacts"], strict=True)
         }
         return self
+
+    @property
+    def recipe(self) -> dict[str, Any] | None:
+        """How the training job built the input features (a dict as logged; check it with
+        custval.features.snapshots.check_recipe / recipe_options); None for a model logged without one."""
+        return self.spec.get("recipe")
 
     @classmethod
     def from_directory(cls, directory: str | Path) -> ClassifierPyfunc:
@@ -110,13 +119,14 @@ def classifier_signature(features: list[dict[str, str]], outputs: list[str]) -> 
 
 
 def log_classifier_model(models: dict[str, Any], input_example: pd.DataFrame, *, name: str = "model",
-                         explain: str | None = None):
+                         explain: str | None = None, recipe: dict[str, Any] | None = None):
     """Log fitted classifiers as one pyfunc model; returns MLflow's ModelInfo.
 
     `models` maps output column names (e.g. "churn_probability", "p_grocery") to fitted classifiers; the
     loaded model's `predict(df, params={"reasons": k})` returns their P(y=1) as float64 columns, plus
     reason_1..k from `models[explain].explain(X, top=k)` when k > 0. `input_example` is a frame of training
-    features (extra columns such as customer_id are ignored); its dtypes define the signature.
+    features (extra columns such as customer_id are ignored); its dtypes define the signature. `recipe`: how
+    the features were built (custval.features.snapshots.snapshot_recipe / table_recipe), kept in the spec.
     """
     from custval.models.classifiers import save_classifier
 
@@ -137,11 +147,18 @@ def log_classifier_model(models: dict[str, Any], input_example: pd.DataFrame, *,
             raise ConfigError(f"log_classifier_model: models[{explain!r}] has no explain() to give reasons")
     if not isinstance(input_example, pd.DataFrame) or input_example.empty:
         raise ConfigError("log_classifier_model: input_example must be a non-empty DataFrame of features")
+    if not isinstance(recipe, dict | None):
+        raise ConfigError(f"log_classifier_model: recipe must be a dict (snapshot_recipe), got "
+                          f"{type(recipe).__name__}")
 
     parts = [fitted_parts(model) for model in models.values()]
     model_features = [list(input_example.columns) if names is None else names for names, _ in parts]
     categorical = set().union(*(cats for _, cats in parts))
-    names = list(dict.fromkeys(name for columns in model_features for name in columns))
+    # every output's columns, in the order of the training frame (as build_snapshot gives them)
+    union = list(dict.fromkeys(name for columns in model_features for name in columns))
+    wanted = set(union)
+    names = [c for c in input_example.columns if c in wanted]
+    names += [c for c in union if c not in input_example.columns]  # none when the frame has every column
     features = feature_specs(input_example, names, categorical)
     spec = {
         "format": FORMAT_VERSION,
@@ -150,6 +167,7 @@ def log_classifier_model(models: dict[str, Any], input_example: pd.DataFrame, *,
         "features": features,
         "model_features": model_features,
         "explain": explain,
+        "recipe": recipe,
     }
     example = example_rows(input_example, features)
     with tempfile.TemporaryDirectory() as tmp:

@@ -92,7 +92,7 @@ def load_classifier_model(uri: str, *, setting: str = "model_uri"):
     directory = _download(uri, ref, "artifacts", setting=setting, what="classifier model")
     try:
         return ClassifierPyfunc.from_directory(directory), ref
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, ModelError) as exc:
         raise ConfigError(f"{setting}: {uri!r} is not a custval classifier model ({exc})") from None
 
 
