@@ -19,9 +19,10 @@ import pytest
 
 from custval.data.io import read_table, read_table_metadata
 from custval.data.simulate_campaign import simulate_campaigns
-from custval.errors import ConfigError, SchemaError
+from custval.errors import ConfigError
 from custval.features.rfm import rfm_summary
 from custval.features.snapshots import build_snapshot
+from custval.features.winback import lapse_features, lapsed_customers
 from custval.jobs import score as score_job
 from custval.jobs.train_churn import load_config as churn_config
 from custval.jobs.train_churn import train_churn
@@ -29,7 +30,9 @@ from custval.jobs.train_clv import load_config as clv_config
 from custval.jobs.train_clv import train_clv
 from custval.jobs.train_propensity import load_config as propensity_config
 from custval.jobs.train_propensity import train_propensity
-from custval.tracking.models import load_classifier_model, load_clv_model
+from custval.jobs.train_uplift import load_config as uplift_config
+from custval.jobs.train_uplift import train_uplift
+from custval.tracking.models import load_classifier_model, load_clv_model, load_uplift_model
 
 REPO = Path(__file__).resolve().parents[2]
 N_CUSTOMERS = 3000
@@ -49,7 +52,8 @@ def base(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(base):
-    """The CLV (weekly), churn and propensity models of the base, each registered as champion."""
+    """The CLV (weekly), churn, propensity, win-back uplift and cross-sell uplift (the retention offer, over the
+    churn horizon of 90 days) models of the base, each registered as champion."""
     uri, tx, people = base["uri"], base["tx"], base["customers"]
     try:
         train_clv(clv_config(overrides=[f"data.source={tx}", "calibration_end=2024-06-30",
@@ -57,6 +61,10 @@ def trained(base):
         log = [f"data.source={tx}", f"data.customers={people}", "output=null"]
         train_churn(churn_config(overrides=[*log, "model.tree.min_samples_leaf=50"]), tracking_uri=uri)
         train_propensity(propensity_config(overrides=log), tracking_uri=uri)
+        sim = [f"simulate.n_customers={N_CUSTOMERS}", "output=null", "model.learners=[t,x]"]
+        train_uplift(uplift_config(overrides=sim), tracking_uri=uri)
+        train_uplift(uplift_config(overrides=[*sim, "campaign.response_days=90"], pipeline="uplift_campaign"),
+                     tracking_uri=uri)
     finally:
         mlflow.set_tracking_uri(None)
     return base
@@ -64,7 +72,7 @@ def trained(base):
 
 def _config(base, *extra: str):
     return score_job.load_config(overrides=[f"data.source={base['tx']}", f"data.customers={base['customers']}",
-                                            "models.winback=null", "scoring.progress=false",
+                                            "scoring.progress=false",
                                             f"output={base['root']}/scores.parquet", *extra])
 
 
@@ -80,8 +88,11 @@ def scored(trained):
 def models(trained):
     mlflow.set_tracking_uri(trained["uri"])
     try:
-        return {role: loader(f"models:/custval-{role}@champion")[0] for role, loader in
-                (("clv", load_clv_model), ("churn", load_classifier_model), ("propensity", load_classifier_model))}
+        loaded = {role: loader(f"models:/custval-{role}@champion")[0] for role, loader in
+                  (("clv", load_clv_model), ("churn", load_classifier_model), ("propensity", load_classifier_model))}
+        loaded["winback"] = load_uplift_model("models:/custval-uplift-winback@champion")[0]
+        loaded["retention"] = load_uplift_model("models:/custval-uplift-crosssell@champion")[0]
+        return loaded
     finally:
         mlflow.set_tracking_uri(None)
 
@@ -217,14 +228,22 @@ def test_nothing_after_as_of_changes_a_score_and_chunks_do_not_either(trained, t
     assert one.summary["n_customers"] == log.loc[log["timestamp"] < as_of, "customer_id"].nunique()
 
 
-def test_a_model_whose_inputs_are_not_built_is_refused_naming_the_column(trained, tmp_path):
-    """Without the customer attributes the churn model was trained with, its first attribute input is missing."""
-    config = score_job.load_config(overrides=[f"data.source={trained['tx']}", "models.winback=null",
-                                              "scoring.progress=false", f"output={tmp_path}/s.parquet"])
-    with pytest.raises(SchemaError, match=r"^features\.(age|days_since_signup_date|income|region): models\.churn needs"):
+def test_models_trained_with_customer_attributes_need_the_customer_table(trained, tmp_path):
+    config = score_job.load_config(overrides=[f"data.source={trained['tx']}", "scoring.progress=false",
+                                              f"output={tmp_path}/s.parquet"])
+    with pytest.raises(ConfigError, match=r"^data\.customers: models\.churn was trained with customer attributes"):
         score_job.score(config, tracking_uri=trained["uri"])
     mlflow.set_tracking_uri(None)
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_a_retention_model_over_another_horizon_than_churn_is_refused(trained, tmp_path):
+    """The win-back model's outcome window (30 days) is not the churn horizon (90 days)."""
+    config = _config(trained, "models.retention=models:/custval-uplift-winback@champion",
+                     f"output={tmp_path}/s.parquet")
+    with pytest.raises(ConfigError, match=r"^models\.(churn|retention).*horizon"):
+        score_job.score(config, tracking_uri=trained["uri"])
+    mlflow.set_tracking_uri(None)
 
 
 def test_a_model_in_the_wrong_role_is_refused(trained, tmp_path):
@@ -272,7 +291,7 @@ def test_a_run_killed_mid_way_leaves_the_previous_output_and_no_temp_file(traine
     previous = b"the previous scores"
     out.write_bytes(previous)
     args = ["--out", str(out), "--set", f"data.source={trained['tx']}", "--set",
-            f"data.customers={trained['customers']}", "--set", "models.winback=null", "--set",
+            f"data.customers={trained['customers']}", "--set",
             "scoring.chunk_size=50"]
     started = int(time.time() * 1000)
     process = _cli(args, tmp_path, trained["uri"])
@@ -309,10 +328,61 @@ def test_the_report_is_written_beside_the_output_logged_and_renders_in_chromium(
     probe = chromium.probe(chromium.render(scored.report.read_text(encoding="utf-8"), tmp_path))
     assert probe["images"] and all(i["complete"] and i["width"] > 100 for i in probe["images"])
     lists = {t["heads"][0]: t for t in probe["tables"] if t["heads"] and t["heads"][0].endswith("_rank")}
-    assert set(lists) == {"retention_rank", "cross_sell_rank"}
+    assert set(lists) == {"retention_rank", "winback_rank", "cross_sell_rank"}
     scores = read_table(scored.output)
     for rank in lists:
         first = scores.loc[scores[rank] == 1, "customer_id"].item()
         row = dict(zip(lists[rank]["heads"], lists[rank]["first"], strict=True))
         assert row[rank] == "1" and row["customer_id"] == str(first)
     assert scored.run_id in scored.report.read_text(encoding="utf-8")
+
+
+def test_winback_list_is_the_uplift_times_the_second_lifetime_value_of_lapsed_customers(scored, trained, models):
+    winback = models["winback"]
+    value = winback.recipe["value"]
+    assert (value["response_value"], value["lapse_days"]) == ("second_lifetime_value", 120)
+    scores = read_table(scored.output).set_index("customer_id")
+    log = trained["transactions"]
+    lapsed = lapsed_customers(log, AS_OF, lapse_days=120).set_index("customer_id")
+    assert sorted(scores.index[scores["lapsed"]]) == sorted(lapsed.index)
+    # the model on features built from the whole log with its own recipe, by hand
+    X = build_snapshot(log, AS_OF, customers=trained["attributes"], labels=False, active_days=None,
+                       windows=tuple(winback.recipe["windows"]), categories=winback.recipe["categories"])
+    X = X.set_index("customer_id").loc[lapsed.index]
+    uplift = winback.score(X)[f"uplift_{winback.arms[0]}"]
+    np.testing.assert_allclose(scores.loc[lapsed.index, "winback_uplift"], uplift, rtol=1e-9)
+    slv = value["margin_rate"] * winback.value_model.predict(lapse_features(lapsed))
+    np.testing.assert_allclose(scores.loc[lapsed.index, "winback_value"], slv, rtol=1e-9)
+    cost = value["costs"][winback.arms[0]]
+    np.testing.assert_allclose(scores.loc[lapsed.index, "winback_priority"], uplift * slv - cost, rtol=1e-9)
+    assert scores.loc[~scores["lapsed"], ["winback_uplift", "winback_priority"]].isna().all().all()
+    listed = scores.dropna(subset=["winback_rank"]).sort_values("winback_rank")
+    assert len(listed) and (listed["winback_priority"] > 0).all()
+    assert listed["winback_priority"].is_monotonic_decreasing
+    assert scored.summary["winback_expected_profit"] == pytest.approx(listed["winback_priority"].sum())
+
+
+def test_retention_with_an_uplift_model_prices_each_customers_save(trained, models, tmp_path):
+    retention = models["retention"]
+    assert retention.recipe["horizon_days"] == 90 and set(retention.arms) == {"email", "discount"}
+    try:
+        done = score_job.score(_config(trained, "models.retention=models:/custval-uplift-crosssell@champion",
+                                       "retention.arm=discount", f"output={tmp_path}/s.parquet"),
+                               tracking_uri=trained["uri"])
+        with pytest.raises(ConfigError, match=r"^retention\.arm must name the arm"):
+            score_job.score(_config(trained, "models.retention=models:/custval-uplift-crosssell@champion",
+                                    f"output={tmp_path}/t.parquet"), tracking_uri=trained["uri"])
+    finally:
+        mlflow.set_tracking_uri(None)
+    scores = read_table(done.output).set_index("customer_id")
+    X = build_snapshot(trained["transactions"], AS_OF, customers=trained["attributes"], labels=False,
+                       active_days=None, windows=tuple(retention.recipe["windows"]),
+                       categories=retention.recipe["categories"]).set_index("customer_id")
+    uplift = retention.score(X)["uplift_discount"]
+    np.testing.assert_allclose(scores.loc[uplift.index, "retention_uplift"], uplift, rtol=1e-9)
+    active = ~scores["lapsed"]
+    expected = scores["churn_probability"] * scores["clv"] * scores["retention_uplift"] - 5.0
+    np.testing.assert_allclose(scores.loc[active, "retention_priority"], expected[active], rtol=1e-12)
+    meta = read_table_metadata(done.output)
+    assert meta["custval.retention_uplift"] == "model models:/custval-uplift-crosssell@champion arm discount"
+    assert meta["custval.models"]["retention"]["name"] == "custval-uplift-crosssell"

@@ -113,7 +113,8 @@ def score(config: ScoreConfig, *, tracking_uri: str | None = None) -> ScoreResul
     with start_job(outputs={"output": config.output}, tracking_uri=tracking_uri,  # the report goes beside it
                    experiment=config.experiment) as job:
         models, refs = _load_models(config)
-        rules = scoring_rules(config, models)
+        has_customers = config.data.simulated or config.data.customers is not None
+        rules = scoring_rules(config, models, has_customers=has_customers)
         transactions, customers, fingerprint = load_base(config)
         last = transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
         as_of = last if config.as_of is None else check_cutoff(transactions, config.as_of, name="as_of").normalize()

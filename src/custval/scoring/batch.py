@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from custval.config import ScoreConfig, SegmentConfig
-from custval.config.sections import SnapshotSettings, WinbackSettings
+from custval.config.sections import WinbackSettings
 from custval.errors import ConfigError, DataError, SchemaError
 from custval.features import snapshots as snap
 from custval.features.rfm import rfm_summary
@@ -81,7 +81,8 @@ class ScoringModels:
 
 @dataclass(frozen=True)
 class ScoringRules:
-    """The economics and options of the lists, resolved (the job resolves config `null`s from the models)."""
+    """The economics and options of the lists, resolved (`scoring_rules`: config nulls from the models), and
+    each model's checked recipe."""
 
     lapse_days: int = 120
     retention_arm: str | None = None  # the arm of the retention model (None: no retention model)
@@ -90,15 +91,17 @@ class ScoringRules:
     reasons_top: int = 100
     winback_arm: str | None = None
     winback_cost: float = 10.0
-    winback_margin_rate: float = 0.3
-    winback_margin: float | None = None  # a fixed value per return (a model valued by margin), else the SLV
+    winback_value: str = "second_lifetime_value"  # how a return is valued: margin | second_lifetime_value | spend
+    winback_margin: float | None = None  # response value margin: the profit of one return
+    winback_margin_rate: float | None = None  # second_lifetime_value / spend: the profit share of spend
     margins: Mapping[str, float] = field(default_factory=dict)
     default_margin: float = 1.0
     new_only: bool = True
     segments: SegmentConfig = field(default_factory=SegmentConfig)
+    recipes: Mapping[str, dict] = field(default_factory=dict)  # role -> checked recipe (check_recipe)
 
 
-def _only_arm(model, role: str, arm: str | None) -> str:
+def _arm(model, role: str, arm: str | None) -> str:
     arms = [str(a) for a in model.arms]
     if arm is None:
         if len(arms) != 1:
@@ -110,67 +113,63 @@ def _only_arm(model, role: str, arm: str | None) -> str:
     return arm
 
 
-def scoring_rules(config: ScoreConfig, models: ScoringModels) -> ScoringRules:
-    """The rules of `config`, its nulls resolved from the models: the arms to price (a model's only arm), and
-    the win-back lapse, cost and value as the win-back model was trained with."""
-    retention_arm = None if models.retention is None else _only_arm(models.retention, "retention",
-                                                                   config.retention.arm)
+def _recipes(models: ScoringModels, *, has_customers: bool) -> dict[str, dict]:
+    """Every model's recipe, checked and checked against the others (snapshots.compatible_recipes); a model
+    this job cannot rebuild the features of is a ConfigError naming models.<role> or the data setting."""
+    try:
+        recipes = snap.compatible_recipes({role: getattr(model, "recipe", None)
+                                           for role, model in models.present().items() if role != "clv"})
+    except ConfigError as exc:
+        raise ConfigError(f"models.{exc}") from None
+    for role, recipe in recipes.items():
+        if recipe["kind"] != "snapshot":
+            raise ConfigError(f"models.{role}: the model was trained on a customer table (no transactions), so "
+                              "it cannot score a transaction log; train it on transactions")
+        if recipe["clv_features"]:
+            raise ConfigError(f"models.{role}: the model was trained with snapshots.clv_features=true, whose "
+                              "BG/NBD fit spans the whole log and cannot be rebuilt chunk by chunk; retrain with "
+                              "snapshots.clv_features=false")
+        if recipe["customers"] and not has_customers:
+            raise ConfigError(f"data.customers: models.{role} was trained with customer attributes as features; "
+                              "name the customer table, e.g. data.customers=customers.csv")
+    return recipes
+
+
+def scoring_rules(config: ScoreConfig, models: ScoringModels, *, has_customers: bool = True) -> ScoringRules:
+    """The rules of `config`, its nulls resolved from the models (the arms to price: a model's only arm; the
+    win-back lapse, cost and value as the win-back model was trained with), and the models' recipes checked
+    against each other and the data (`has_customers`: a customer table is given). Nothing is loaded."""
+    recipes = _recipes(models, has_customers=has_customers)
+    retention_arm = None if models.retention is None else _arm(models.retention, "retention", config.retention.arm)
     winback = config.winback
     lapse_days, cost, margin_rate, margin, arm = winback.lapse_days, winback.cost, winback.margin_rate, None, None
+    kind = "second_lifetime_value"
     if models.winback is not None:
-        arm = _only_arm(models.winback, "winback", winback.arm)
-        value = (getattr(models.winback, "recipe", None) or {}).get("value")
+        arm = _arm(models.winback, "winback", winback.arm)
+        value = recipes["winback"]["value"]
         if value is None:
-            raise ConfigError("models.winback: the model records no response value (cost, margin, lapse days); "
-                              "retrain it with custval train uplift --config pipelines/uplift_winback.yaml")
+            raise ConfigError("models.winback: the model records no response value; retrain it with custval train "
+                              "uplift --config pipelines/uplift_winback.yaml")
+        kind = value["response_value"]
         lapse_days = lapse_days if lapse_days is not None else int(value["lapse_days"])
-        if cost is None:
-            costs = value["costs"]
-            cost = float(costs[arm] if isinstance(costs, Mapping) else costs)
-        if value["response_value"] == "margin":
+        cost = cost if cost is not None else float(value["costs"][arm])
+        if kind == "margin":
+            if margin_rate is not None:
+                raise ConfigError("winback.margin_rate would be ignored: models.winback values a return by a fixed "
+                                  f"margin ({value['margin']:g})")
             margin = float(value["margin"])
         else:
             margin_rate = margin_rate if margin_rate is not None else float(value["margin_rate"])
-            if getattr(models.winback, "value_model", None) is None:
-                raise ConfigError("models.winback: the model is valued by the second lifetime value but carries "
-                                  "no value model; retrain it with custval train uplift")
+        if kind == "second_lifetime_value" and getattr(models.winback, "value_model", None) is None:
+            raise ConfigError("models.winback: the model is valued by the second lifetime value but carries no "
+                              "value model; retrain it with custval train uplift")
     return ScoringRules(
         lapse_days=lapse_days if lapse_days is not None else WinbackSettings().lapse_days,
         retention_arm=retention_arm, save_rate=config.retention.save_rate, retention_cost=config.retention.cost,
-        reasons_top=config.retention.top, winback_arm=arm,
-        winback_cost=cost if cost is not None else 0.0,
-        winback_margin_rate=margin_rate if margin_rate is not None else 0.0, winback_margin=margin,
+        reasons_top=config.retention.top, winback_arm=arm, winback_cost=cost if cost is not None else 0.0,
+        winback_value=kind, winback_margin=margin, winback_margin_rate=margin_rate,
         margins=dict(config.cross_sell.margins), default_margin=config.cross_sell.default_margin,
-        new_only=config.cross_sell.new_only, segments=config.segments)
-
-
-def _recipe(model, role: str) -> dict:
-    recipe = getattr(model, "recipe", None)
-    if recipe is None:  # a model logged without its recipe: the training defaults
-        active = SnapshotSettings().active_days if role in ("churn", "propensity") else None
-        return {"kind": "snapshot", "windows": list(snap.WINDOWS), "active_days": active,
-                "categories": sorted(f["name"].removeprefix("share_") for f in model.features
-                                     if f["name"].startswith("share_")) or None}
-    if recipe.get("kind", "snapshot") != "snapshot":
-        raise ConfigError(f"models.{role}: the model was trained on a customer table (no transactions), so it "
-                          "cannot score a transaction log; train it on transactions")
-    if recipe.get("clv_features"):
-        raise ConfigError(f"models.{role}: the model was trained with snapshots.clv_features=true, whose BG/NBD "
-                          "fit spans the whole log and cannot be rebuilt chunk by chunk; retrain with "
-                          "snapshots.clv_features=false")
-    return recipe
-
-
-def _snapshot_options(recipe: dict) -> dict:
-    categories = recipe.get("categories")
-    return {"windows": tuple(recipe.get("windows") or snap.WINDOWS),
-            "categories": None if categories is None else list(categories),
-            "cross_sell_new_only": bool(recipe.get("cross_sell_new_only", False))}
-
-
-def _options_key(options: dict) -> tuple:
-    return (options["windows"], tuple(options["categories"] or ()), options["categories"] is None,
-            options["cross_sell_new_only"])
+        new_only=config.cross_sell.new_only, segments=config.segments, recipes=recipes)
 
 
 def check_inputs(role: str, model, built: pd.DataFrame) -> list[str]:
@@ -206,11 +205,16 @@ def chunks(transactions: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd
         yield part, people
 
 
-def _features(cache: dict, log, customers, as_of, history_start, options: dict) -> pd.DataFrame:
-    key = _options_key(options)
+def _features(cache: dict, log, customers, as_of, history_start, recipe: dict) -> pd.DataFrame:
+    """The snapshot features of `recipe` as of `as_of` for every customer of `log` (the population rule is
+    applied by the caller), indexed by customer_id; one build per distinct recipe."""
+    options = snap.recipe_options(recipe, customers=customers)
+    options["active_days"] = None
+    key = (options["windows"], tuple(options["categories"] or ()), options["cross_sell_new_only"],
+           options["customers"] is not None)
     if key not in cache:
-        cache[key] = snap.build_snapshot(log, as_of, customers=customers, labels=False, active_days=None,
-                                         history_start=history_start, **options).set_index("customer_id")
+        cache[key] = snap.build_snapshot(log, as_of, history_start=history_start, **options).set_index(
+            "customer_id")
     return cache[key]
 
 
@@ -238,8 +242,8 @@ def score_chunk(log: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Tim
             out[column] = values[column].to_numpy(dtype=float)
     cache: dict = {}
     if models.churn is not None:
-        recipe = _recipe(models.churn, "churn")
-        X = _features(cache, log, customers, as_of, history_start, _snapshot_options(recipe))
+        recipe = rules.recipes["churn"]
+        X = _features(cache, log, customers, as_of, history_start, recipe)
         names = check_inputs("churn", models.churn, X)
         p = models.churn.score(X[names])["churn_probability"].to_numpy(dtype=float)
         active = recipe.get("active_days")
@@ -251,30 +255,32 @@ def score_chunk(log: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Tim
     lapsed = lapsed_customers(log, as_of, lapse_days=rules.lapse_days).set_index("customer_id")
     out["lapsed"] = out.index.isin(lapsed.index)
     if models.retention is not None:
-        recipe = _recipe(models.retention, "retention")
-        X = _features(cache, log, customers, as_of, history_start, _snapshot_options(recipe))
+        recipe = rules.recipes["retention"]
+        X = _features(cache, log, customers, as_of, history_start, recipe)
         names = check_inputs("retention", models.retention, X)
         uplift = _uplift_column(models.retention, rules.retention_arm, X[names])
         out["retention_uplift"] = pd.Series(uplift, index=X.index).reindex(out.index).to_numpy()
     else:
         out["retention_uplift"] = rules.save_rate
     if models.winback is not None:
-        recipe = _recipe(models.winback, "winback")
-        X = _features(cache, log, customers, as_of, history_start, _snapshot_options(recipe))
+        recipe = rules.recipes["winback"]
+        X = _features(cache, log, customers, as_of, history_start, recipe)
         names = check_inputs("winback", models.winback, X)
         who = X.index[X.index.isin(lapsed.index)]
         uplift = _uplift_column(models.winback, rules.winback_arm, X.loc[who, names]) if len(who) else np.empty(0)
         out["winback_uplift"] = pd.Series(uplift, index=who, dtype=float).reindex(out.index).to_numpy()
-        if rules.winback_margin is not None:
+        if rules.winback_value == "margin":
             value = np.full(len(who), float(rules.winback_margin))
+        elif rules.winback_value == "spend":  # the uplift is already money: a unit of spend uplift earns its margin
+            value = np.full(len(who), float(rules.winback_margin_rate))
+        elif len(who):
+            value = rules.winback_margin_rate * models.winback.value_model.predict(lapse_features(lapsed.loc[who]))
         else:
-            features = lapse_features(lapsed.loc[who]) if len(who) else None
-            value = (rules.winback_margin_rate * models.winback.value_model.predict(features)
-                     if len(who) else np.empty(0))
+            value = np.empty(0)
         out["winback_value"] = pd.Series(value, index=who, dtype=float).reindex(out.index).to_numpy()
     if models.propensity is not None:
-        recipe = _recipe(models.propensity, "propensity")
-        X = _features(cache, log, customers, as_of, history_start, _snapshot_options(recipe))
+        recipe = rules.recipes["propensity"]
+        X = _features(cache, log, customers, as_of, history_start, recipe)
         names = check_inputs("propensity", models.propensity, X)
         p = models.propensity.score(X[names])
         active = recipe.get("active_days")
@@ -373,7 +379,7 @@ def _reasons(base, transactions, customers, as_of, models, rules, history_start)
         return base
     log = transactions.loc[transactions["customer_id"].isin(head) & (transactions["timestamp"] < as_of)]
     people = None if customers is None else customers.loc[customers["customer_id"].isin(head)]
-    X = _features({}, log, people, as_of, history_start, _snapshot_options(_recipe(models.churn, "churn")))
+    X = _features({}, log, people, as_of, history_start, rules.recipes["churn"])
     names = check_inputs("churn", models.churn, X)
     explained = models.churn.score(X[names], reasons=N_REASONS)
     for j in range(1, N_REASONS + 1):
