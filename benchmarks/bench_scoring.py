@@ -30,9 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -258,18 +257,6 @@ def _run_size(uri: str, files: dict, out: str, chunk_size: int) -> dict:
     return score_once(uri, files, out, chunk_size)
 
 
-def _machine() -> dict:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    import xgboost
-
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "numpy": np.__version__, "pandas": pd.__version__, "xgboost": xgboost.__version__, "git_commit": commit}
-
-
 def _print(size: int, res: dict) -> None:
     seconds, rss = TARGETS.get(size, (None, None))
     met = [f"< {seconds:.0f} s: {'met' if res['seconds'] < seconds else 'NOT MET'}"] if seconds else []
@@ -315,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             _print(n, res)
     report = {"benchmark": "bench_scoring", "started": started, "quick": args.quick, "seed": args.seed,
               "chunk_size": args.chunk_size, "train_customers": TRAIN_CUSTOMERS, "as_of": str(AS_OF.date()),
-              "load_average_before": load_before, "load_average_after": os.getloadavg(), "machine": _machine(),
+              "load_average_before": load_before, "load_average_after": os.getloadavg(), "machine": machine("numpy", "pandas", "xgboost"),
               "results": {str(k): v for k, v in results.items()}}
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench_scoring-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
