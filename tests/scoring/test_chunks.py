@@ -70,3 +70,27 @@ def test_purchased_categories_is_the_crosstab_of_rows_before_as_of():
     for cid in who[:20]:
         mine = set(nb.loc[nb["customer_id"] == cid, "category"].astype(str))
         assert {c for c in ("1.0", "2.0") if bought.loc[cid, c]} == mine & {"1.0", "2.0"}
+
+
+class _ConstantValue:
+    """A CLV model stand-in: daily periods, a value from the customer's spend."""
+
+    period = "D"
+
+    def predict(self, rfm):
+        return pd.DataFrame({"p_alive": 0.5, "expected_purchases": 1.0, "expected_spend": 10.0,
+                             "clv": rfm["monetary_value"].to_numpy() + rfm["frequency"].to_numpy()}, index=rfm.index)
+
+
+def test_score_base_times_its_stages_without_changing_the_scores():
+    from custval.scoring.batch import ScoringModels, ScoringRules, score_base
+
+    log = _log(4, np.arange(40))
+    models, rules = ScoringModels(clv=_ConstantValue()), ScoringRules()
+    timings: dict[str, float] = {}
+    timed = score_base(log, AS_OF, models, rules, chunk_size=7, timings=timings)
+    plain = score_base(log, AS_OF, models, rules, chunk_size=7)
+    pd.testing.assert_frame_equal(timed.scores, plain.scores)
+    assert {"chunks", "rfm", "clv", "lists", "segments", "reasons"} <= set(timings)
+    assert all(isinstance(v, float) and v >= 0 for v in timings.values())
+    assert timed.n_chunks == int(np.ceil(log.loc[log["timestamp"] < AS_OF, "customer_id"].nunique() / 7))
