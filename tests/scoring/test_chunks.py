@@ -91,6 +91,9 @@ def test_score_base_times_its_stages_without_changing_the_scores():
     timed = score_base(log, AS_OF, models, rules, chunk_size=7, timings=timings)
     plain = score_base(log, AS_OF, models, rules, chunk_size=7)
     pd.testing.assert_frame_equal(timed.scores, plain.scores)
+    whole = score_base(log, AS_OF, models, rules, chunk_size=1000)  # one chunk: nothing to put together
+    assert whole.n_chunks == 1
+    pd.testing.assert_frame_equal(plain.scores, whole.scores)
     assert {"chunks", "rfm", "clv", "lists", "segments", "reasons"} <= set(timings)
     assert all(isinstance(v, float) and v >= 0 for v in timings.values())
     assert timed.n_chunks == int(np.ceil(log.loc[log["timestamp"] < AS_OF, "customer_id"].nunique() / 7))
