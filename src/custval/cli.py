@@ -542,9 +542,9 @@ def _print_score_result(result) -> None:
         title = f"{name}: {int(s[f'{name}_listed']):,} customers listed" + (
             f", expected profit {profit:,.0f}" if profit is not None else "")
         table = Table(title=title)
-        for column in head.columns:
-            table.add_column(column, justify="left" if column.startswith(("reason", "cross_sell_category"))
-                             else "right")
+        for column in head.columns:  # short headings: the list's name is the title
+            table.add_column(column.removeprefix(f"{name}_").replace("churn_probability", "p_churn"),
+                             justify="left" if column.startswith(("reason", "cross_sell_category")) else "right")
         for row in head.itertuples(index=False):
             table.add_row(*(_cell(v) for v in row))
         console.print(table)
