@@ -331,10 +331,13 @@ CASES = [
     # ------------------------------------------------------------------------------------------- uplift
     ("train uplift --set model.learners=[t,nope]", "model.learners must be a non-empty list of"),
     ("train uplift --set model.learners=[t,t]", "model.learners must be distinct"),
+    ("train uplift --set model.learners=[average,class_transformation] --set model.target=spend",
+     "model.learners ['average', 'class_transformation'] models nothing here"),
     ("train uplift --set model.target=visits", "model.target must be one of"),
     ("train uplift --set model.xgboost.random_state=3", "model.xgboost.random_state is set by the job"),
     ("train uplift --set model.xgboost.max_depth=-1", "model.xgboost.max_depth"),
     ("train uplift --set model.n_trials=-1", "model.n_trials must be an integer >= 0"),
+    ("train uplift --set model.n_folds=1", "model.n_folds must be 0 (one validation split) or >= 2"),
     ("train uplift --set split.test_fraction=0.9", "split.test_fraction"),
     ("train uplift --set targeting.cost=-1", "targeting.cost must be a finite number >= 0"),
     ("train uplift --set targeting.cost={{offer:%nfree}}", "targeting.cost.offer must be a finite number >= 0"),

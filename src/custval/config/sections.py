@@ -423,8 +423,10 @@ class RolloutSettings(Section):
 
 
 # ----------------------------------------------------------------------------------------------- uplift
-UPLIFT_LEARNERS = ("s", "t", "x", "dr", "class_transformation")
-DEFAULT_UPLIFT_XGBOOST = {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 3}
+UPLIFT_LEARNERS = ("s", "t", "x", "dr", "class_transformation", "average")
+# no row or column subsampling: an uplift is a difference of predictions, which sampling noise swamps
+DEFAULT_UPLIFT_XGBOOST = {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 3, "subsample": 1.0,
+                          "colsample_bytree": 1.0}
 
 
 class CampaignDataConfig(DataConfig):
@@ -516,7 +518,8 @@ class UpliftModelSettings(Section):
     key = "model"
 
     learners: tuple[Name, ...] = UPLIFT_LEARNERS
-    """Learners tried: s | t | x | dr | class_transformation (binary target, one treatment arm only)."""
+    """Learners tried: s | t | x | dr | class_transformation (binary target, one treatment arm only) | average
+    (the mean of the other listed learners that apply)."""
     target: Annotated[str, one_of("conversion", "spend")] = "conversion"
     """The uplift of: conversion (P(convert)) | spend (revenue in the response window)."""
     xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_UPLIFT_XGBOOST))
@@ -524,18 +527,24 @@ class UpliftModelSettings(Section):
     n_trials: NonNegativeInt = 0
     """Optuna trials tuning the chosen learner's base settings on validation Qini (0: none); trials are nested
     MLflow runs."""
+    n_folds: NonNegativeInt = 3
+    """Folds of train + valid (stratified on arm x outcome) the learners are compared on by mean Qini; 0: the
+    one validation split."""
 
     @model_validator(mode="after")
     def _learners(self):
+        if self.n_folds == 1:
+            raise SettingError("n_folds", "must be 0 (one validation split) or >= 2, got 1")
         unknown = [name for name in self.learners if name not in UPLIFT_LEARNERS]
         if unknown or not self.learners:
             raise SettingError("learners", f"must be a non-empty list of {list(UPLIFT_LEARNERS)}, got "
                                            f"{list(self.learners)}")
         if len(set(self.learners)) != len(self.learners):
             raise SettingError("learners", f"must be distinct, got {list(self.learners)}")
-        if self.target == "spend" and self.learners == ("class_transformation",):
-            raise SettingError("learners", "class_transformation models a 0/1 outcome: add s, t, x or dr for "
-                                           "model.target=spend")
+        if not set(self.learners) - {"average", "class_transformation"} and (
+                self.target == "spend" or "average" in self.learners):
+            raise SettingError("learners", f"{list(self.learners)} models nothing here (class_transformation: a "
+                                           "0/1 outcome; average: the mean of other learners): add s, t, x or dr")
         return self
 
 

@@ -1,6 +1,7 @@
 """Train uplift for one randomised campaign: the campaign's customers (a transaction log + campaign log, the
 simulated campaigns, or a campaign table) -> train / valid / test at random, stratified on arm x outcome ->
-every configured learner fitted on train and compared by validation Qini -> with model.n_trials > 0, the best
+every configured learner compared by mean Qini over model.n_folds folds of train + valid (0: fitted on train,
+scored on valid; `average` is the mean of the others) -> with model.n_trials > 0, the best
 one's XGBoost settings tuned on the same validation Qini (custval.models.uplift.tuning: the first trial is the
 untuned model.xgboost; each trial a nested MLflow run of the job's run, which is open from the learner choice on)
 -> the best refitted on train + valid (with the tuned settings)
@@ -57,8 +58,9 @@ def check_config(config: UpliftConfig) -> UpliftConfig:
     for name in config.model.learners:
         if name == "class_transformation" and continuous:
             continue
-        check_settings(lambda name=name: make_learner(name, xgboost=config.model.xgboost, continuous=continuous)
-                       .check_params(), prefix="model.")
+        check_settings(lambda name=name: make_learner(name, xgboost=config.model.xgboost, continuous=continuous,
+                                                      members=config.model.learners).check_params(),
+                       prefix="model.")
     return config
 
 
@@ -156,7 +158,8 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
                           data_fingerprint=source.fingerprint, tags=provenance) as run:
         choice = choose_learner(config.model.learners, X.iloc[train], y[train], treatment[train], X.iloc[valid],
                                 y[valid], treatment[valid], arms=arms, control=control,
-                                xgboost=config.model.xgboost, continuous=continuous, random_state=config.seed, k=top)
+                                xgboost=config.model.xgboost, continuous=continuous, random_state=config.seed, k=top,
+                                n_folds=config.model.n_folds)
         mlflow.set_tag("custval.chosen_learner", choice.chosen)
         mlflow.log_param("chosen_learner", choice.chosen)
         xgboost, tuned_metrics = dict(config.model.xgboost), {}
@@ -164,13 +167,13 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
             tuning = tune_learner(choice.chosen, X.iloc[train], y[train], treatment[train], X.iloc[valid], y[valid],
                                   treatment[valid], arms=arms, control=control, continuous=continuous,
                                   base_params=xgboost, n_trials=config.model.n_trials, seed=config.seed,
-                                  callbacks=[log_trial])
+                                  callbacks=[log_trial], members=config.model.learners)
             xgboost = tuning.best_params
             mlflow.log_params({f"tuned.{k}": v for k, v in xgboost.items()})
             tuned_metrics = {"n_trials": float(len(tuning.study.trials)), "valid_qini_tuned": tuning.best_value}
         fit_rows = np.concatenate([train, valid])
         model = make_learner(choice.chosen, xgboost=xgboost, continuous=continuous, control=control, arms=arms,
-                             random_state=config.seed).fit(X.iloc[fit_rows], y[fit_rows], treatment[fit_rows])
+                             random_state=config.seed, members=config.model.learners).fit(X.iloc[fit_rows], y[fit_rows], treatment[fit_rows])
 
         X_test, y_test, t_test = X.iloc[test], y[test], treatment[test]
         u_test = np.asarray(model.predict(X_test), dtype=float).reshape(len(test), -1)

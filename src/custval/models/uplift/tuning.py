@@ -53,15 +53,17 @@ class LearnerTuning:
 
 def tune_learner(name: str, X_train, y_train, t_train, X_valid, y_valid, t_valid, *, arms: Sequence, control,
                  continuous: bool = False, base_params: Mapping[str, Any] | None = None, n_trials: int,
-                 seed: int = 0, callbacks: Sequence[TrialCallback] = (), timeout: float | None = None
-                 ) -> LearnerTuning:
+                 seed: int = 0, callbacks: Sequence[TrialCallback] = (), timeout: float | None = None,
+                 members: Sequence[str] | None = None) -> LearnerTuning:
     """Search the XGBoost base settings of the learner `name` (selection.LEARNERS) to maximise its mean
     validation Qini over `arms` (module docstring). Runs `n_trials` trials in a new in-memory study (fewer if
-    `timeout` seconds pass first; the first trial always runs). ConfigError for n_trials < 1, timeout <= 0, a
+    `timeout` seconds pass first; the first trial always runs). `members`: the learners `average` is the mean
+    of (make_learner's; the same settings for all). ConfigError for n_trials < 1, timeout <= 0, a
     seed < 0, base_params not a mapping, callbacks not callables, or a learner make_learner refuses."""
     check_search(n_trials, timeout, seed, base_params, callbacks)
     base = dict(base_params or {})
-    make_learner(name, xgboost=base, continuous=continuous, control=control, arms=arms).check_params()
+    make_learner(name, xgboost=base, continuous=continuous, control=control, arms=arms,
+                 members=members).check_params()
     arms = list(arms)
 
     def objective(trial: optuna.Trial) -> float:
@@ -69,7 +71,7 @@ def tune_learner(name: str, X_train, y_train, t_train, X_valid, y_valid, t_valid
         params = base | searched
         trial.set_user_attr(FIXED_PARAMS_ATTR, scalar_params({k: v for k, v in params.items() if k not in searched}))
         model = make_learner(name, xgboost=params, continuous=continuous, control=control, arms=arms,
-                             random_state=seed).fit(X_train, y_train, t_train)
+                             random_state=seed, members=members).fit(X_train, y_train, t_train)
         return float(arm_scores(y_valid, model.predict(X_valid), t_valid, arms, control)["qini"].mean())
 
     study = optuna.create_study(study_name=f"custval-uplift-{name}", direction="maximize",
