@@ -239,6 +239,13 @@ class SnapshotSettings(Section):
         return self
 
 
+def check_fractions(valid_fraction: float, test_fraction: float, what: str) -> None:
+    """The valid and test shares of a random split leave `what` to train on."""
+    if valid_fraction + test_fraction >= 1:
+        raise SettingError("test_fraction", f"must leave {what} to train on: split.valid_fraction + "
+                                            f"split.test_fraction must be < 1, got {valid_fraction} + {test_fraction}")
+
+
 class SplitSettings(Section):
     """Time split of the snapshots (the last n_test cutoffs are test, the n_valid before them valid); a plain
     customer table is split at random instead, stratified on the label, with the fractions."""
@@ -256,10 +263,7 @@ class SplitSettings(Section):
 
     @model_validator(mode="after")
     def _leaves_training_rows(self):
-        if self.valid_fraction + self.test_fraction >= 1:
-            raise SettingError("test_fraction", f"must leave rows to train on: split.valid_fraction + "
-                                                f"split.test_fraction must be < 1, got {self.valid_fraction} + "
-                                                f"{self.test_fraction}")
+        check_fractions(self.valid_fraction, self.test_fraction, "rows")
         return self
 
 
@@ -560,10 +564,7 @@ class UpliftSplitSettings(Section):
 
     @model_validator(mode="after")
     def _leaves_training_rows(self):
-        if self.valid_fraction + self.test_fraction >= 1:
-            raise SettingError("test_fraction", f"must leave customers to train on: split.valid_fraction + "
-                                                f"split.test_fraction must be < 1, got {self.valid_fraction} + "
-                                                f"{self.test_fraction}")
+        check_fractions(self.valid_fraction, self.test_fraction, "customers")
         return self
 
 

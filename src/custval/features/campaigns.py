@@ -35,9 +35,12 @@ from custval.data.campaigns import (
     treatment_values,
     validate_campaigns,
 )
-from custval.data.loaders import load_customer_table
+from custval.data.fingerprint import frame_fingerprint
+from custval.data.io import read_table
+from custval.data.loaders import load_customer_table, load_log
 from custval.errors import ConfigError, CustvalWarning, DataError, SchemaError
 from custval.features import snapshots as snap
+from custval.features.datasets import load_customers
 from custval.features.identifiers import drop_columns
 
 __all__ = ["OUTCOME_SOURCES", "RESPONSE_DAYS", "CampaignInput", "UpliftData", "campaign_dataset", "campaign_population",
@@ -302,11 +305,6 @@ class CampaignInput:
 def load_campaign(config) -> CampaignInput:
     """The campaign of an UpliftConfig (`data`, `simulate`, `campaign`): the simulated campaigns, a transaction
     log with its campaign log, or a campaign table."""
-    from custval.data.fingerprint import frame_fingerprint
-    from custval.data.io import read_table
-    from custval.data.loaders import load_log
-    from custval.features.datasets import customer_frame
-
     data, campaign = config.data, config.campaign
     design = dict(campaign.design) if campaign.design is not None else None
     if data.table is not None:
@@ -330,12 +328,7 @@ def load_campaign(config) -> CampaignInput:
     else:
         transactions = load_log(data)
         log = read_table(data.campaigns)
-        customers = None
-        if data.customers is not None:
-            frame, _ = load_customer_table(data.customers, id_column=data.id_column,
-                                           columns=data.customer_columns or None)
-            customers = drop_columns(customer_frame(frame, data.id_column), drop=data.drop, keep=data.keep,
-                                     protected=("customer_id",))
+        customers = load_customers(data)
         arms = None
     columns = dict(data.campaign_columns)
     if data.outcome is not None:

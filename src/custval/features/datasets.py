@@ -75,6 +75,16 @@ def customer_frame(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
     return frame
 
 
+def load_customers(data) -> pd.DataFrame | None:
+    """The customer attributes of a transactions file (`data.customers`, renamed, identifier-like and
+    `data.drop` columns removed) as a frame with a customer_id column; None when not given."""
+    if data.customers is None:
+        return None
+    frame, _ = load_customer_table(data.customers, id_column=data.id_column, columns=data.customer_columns or None)
+    return drop_columns(customer_frame(frame, data.id_column), drop=data.drop, keep=data.keep,
+                        protected=("customer_id",))
+
+
 def load_dataset(config, *, extra_features: Callable | None = None, **snapshot_extra) -> Dataset:
     """Load the configured data and build the training splits: snapshots at the configured cutoffs split by
     time, or a plain customer table split at random (stratified on its label).
@@ -96,11 +106,7 @@ def load_dataset(config, *, extra_features: Callable | None = None, **snapshot_e
     else:
         transactions = load_log(data)
         as_of = transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
-        if data.customers is not None:
-            frame, _ = load_customer_table(data.customers, id_column=data.id_column,
-                                           columns=data.customer_columns or None)
-            customers = drop_columns(customer_frame(frame, data.id_column), drop=data.drop, keep=data.keep,
-                                     protected=("customer_id",))
+        customers = load_customers(data)
     s = config.snapshots
     start = snap.history_start(transactions)
     options = dict(horizon_days=s.horizon_days, windows=tuple(s.windows), active_days=s.active_days,

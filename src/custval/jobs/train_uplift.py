@@ -28,7 +28,7 @@ import pandas as pd
 
 from custval.config import PIPELINES, UpliftConfig, build_config, validate_config
 from custval.errors import ConfigError, CustvalError
-from custval.features.campaigns import CampaignInput, campaign_population, load_campaign
+from custval.features.campaigns import campaign_population, load_campaign
 from custval.features.winback import lapse_features, lapsed_customers, reactivations
 from custval.jobs.sequence import Champion, Output, TrainedRun, check_settings, start_job
 from custval.jobs.snapshot_jobs import check_kwargs, finite
@@ -113,7 +113,7 @@ def _check_costs(config: UpliftConfig, arms: list[str]) -> None:
                               f"{dict(cost)} (e.g. targeting.cost={{{', '.join(f'{a}: 1.0' for a in arms)}}})")
 
 
-def _response_values(config: UpliftConfig, source: CampaignInput, ids: pd.Series, lapses: pd.DataFrame | None,
+def _response_values(config: UpliftConfig, ids: pd.Series, lapses: pd.DataFrame | None,
                      value_model: SecondLifetimeValue | None) -> np.ndarray:
     """The profit of one response per customer: the margin, the margin rate x the second lifetime value, or
     the margin rate (model.target=spend: the uplift is already money)."""
@@ -211,7 +211,7 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
         test_ids = data.customer_id.iloc[test].reset_index(drop=True)
         test_lapses = (_lapses_at(source.transactions, test_ids, data.sent_at.iloc[test].reset_index(drop=True),
                                   config.winback.lapse_days) if value_model is not None else None)
-        value_test = _response_values(config, source, test_ids, test_lapses, value_model)
+        value_test = _response_values(config, test_ids, test_lapses, value_model)
         cost = dict(t.cost) if isinstance(t.cost, dict) else t.cost
 
         # off-policy value on the test customers: profit-based selection, contacting everyone, the top share
@@ -253,7 +253,7 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
             lapses = (lapsed_customers(source.transactions, source.as_of, lapse_days=config.winback.lapse_days)
                       .set_index("customer_id").loc[ids.to_numpy()].reset_index()) if value_model is not None else None
         u_rank = np.asarray(model.predict(X_rank), dtype=float).reshape(len(ids), -1)
-        value_rank = _response_values(config, source, ids, lapses, value_model)
+        value_rank = _response_values(config, ids, lapses, value_model)
         profit = incremental_profit(u_rank, value_rank, cost, arms=arms)
         plan = select_targets(profit, ids.to_numpy(), cost=cost, max_contacts=t.max_contacts, budget=t.budget,
                               value=value_rank)
