@@ -540,8 +540,8 @@ class UpliftModelSettings(Section):
     xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_UPLIFT_XGBOOST))
     """Base learner settings (BoostedClassifier / BoostedRegressor keyword arguments) of every learner."""
     n_trials: NonNegativeInt = 0
-    """Optuna trials tuning the chosen learner's base settings on validation Qini (0: none); trials are nested
-    MLflow runs."""
+    """Optuna trials tuning the chosen learner's base settings on validation Qini (with model.n_folds, its mean
+    over the same folds; 0: none); trials are nested MLflow runs."""
     n_folds: NonNegativeInt = 3
     """Folds of train + valid (stratified on arm x outcome) the learners are compared on by mean Qini; 0: the
     one validation split."""

@@ -176,7 +176,7 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
             tuning = tune_learner(choice.chosen, X.iloc[train], y[train], treatment[train], X.iloc[valid], y[valid],
                                   treatment[valid], arms=arms, control=control, continuous=continuous,
                                   base_params=xgboost, n_trials=config.model.n_trials, seed=config.seed,
-                                  callbacks=[log_trial], members=choice.members)
+                                  callbacks=[log_trial], members=choice.members, n_folds=config.model.n_folds)
             xgboost = tuning.best_params
             mlflow.log_params({f"tuned.{k}": v for k, v in xgboost.items()})
             tuned_metrics = {"n_trials": float(len(tuning.study.trials)), "valid_qini_tuned": tuning.best_value}

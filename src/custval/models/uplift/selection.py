@@ -39,7 +39,8 @@ from custval.models.uplift.tlearner import TLearner
 from custval.models.uplift.xlearner import XLearner
 
 __all__ = ["AVERAGE", "LEARNERS", "RULES", "LearnerChoice", "applies", "arm_scores", "average_members",
-           "average_pool", "campaign_folds", "choose_learner", "make_learner", "one_standard_error_choice", "split_campaign"]
+           "average_pool", "campaign_folds", "choose_learner", "make_learner", "one_standard_error_choice", "pooled_folds",
+           "split_campaign"]
 
 LEARNERS = {"s": SLearner, "t": TLearner, "x": XLearner, "dr": DRLearner, "class_transformation": ClassTransformation,
             "average": AveragedUplift}
@@ -200,6 +201,18 @@ def campaign_folds(treatment, y, *, n_folds: int, seed: int = 0) -> list[tuple[n
     return list(splitter.split(np.zeros(len(t)), strata))
 
 
+def pooled_folds(X_train, y_train, t_train, X_valid, y_valid, t_valid, *, n_folds: int, seed: int = 0):
+    """Train and valid pooled (train's rows first) and cut by campaign_folds: one (X_fit, y_fit, t_fit, X_score,
+    y_score, t_score) per fold, the rows in the pooled order. The choice and the tuning score on these folds."""
+    X = pd.concat([X_train, X_valid]) if isinstance(X_train, pd.DataFrame) else np.vstack([X_train, X_valid])
+    y = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_valid, dtype=float)])
+    t = np.concatenate([np.asarray(t_train, dtype=object), np.asarray(t_valid, dtype=object)])
+    positions = np.arange(len(y))
+    for fit, score in campaign_folds(t, y, n_folds=n_folds, seed=seed):
+        yield (take_rows(X, np.isin(positions, fit)), y[fit], t[fit],
+               take_rows(X, np.isin(positions, score)), y[score], t[score])
+
+
 def choose_learner(names: Sequence[str], X_train, y_train, t_train, X_valid, y_valid, t_valid, *,
                    arms: Sequence, control, xgboost: Mapping[str, Any] | None = None, continuous: bool = False,
                    random_state: int = 0, k: float = 0.3, n_folds: int = 0, average: Sequence[str] | None = None,
@@ -217,15 +230,12 @@ def choose_learner(names: Sequence[str], X_train, y_train, t_train, X_valid, y_v
     common = {"arms": arms, "control": control, "xgboost": xgboost, "continuous": continuous,
               "random_state": random_state, "members": members}
     if n_folds:
-        X = pd.concat([X_train, X_valid]) if isinstance(X_train, pd.DataFrame) else np.vstack([X_train, X_valid])
-        y = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_valid, dtype=float)])
-        t = np.concatenate([np.asarray(t_train, dtype=object), np.asarray(t_valid, dtype=object)])
         per_fold: dict[str, list[dict]] = {}
-        for fit, score in campaign_folds(t, y, n_folds=n_folds, seed=random_state):
-            _, predictions = _fit_and_predict(names, take_rows(X, np.isin(np.arange(len(y)), fit)), y[fit], t[fit],
-                                              take_rows(X, np.isin(np.arange(len(y)), score)), **common)
+        for X_fit, y_fit, t_fit, X_score, y_score, t_score in pooled_folds(
+                X_train, y_train, t_train, X_valid, y_valid, t_valid, n_folds=n_folds, seed=random_state):
+            _, predictions = _fit_and_predict(names, X_fit, y_fit, t_fit, X_score, **common)
             for name, u in predictions.items():
-                per_fold.setdefault(name, []).append(_score_row(arm_scores(y[score], u, t[score], arms, control,
+                per_fold.setdefault(name, []).append(_score_row(arm_scores(y_score, u, t_score, arms, control,
                                                                            k=k), arms))
         rows = {name: pd.DataFrame(scores).mean().to_dict()
                 | {"valid_qini_se": float(pd.DataFrame(scores)["valid_qini"].sem())}
