@@ -485,10 +485,12 @@ def _print_uplift_result(result) -> None:
     console.rule(f"custval train uplift: campaign {result.campaign or 'table'}, arms {', '.join(result.arms)} vs "
                  f"{result.control}; {m['n_train']:,.0f} train / {m['n_valid']:,.0f} valid / {m['n_test']:,.0f} test")
     learners = Table(title="Learners by validation Qini (mean over arms)")
-    for column in ("learner", "valid Qini", "valid uplift@k", ""):
+    folds = "valid_qini_se" in result.learners  # model.n_folds >= 2: the standard error over folds
+    for column in ("learner", "valid Qini", *(("± SE",) if folds else ()), "valid uplift@k", ""):
         learners.add_column(column, justify="left" if column in ("learner", "") else "right")
     for name, row in result.learners.iterrows():
-        learners.add_row(LEARNER_NAMES.get(name, name), _fmt(row.valid_qini), _fmt(row.valid_uplift_at_k),
+        learners.add_row(LEARNER_NAMES.get(name, name), _fmt(row.valid_qini),
+                         *((_fmt(row.valid_qini_se),) if folds else ()), _fmt(row.valid_uplift_at_k),
                          "chosen" if row.chosen else "")
     console.print(learners)
     if "valid_qini_tuned" in m:
