@@ -150,7 +150,8 @@ def scorer(registered, trained, tmp_path_factory):
     version = client.get_model_version(SCORER_NAME, registered.version)
     mlflow.set_tracking_uri(trained["uri"])
     try:
-        location = Path(client.get_logged_model(version.model_id).artifact_location.removeprefix("file://"))
+        model_id = version.model_id or version.source.removeprefix("models:/")
+        location = Path(client.get_logged_model(model_id).artifact_location.removeprefix("file://"))
         code = next(location.glob("*model_code.py"))
         original = code.read_text()
         marker = tmp_path_factory.mktemp("tampered") / "executed"
