@@ -25,9 +25,7 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
-import subprocess
 import sys
 import time
 import warnings
@@ -36,6 +34,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -311,19 +310,6 @@ def _run_isolated(fn, *args) -> dict:
         return pool.submit(fn, *args).result()
 
 
-def _machine() -> dict:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    import pandas as pd
-    import scipy
-
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__, "git_commit": commit}
-
-
 def _table(results: list[dict]) -> str:
     rows = [("benchmark", "size", "ours s", "lifetimes s", "ratio", "target", "met", "check")]
     for res in results:
@@ -402,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"benchmark": "bench_clv", "started": started, "quick": args.quick, "seed": args.seed,
               "sizes": {k: v // scale for k, v in SIZES.items()}, "targets": TARGETS,
               "load_average_before": load_before, "load_average_after": os.getloadavg(),
-              "machine": _machine(), "results": results}
+              "machine": machine("numpy", "pandas", "scipy"), "results": results}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"bench_clv-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
     out.write_text(json.dumps(report, indent=2, default=float))

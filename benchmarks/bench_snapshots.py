@@ -23,15 +23,14 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -118,16 +117,6 @@ def run(n_customers: int, seed: int) -> dict:
     }
 
 
-def _machine() -> dict:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "numpy": np.__version__, "pandas": pd.__version__, "git_commit": commit}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10x smaller")
@@ -140,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run(n, args.seed)
     report = {"benchmark": "bench_snapshots", "started": started, "quick": args.quick, "seed": args.seed,
               "process": PROCESS, "load_average_before": load_before, "load_average_after": os.getloadavg(),
-              "machine": _machine(), "result": res}
+              "machine": machine("numpy", "pandas"), "result": res}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"bench_snapshots-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
     out.write_text(json.dumps(report, indent=2, default=float))

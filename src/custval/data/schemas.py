@@ -762,9 +762,12 @@ def coerce_numeric_text(frame: pd.DataFrame, *, exclude=()) -> pd.DataFrame:
         blank = (text.isna() | (text == "")).to_numpy(dtype=bool)
         if blank.all():
             continue
-        num = pd.to_numeric(text.mask(blank), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-        if np.isnan(num[~blank]).any():
+        codes, uniques = pd.factorize(text.mask(blank))  # each distinct text parsed once (a large table)
+        parsed = pd.to_numeric(pd.Series(uniques, dtype="string"), errors="coerce").to_numpy(
+            dtype="float64", na_value=np.nan)
+        if np.isnan(parsed).any():
             continue
+        num = np.where(codes >= 0, parsed[np.maximum(codes, 0)], np.nan)
         infinite = np.flatnonzero(np.isinf(num))
         if infinite.size:  # "inf" or "1e400" parse, but no model can use them
             raise DataError("customers", str(col), "numbers must be finite", text.iloc[infinite[0]])

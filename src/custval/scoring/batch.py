@@ -16,7 +16,9 @@ The models are passed in loaded (duck-typed: `custval.tracking.models` loads the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +49,19 @@ ROLES = ("clv", "churn", "propensity", "retention", "winback")
 DAY = pd.Timedelta(days=1)
 N_REASONS = 3
 CLV_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
+
+
+@contextmanager
+def _stage(timings: dict[str, float] | None, name: str):
+    """Adds the wall time of the block to timings[name] (nothing when timings is None)."""
+    if timings is None:
+        yield
+        return
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 def positive_probability(model, X: pd.DataFrame) -> np.ndarray:
@@ -188,25 +203,49 @@ def check_inputs(role: str, model, built: pd.DataFrame) -> list[str]:
 # ------------------------------------------------------------------------------------------------- chunks
 def chunks(transactions: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Timestamp, size: int
            ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]:
-    """(transactions, customers) of at most `size` customers at a time, every row of a customer in one chunk;
-    only rows before `as_of` (nothing later is ever used)."""
-    log = transactions.loc[transactions["timestamp"] < as_of]
-    codes, uniques = pd.factorize(log["customer_id"], sort=True)
-    order = np.argsort(codes, kind="stable")
-    log = log.iloc[order]
-    codes = codes[order]
-    bounds = np.searchsorted(codes, np.arange(0, len(uniques) + size, size))
+    """(transactions, customers) of at most `size` customers at a time, in customer id order, every row of a
+    customer in one chunk (in the log's order); only rows before `as_of` (nothing later is ever used). The log
+    is sorted by customer once (not at all when it already is: then the chunks are views of it)."""
+    before = (transactions["timestamp"] < as_of).to_numpy(dtype=bool)
+    log = transactions if before.all() else transactions.loc[before]
+    keys = log["customer_id"].to_numpy()
+    if not pd.api.types.is_numeric_dtype(keys.dtype):
+        keys = pd.factorize(log["customer_id"], sort=True)[0]
+    if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():
+        order = np.argsort(keys, kind="stable")
+        log, keys = log.iloc[order], keys[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.empty(0, dtype=np.int64)
+    bounds = np.r_[starts[::size], len(keys)]
+    people = _people_by_id(customers, log["customer_id"])
     for start, stop in zip(bounds[:-1], bounds[1:], strict=False):
-        if start >= stop:
-            break
         part = log.iloc[start:stop]
-        people = None
-        if customers is not None:
-            people = customers.loc[customers["customer_id"].isin(uniques[codes[start]:codes[stop - 1] + 1])]
-        yield part, people
+        yield part, None if customers is None else people(part["customer_id"])
 
 
-def _features(cache: dict, log, customers, as_of, history_start, recipe: dict) -> pd.DataFrame:
+def _people_by_id(customers: pd.DataFrame | None, log_ids: pd.Series) -> Callable[[pd.Series], pd.DataFrame | None]:
+    """A function: a chunk's customer ids -> the rows of `customers` with those ids, in the table's order. With
+    numeric ids on both sides it looks the chunk's id range up in the table sorted once, rather than testing
+    every row of the table per chunk."""
+    if customers is None:
+        return lambda ids: None
+    table_ids = customers["customer_id"].to_numpy()
+    if not (pd.api.types.is_numeric_dtype(table_ids.dtype) and pd.api.types.is_numeric_dtype(log_ids.dtype)):
+        return lambda ids: customers.loc[customers["customer_id"].isin(ids.unique())]
+    order = np.argsort(table_ids, kind="stable")
+    sorted_ids = table_ids[order]
+
+    def people(ids: pd.Series) -> pd.DataFrame:
+        values = ids.to_numpy()
+        lo = np.searchsorted(sorted_ids, values.min(), side="left")
+        hi = np.searchsorted(sorted_ids, values.max(), side="right")
+        rows = customers.iloc[np.sort(order[lo:hi])]
+        return rows.loc[rows["customer_id"].isin(ids.unique())]
+
+    return people
+
+
+def _features(cache: dict, log, customers, as_of, history_start, recipe: dict,
+              timings: dict[str, float] | None = None) -> pd.DataFrame:
     """The snapshot features of `recipe` as of `as_of` for every customer of `log` (the population rule is
     applied by the caller), indexed by customer_id; one build per distinct recipe."""
     options = snap.recipe_options(recipe, customers=customers)
@@ -214,91 +253,115 @@ def _features(cache: dict, log, customers, as_of, history_start, recipe: dict) -
     key = (options["windows"], tuple(options["categories"] or ()), options["cross_sell_new_only"],
            options["customers"] is not None)
     if key not in cache:
-        cache[key] = snap.build_snapshot(log, as_of, history_start=history_start, **options).set_index(
-            "customer_id")
+        with _stage(timings, "features"):
+            cache[key] = snap.build_snapshot(log, as_of, history_start=history_start, **options).set_index(
+                "customer_id")
     return cache[key]
 
 
 def _uplift_column(model, arm: str, X: pd.DataFrame) -> np.ndarray:
-    scores = model.score(X)
+    scores = model.score(X, arms=[arm])  # only the priced arm's models are evaluated
     return scores[f"uplift_{arm}"].to_numpy(dtype=float)
 
 
 def score_chunk(log: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Timestamp, models: ScoringModels,
-                rules: ScoringRules, *, history_start: pd.Timestamp) -> pd.DataFrame:
+                rules: ScoringRules, *, history_start: pd.Timestamp,
+                timings: dict[str, float] | None = None) -> pd.DataFrame:
     """One row per customer with a purchase before `as_of` in `log` (sorted by customer_id): the RFM summary in
-    the CLV model's period, the model scores, lapsed and the winback value; no ranks (see score_base)."""
+    the CLV model's period, the model scores, lapsed and the winback value; no ranks (see score_base).
+    `timings` (optional) accumulates the seconds of each stage: rfm, features, one per model role, lists."""
     clv = models.clv
     period = clv.period if clv is not None else "D"
     last_day = as_of - DAY
-    summary = rfm_summary(log, last_day, period=period)[["frequency", "recency", "T", "monetary_value"]]
-    classic = rfm_table(log, as_of=last_day)
-    out = summary.join(classic.rename(columns={"frequency": "purchases", "monetary": "revenue"})[
-        ["purchases", "revenue", "recency_days"]])
-    out["recency_days"] = out["recency_days"] + 1.0  # days from the last purchase day to as_of (>= 1)
-    out.index.name = "customer_id"
+    with _stage(timings, "rfm"):
+        summary = rfm_summary(log, last_day, period=period)[["frequency", "recency", "T", "monetary_value"]]
+        classic = rfm_table(log, as_of=last_day)
+        out = summary.join(classic.rename(columns={"frequency": "purchases", "monetary": "revenue"})[
+            ["purchases", "revenue", "recency_days"]])
+        out["recency_days"] = out["recency_days"] + 1.0  # days from the last purchase day to as_of (>= 1)
+        out.index.name = "customer_id"
     if clv is not None:
-        values = clv.predict(summary)
-        for column in CLV_COLUMNS:
-            out[column] = values[column].to_numpy(dtype=float)
+        with _stage(timings, "clv"):
+            values = clv.predict(summary)
+            for column in CLV_COLUMNS:
+                out[column] = values[column].to_numpy(dtype=float)
     cache: dict = {}
     if models.churn is not None:
         recipe = rules.recipes["churn"]
-        X = _features(cache, log, customers, as_of, history_start, recipe)
-        names = check_inputs("churn", models.churn, X)
-        p = models.churn.score(X[names])["churn_probability"].to_numpy(dtype=float)
-        active = recipe.get("active_days")
-        if active is not None:  # outside the model's population: it never learnt about such customers
-            p = np.where(X["recency_days"].to_numpy(dtype=float) <= active, p, np.nan)
-        out["churn_probability"] = pd.Series(p, index=X.index).reindex(out.index).to_numpy()
-        if "clv" in out.columns:
-            out["value_at_risk"] = out["churn_probability"] * out["clv"]
-    lapsed = lapsed_customers(log, as_of, lapse_days=rules.lapse_days).set_index("customer_id")
-    out["lapsed"] = out.index.isin(lapsed.index)
+        X = _features(cache, log, customers, as_of, history_start, recipe, timings)
+        with _stage(timings, "churn"):
+            names = check_inputs("churn", models.churn, X)
+            p = models.churn.score(X[names])["churn_probability"].to_numpy(dtype=float)
+            active = recipe.get("active_days")
+            if active is not None:  # outside the model's population: it never learnt about such customers
+                p = np.where(X["recency_days"].to_numpy(dtype=float) <= active, p, np.nan)
+            out["churn_probability"] = pd.Series(p, index=X.index).reindex(out.index).to_numpy()
+            if "clv" in out.columns:
+                out["value_at_risk"] = out["churn_probability"] * out["clv"]
+    with _stage(timings, "rfm"):
+        lapsed = lapsed_customers(log, as_of, lapse_days=rules.lapse_days).set_index("customer_id")
+        out["lapsed"] = out.index.isin(lapsed.index)
     if models.retention is not None:
         recipe = rules.recipes["retention"]
-        X = _features(cache, log, customers, as_of, history_start, recipe)
-        names = check_inputs("retention", models.retention, X)
-        uplift = _uplift_column(models.retention, rules.retention_arm, X[names])
-        out["retention_uplift"] = pd.Series(uplift, index=X.index).reindex(out.index).to_numpy()
+        X = _features(cache, log, customers, as_of, history_start, recipe, timings)
+        with _stage(timings, "retention"):
+            names = check_inputs("retention", models.retention, X)
+            uplift = _uplift_column(models.retention, rules.retention_arm, X[names])
+            out["retention_uplift"] = pd.Series(uplift, index=X.index).reindex(out.index).to_numpy()
     else:
         out["retention_uplift"] = rules.save_rate
     if models.winback is not None:
         recipe = rules.recipes["winback"]
-        X = _features(cache, log, customers, as_of, history_start, recipe)
-        names = check_inputs("winback", models.winback, X)
-        who = X.index[X.index.isin(lapsed.index)]
-        uplift = _uplift_column(models.winback, rules.winback_arm, X.loc[who, names]) if len(who) else np.empty(0)
-        out["winback_uplift"] = pd.Series(uplift, index=who, dtype=float).reindex(out.index).to_numpy()
-        if rules.winback_value == "margin":
-            value = np.full(len(who), float(rules.winback_margin))
-        elif rules.winback_value == "spend":  # the uplift is already money: a unit of spend uplift earns its margin
-            value = np.full(len(who), float(rules.winback_margin_rate))
-        elif len(who):
-            value = rules.winback_margin_rate * models.winback.value_model.predict(lapse_features(lapsed.loc[who]))
-        else:
-            value = np.empty(0)
-        out["winback_value"] = pd.Series(value, index=who, dtype=float).reindex(out.index).to_numpy()
+        X = _features(cache, log, customers, as_of, history_start, recipe, timings)
+        with _stage(timings, "winback"):
+            out = _winback(out, X, lapsed, models, rules)
     if models.propensity is not None:
         recipe = rules.recipes["propensity"]
-        X = _features(cache, log, customers, as_of, history_start, recipe)
-        names = check_inputs("propensity", models.propensity, X)
-        p = models.propensity.score(X[names])
-        active = recipe.get("active_days")
-        if active is not None:
-            p.loc[X["recency_days"].to_numpy(dtype=float) > active] = np.nan
-        p = p.reindex(out.index)
-        for column in p.columns:
-            out[column] = p[column].to_numpy(dtype=float)
-        categories = [c.removeprefix("p_") for c in p.columns]
-        if rules.new_only and "category" in log.columns:
-            bought = purchased_categories(log, as_of, categories, out.index)
-        else:
-            bought = pd.DataFrame(False, index=out.index, columns=categories)
-        margins = [rules.margins.get(c, rules.default_margin) for c in categories]
-        best = cross_sell(p, bought, margins)
-        out["cross_sell_category"] = best["cross_sell_category"].to_numpy()
-        out["cross_sell_score"] = best["cross_sell_score"].to_numpy()
+        X = _features(cache, log, customers, as_of, history_start, recipe, timings)
+        with _stage(timings, "propensity"):
+            out = _propensity(out, X, log, as_of, recipe, models, rules)
+    return out
+
+
+def _winback(out: pd.DataFrame, X: pd.DataFrame, lapsed: pd.DataFrame, models: ScoringModels,
+             rules: ScoringRules) -> pd.DataFrame:
+    """winback_uplift and winback_value of the lapsed customers (NaN for the others)."""
+    names = check_inputs("winback", models.winback, X)
+    who = X.index[X.index.isin(lapsed.index)]
+    uplift = _uplift_column(models.winback, rules.winback_arm, X.loc[who, names]) if len(who) else np.empty(0)
+    out["winback_uplift"] = pd.Series(uplift, index=who, dtype=float).reindex(out.index).to_numpy()
+    if rules.winback_value == "margin":
+        value = np.full(len(who), float(rules.winback_margin))
+    elif rules.winback_value == "spend":  # the uplift is already money: a unit of spend uplift earns its margin
+        value = np.full(len(who), float(rules.winback_margin_rate))
+    elif len(who):
+        value = rules.winback_margin_rate * models.winback.value_model.predict(lapse_features(lapsed.loc[who]))
+    else:
+        value = np.empty(0)
+    out["winback_value"] = pd.Series(value, index=who, dtype=float).reindex(out.index).to_numpy()
+    return out
+
+
+def _propensity(out: pd.DataFrame, X: pd.DataFrame, log: pd.DataFrame, as_of: pd.Timestamp, recipe: dict,
+                models: ScoringModels, rules: ScoringRules) -> pd.DataFrame:
+    """The p_<category> columns and the best cross-sell category of each customer."""
+    names = check_inputs("propensity", models.propensity, X)
+    p = models.propensity.score(X[names])
+    active = recipe.get("active_days")
+    if active is not None:
+        p.loc[X["recency_days"].to_numpy(dtype=float) > active] = np.nan
+    p = p.reindex(out.index)
+    for column in p.columns:
+        out[column] = p[column].to_numpy(dtype=float)
+    categories = [c.removeprefix("p_") for c in p.columns]
+    if rules.new_only and "category" in log.columns:
+        bought = purchased_categories(log, as_of, categories, out.index)
+    else:
+        bought = pd.DataFrame(False, index=out.index, columns=categories)
+    margins = [rules.margins.get(c, rules.default_margin) for c in categories]
+    best = cross_sell(p, bought, margins)
+    out["cross_sell_category"] = best["cross_sell_category"].to_numpy()
+    out["cross_sell_score"] = best["cross_sell_score"].to_numpy()
     return out
 
 
@@ -317,10 +380,12 @@ class ScoredBase:
 
 def score_base(transactions: pd.DataFrame, as_of, models: ScoringModels, rules: ScoringRules, *,
                customers: pd.DataFrame | None = None, chunk_size: int = 250_000,
-               progress: Callable[[int], None] | None = None) -> ScoredBase:
+               progress: Callable[[int], None] | None = None,
+               timings: dict[str, float] | None = None) -> ScoredBase:
     """Every customer with a purchase before `as_of`, scored in chunks of `chunk_size` customers, then ranked
     and segmented over the whole base (module docstring). `progress(n)` is called with the customers of each
-    chunk done."""
+    chunk done; `timings` (optional) accumulates the seconds of each stage (`score_chunk`'s, and chunks,
+    lists, segments, reasons)."""
     as_of = pd.Timestamp(as_of).normalize()
     if not (transactions["timestamp"] < as_of).any():
         raise DataError("transactions", "timestamp", f"has no rows before as_of {as_of.date()}",
@@ -329,17 +394,44 @@ def score_base(transactions: pd.DataFrame, as_of, models: ScoringModels, rules: 
         raise ConfigError("models: every model is null; name at least one registered model to score with")
     start = snap.history_start(transactions)
     parts = []
-    for log, people in chunks(transactions, customers, as_of, chunk_size):
-        parts.append(score_chunk(log, people, as_of, models, rules, history_start=start))
+    pieces = chunks(transactions, customers, as_of, chunk_size)
+    while True:
+        with _stage(timings, "chunks"):
+            piece = next(pieces, None)
+        if piece is None:
+            break
+        parts.append(score_chunk(*piece, as_of, models, rules, history_start=start, timings=timings))
+        del piece
         if progress is not None:
             progress(len(parts[-1]))
-    base = pd.concat(parts) if len(parts) > 1 else parts[0]
-    base = _lists(base, models, rules)
-    base = _segments(base, rules.segments)
-    base = _reasons(base, transactions, customers, as_of, models, rules, start)
-    base.insert(0, "as_of", as_of)
-    scores = ordered(base.reset_index())
-    return ScoredBase(scores=scores, as_of=as_of, n_chunks=len(parts), rules=rules, summary=summarise(scores))
+    n_chunks = len(parts)
+    with _stage(timings, "lists"):
+        base = _concat(parts)
+        del parts
+        base = _lists(base, models, rules)
+    with _stage(timings, "segments"):
+        base = _segments(base, rules.segments)
+    with _stage(timings, "reasons"):
+        base = _reasons(base, transactions, customers, as_of, models, rules, start)
+    with _stage(timings, "lists"):
+        base.insert(0, "as_of", as_of)
+        scores = ordered(base.reset_index())
+    return ScoredBase(scores=scores, as_of=as_of, n_chunks=n_chunks, rules=rules, summary=summarise(scores))
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """pd.concat(parts), one column at a time, each chunk's column released once copied: the base is held
+    about once, not twice (the chunks then the whole). Empties `parts`."""
+    if len(parts) == 1:
+        return parts.pop()
+    index = parts[0].index.append([part.index for part in parts[1:]])
+    columns = {}
+    for column in list(parts[0].columns):
+        columns[column] = pd.concat([part[column] for part in parts], ignore_index=True).set_axis(index)
+        for part in parts:
+            del part[column]
+    parts.clear()
+    return pd.DataFrame(columns, index=index, copy=False)
 
 
 def add_priorities(scores: pd.DataFrame, rules: ScoringRules) -> pd.DataFrame:
@@ -368,12 +460,16 @@ def _lists(base: pd.DataFrame, models: ScoringModels, rules: ScoringRules) -> pd
 
 
 def _segments(base: pd.DataFrame, config: SegmentConfig) -> pd.DataFrame:
+    """The segment columns added to `base` in place; segment_customers is given only the columns it reads
+    (it copies its input)."""
     if len(base) < 2:
         return base
-    segmented = segment_customers(base, config)
-    new = [c for c in segmented.columns if c not in base.columns and c not in ("time_since_last",
-                                                                               "interpurchase_time")]
-    return base.join(segmented[new])
+    reads = dict.fromkeys(["frequency", "recency", "T", config.monetary, "clv", config.loyalty, "p_alive"])
+    segmented = segment_customers(base[[c for c in reads if c in base.columns]], config)
+    for column in segmented.columns:
+        if column not in base.columns and column not in ("time_since_last", "interpurchase_time"):
+            base[column] = segmented[column]
+    return base
 
 
 def _reasons(base, transactions, customers, as_of, models, rules, history_start) -> pd.DataFrame:

@@ -16,10 +16,19 @@ __all__ = ["cross_sell", "purchased_categories", "rank_list", "retention_priorit
 
 def purchased_categories(transactions: pd.DataFrame, as_of: pd.Timestamp, categories: list[str],
                          customer_ids) -> pd.DataFrame:
-    """Boolean frame (index customer_ids, one column per category): bought it before `as_of`."""
-    before = transactions.loc[transactions["timestamp"] < as_of, ["customer_id", "category"]]
-    bought = pd.crosstab(before["customer_id"], before["category"].astype("string")) > 0
-    return bought.reindex(index=pd.Index(customer_ids), columns=categories, fill_value=False).astype(bool)
+    """Boolean frame (index customer_ids, one column per category): bought it before `as_of`. Vectorised: each
+    row's (customer, category) cell is set, through the codes of the distinct categories (a category compared
+    by its text, a missing one never bought)."""
+    before = (transactions["timestamp"] < as_of).to_numpy(dtype=bool)
+    index = pd.Index(customer_ids)
+    codes, uniques = pd.factorize(transactions["category"].loc[before])
+    cells = pd.Index(categories).get_indexer(pd.Index(uniques).astype("string"))
+    column = np.where(codes >= 0, cells[codes], -1)
+    row = index.get_indexer(transactions["customer_id"].to_numpy()[before])
+    keep = (row >= 0) & (column >= 0)
+    bought = np.zeros((len(index), len(categories)), dtype=bool)
+    bought[row[keep], column[keep]] = True
+    return pd.DataFrame(bought, index=index, columns=pd.Index(categories, name="category"))
 
 
 def cross_sell(probabilities: pd.DataFrame, bought: pd.DataFrame | None = None,

@@ -100,12 +100,15 @@ class UpliftPyfunc(mlflow.pyfunc.PythonModel):
         SchemaError / DataError naming a missing or non-numeric column."""
         return restore_features(pd.DataFrame(frame), self.features)
 
-    def score(self, model_input: pd.DataFrame) -> pd.DataFrame:
-        """`uplift_<arm>` (float64) per treatment arm for feature rows, indexed like them; custval errors for
-        input that does not fit the model."""
+    def score(self, model_input: pd.DataFrame, arms: list[str] | None = None) -> pd.DataFrame:
+        """`uplift_<arm>` (float64) per treatment arm (or only of `arms`, the other arms' models not
+        evaluated) for feature rows, indexed like them; custval errors for input that does not fit the model."""
         X = self.restore(model_input)
-        uplift = np.asarray(self.model.predict(X), dtype=np.float64).reshape(len(X), -1)
-        return pd.DataFrame(uplift, index=X.index, columns=self.outputs)
+        if arms is None:
+            uplift = np.asarray(self.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+            return pd.DataFrame(uplift, index=X.index, columns=self.outputs)
+        uplift = self.model.predict_arms(X, arms).reshape(len(X), -1)
+        return pd.DataFrame(uplift, index=X.index, columns=uplift_outputs(arms))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         try:

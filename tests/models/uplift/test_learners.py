@@ -16,6 +16,7 @@ from sklift.metrics import qini_auc_score
 from sklift.models import ClassTransformation as SkliftClassTransformation
 from sklift.models import SoloModel, TwoModels
 
+from custval.errors import ConfigError
 from custval.models.classifiers import BoostedClassifier, BoostedRegressor
 from custval.models.uplift import ClassTransformation, DRLearner, SLearner, TLearner, XLearner
 
@@ -251,3 +252,34 @@ def test_x_learner_blends_by_a_propensity_model():
     model = XLearner(LinearRegression(), DummyRegressor(), LogisticRegression()).fit(X, y, t)
     np.testing.assert_allclose(model.predict(X), g * tau_control + (1 - g) * tau_treated, atol=1e-10)
     assert abs(tau_control - tau_treated) > 0.3 and g.min() < 0.2 and g.max() > 0.8  # the blend matters
+
+
+class _Refuses:
+    """A base learner that must not be called."""
+
+    def predict(self, X):
+        raise AssertionError("the model of another arm was evaluated")
+
+    predict_proba = predict
+
+
+@pytest.mark.parametrize("cls", [SLearner, TLearner, XLearner, DRLearner], ids=lambda c: c.__name__)
+def test_predict_arms_gives_those_columns_of_predict_without_the_other_arms_models(two_arms, cls):
+    train, test = two_arms
+    model = fast(cls, arms=["email", "discount"]).fit(train.X, train.y, train.treatment)
+    every = model.predict(test.X)
+    np.testing.assert_array_equal(model.predict_arms(test.X, ["discount"]), every[:, [1]])
+    np.testing.assert_array_equal(model.predict_arms(test.X, ["discount", "email"]), every[:, [1, 0]])
+    with pytest.raises(ConfigError, match=r"arm 'sms' is not a treatment arm of the model"):
+        model.predict_arms(test.X, ["sms"])
+    email_models = {TLearner: ["models_"], XLearner: ["control_effect_models_", "treated_effect_models_"],
+                    DRLearner: ["effect_models_"], SLearner: []}[cls]
+    for name in email_models:  # the email arm's models (after the control's, for the T-learner)
+        getattr(model, name)[1 if cls is TLearner else 0] = _Refuses()
+    np.testing.assert_array_equal(model.predict_arms(test.X, ["discount"]), every[:, [1]])
+
+
+def test_predict_arms_of_the_one_arm_class_transformation(one_arm):
+    train, test = one_arm
+    model = fast(ClassTransformation).fit(train.X, train.y, train.treatment)
+    np.testing.assert_array_equal(model.predict_arms(test.X, ["email"])[:, 0], model.predict(test.X))

@@ -45,7 +45,9 @@ NEWTON_MAX_COLUMNS = 500  # design columns up to which the Newton-Cholesky solve
 
 def signed_log(values: np.ndarray) -> np.ndarray:
     """sign(x) * log(1 + |x|): monotone, 0 at 0, compresses long right tails (spend, counts, days)."""
-    return np.sign(values) * np.log1p(np.abs(values))
+    out = np.log1p(np.abs(values))
+    out *= np.sign(values)  # in place: no third temporary of a large design
+    return out
 
 
 class LogisticClassifier(BinaryClassifier):
@@ -91,15 +93,31 @@ class LogisticClassifier(BinaryClassifier):
         return signed_log(values) if self.transform == "log" else values
 
     def _raw_design(self, encoded: pd.DataFrame, preprocessor: TabularPreprocessor, medians: np.ndarray,
-                    indicators: list[str]) -> np.ndarray:
-        """The design matrix before standardising: one-hot columns, imputed numeric columns, indicators."""
+                    indicators: list[str], order: str = "C") -> np.ndarray:
+        """The design matrix before standardising: one-hot columns, imputed numeric columns, indicators; in
+        memory `order` (C: as fit has always seen it; F: as a frame's to_numpy gives it, see _design)."""
         numeric = preprocessor.numeric_columns_
         values = self._numeric(encoded, numeric)
         missing = np.isnan(values)
-        flags = missing[:, [numeric.index(c) for c in indicators]].astype(np.float64)
-        values = np.where(missing, medians[None, :], values)
         onehot = [c for c in encoded.columns if c not in set(numeric)]
-        return np.hstack([encoded[onehot].to_numpy(dtype=np.float64), values, flags])
+        positions = [numeric.index(c) for c in indicators]
+        design = np.empty((len(encoded), len(onehot) + len(numeric) + len(positions)), order=order)
+        design[:, :len(onehot)] = encoded[onehot].to_numpy(dtype=np.float64)
+        block = design[:, len(onehot):len(onehot) + len(numeric)]
+        block[...] = values
+        np.copyto(block, medians[None, :], where=missing)
+        design[:, len(onehot) + len(numeric):] = missing[:, positions]
+        return design
+
+    def _design(self, X) -> np.ndarray:
+        """The standardised design of X as an (n, p) Fortran-ordered array: the values and memory layout of
+        `standardised(X).to_numpy()`, without the frame's copies."""
+        check_fitted(self)
+        encoded = self.preprocessor_.transform(X)
+        design = self._raw_design(encoded, self.preprocessor_, self.medians_, self.indicators_, order="F")
+        design -= self.means_
+        design /= self.scales_
+        return design
 
     def fit(self, X, y, eval_set=None):
         """Fit on a feature frame X and 0/1 labels y. `eval_set` is ignored (API parity with boosting)."""
@@ -169,14 +187,11 @@ class LogisticClassifier(BinaryClassifier):
     # ------------------------------------------------------------------------------------- predict
     def standardised(self, X) -> pd.DataFrame:
         """The standardised design matrix of X (columns `design_names_`): what the coefficients multiply."""
-        check_fitted(self)
-        encoded = self.preprocessor_.transform(X)
-        design = self._raw_design(encoded, self.preprocessor_, self.medians_, self.indicators_)
-        return pd.DataFrame((design - self.means_) / self.scales_, index=X.index, columns=self.design_names_)
+        return pd.DataFrame(self._design(X), index=X.index, columns=self.design_names_)
 
     def predict_margin(self, X) -> np.ndarray:
         """Log-odds: intercept + standardised design x coefficients."""
-        return self.standardised(X).to_numpy() @ self.coef_ + self.intercept_
+        return self._design(X) @ self.coef_ + self.intercept_
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2) array of P(class 0), P(class 1)."""

@@ -258,7 +258,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         codes = {}
         for column in self.categorical_columns_:
             text = self._keys(X[column], column)
-            code = pd.Index(self.categories_[column], dtype=object).get_indexer(text).astype(np.int64)
+            rows, distinct = pd.factorize(text)  # each distinct key looked up once
+            found = pd.Index(self.categories_[column], dtype=object).get_indexer(distinct).astype(np.int64)
+            code = np.where(rows >= 0, found[np.maximum(rows, 0)], -1) if len(found) else np.full(len(rows), -1)
             unseen = (code < 0) & text.notna().to_numpy()
             if unseen.any():
                 example = text.iloc[int(np.flatnonzero(unseen)[0])]

@@ -263,15 +263,26 @@ class UpliftEstimator(BaseEstimator):
         """The fitted attributes (name -> value) of this learner."""
         raise NotImplementedError
 
-    def _predict_arms(self, X) -> np.ndarray:
-        """Uplift of every arm, shape (n, n_arms)."""
+    def _predict_arms(self, X, arms: list[int]) -> np.ndarray:
+        """Uplift of the treatment arms at positions `arms` of `arms_`, shape (n, len(arms)); the models of the
+        other arms are not evaluated."""
         raise NotImplementedError
 
     def predict(self, X) -> np.ndarray:
         """Uplift per row: shape (n,) with one treatment arm, (n, n_arms) in the order of `arms_` with several."""
         check_fitted(self)
-        uplift = np.asarray(self._predict_arms(X), dtype=np.float64)
+        uplift = np.asarray(self._predict_arms(X, list(range(len(self.arms_)))), dtype=np.float64)
         return uplift[:, 0] if uplift.shape[1] == 1 else uplift
+
+    def predict_arms(self, X, arms) -> np.ndarray:
+        """Uplift of the named treatment arms only, shape (n, len(arms)) in the order given: the same numbers
+        as those columns of `predict`, without evaluating the models of the other arms (scoring one offer)."""
+        check_fitted(self)
+        names = [str(a) for a in self.arms_]
+        unknown = [a for a in arms if str(a) not in names]
+        if unknown:
+            raise ConfigError(f"arm {unknown[0]!r} is not a treatment arm of the model (arms: {names})")
+        return np.asarray(self._predict_arms(X, [names.index(str(a)) for a in arms]), dtype=np.float64)
 
     def predict_frame(self, X) -> pd.DataFrame:
         """Uplift per row as a DataFrame: one column per treatment arm (named by the arm, as text, in the

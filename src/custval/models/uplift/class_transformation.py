@@ -48,5 +48,5 @@ class ClassTransformation(UpliftEstimator):
             model.fit(campaign.X, z, sample_weight=np.where(treated, weights[1], weights[0]))
         return {"model_": model, "weights_": np.asarray(weights, dtype=np.float64)}
 
-    def _predict_arms(self, X) -> np.ndarray:
+    def _predict_arms(self, X, arms: list[int]) -> np.ndarray:  # one arm: arms == [0]
         return (2.0 * np.asarray(self.model_.predict_proba(X), dtype=np.float64)[:, 1] - 1.0)[:, None]

@@ -96,5 +96,5 @@ class DRLearner(UpliftEstimator):
             effect_models.append(self.base_learner("effect_learner", "regressor").fit(campaign.rows(rows), pseudo))
         return {"effect_models_": effect_models, "propensity_": shares.astype(np.float64)}
 
-    def _predict_arms(self, X) -> np.ndarray:
-        return np.column_stack([np.asarray(model.predict(X), dtype=np.float64) for model in self.effect_models_])
+    def _predict_arms(self, X, arms: list[int]) -> np.ndarray:
+        return np.column_stack([np.asarray(self.effect_models_[k].predict(X), dtype=np.float64) for k in arms])

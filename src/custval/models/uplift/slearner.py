@@ -52,12 +52,12 @@ class SLearner(UpliftEstimator):
         model.fit(with_arms(campaign.X, arms, indicators), campaign.y)
         return {"model_": model}
 
-    def _predict_arms(self, X) -> np.ndarray:
+    def _predict_arms(self, X, arms: list[int]) -> np.ndarray:
         n_arms, n_rows = len(self.arms_), len(X)
         none = outcome_prediction(self.model_, with_arms(X, self.arms_, np.zeros((n_rows, n_arms))), self.outcome_)
-        uplift = np.empty((n_rows, n_arms))
-        for k in range(n_arms):
+        uplift = np.empty((n_rows, len(arms)))
+        for j, k in enumerate(arms):
             indicators = np.zeros((n_rows, n_arms))
             indicators[:, k] = 1.0
-            uplift[:, k] = outcome_prediction(self.model_, with_arms(X, self.arms_, indicators), self.outcome_) - none
+            uplift[:, j] = outcome_prediction(self.model_, with_arms(X, self.arms_, indicators), self.outcome_) - none
         return uplift

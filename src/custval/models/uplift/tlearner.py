@@ -34,6 +34,6 @@ class TLearner(UpliftEstimator):
             models.append(self.base_learner("learner", kind).fit(campaign.rows(rows), campaign.y[rows]))
         return {"models_": models}
 
-    def _predict_arms(self, X) -> np.ndarray:
-        control, *arms = (outcome_prediction(model, X, self.outcome_) for model in self.models_)
-        return np.column_stack([arm - control for arm in arms])
+    def _predict_arms(self, X, arms: list[int]) -> np.ndarray:
+        control = outcome_prediction(self.models_[0], X, self.outcome_)
+        return np.column_stack([outcome_prediction(self.models_[k + 1], X, self.outcome_) - control for k in arms])

@@ -58,10 +58,10 @@ class XLearner(UpliftEstimator):
                 "propensity_": np.asarray(shares, dtype=np.float64),
                 "propensity_models_": propensity_models if self.propensity_learner is not None else None}
 
-    def _predict_arms(self, X) -> np.ndarray:
+    def _predict_arms(self, X, arms: list[int]) -> np.ndarray:
         columns = []
-        for k, (tau_control, tau_treated) in enumerate(zip(self.control_effect_models_, self.treated_effect_models_,
-                                                           strict=True)):
+        for k in arms:
+            tau_control, tau_treated = self.control_effect_models_[k], self.treated_effect_models_[k]
             g = (self.propensity_[k] if self.propensity_models_ is None
                  else np.asarray(self.propensity_models_[k].predict_proba(X), dtype=np.float64)[:, 1])
             columns.append(g * np.asarray(tau_control.predict(X), dtype=np.float64)
