@@ -17,9 +17,12 @@ Split: one random 70/30 split stratified on arm x outcome (--seed). Methods, fit
 the 30%; with several treatment arms each arm is scored against the control on the rows of the two:
 - custval s, t, x, dr, class_transformation: `make_learner(name, xgboost=<the uplift job's default settings>)`
   (class_transformation models one arm: with several arms, one per arm on the control + arm rows);
-- custval chosen: what `custval train uplift` does: `choose_learner` on an inner 80/20 split of the 70%
-  (stratified alike), then the chosen learner refitted on the whole 70% (the same call, data and seed as its
-  row above, so the same predictions);
+- custval average: `make_learner("average", members=<the job's default model.average among model.learners>)`,
+  the AveragedUplift of those learners (s, t, x), fitted on the 70%;
+- custval chosen: what `custval train uplift` does: `choose_learner` with the job's default model.n_folds
+  (3 folds of the 70%, stratified alike; 0 would use an inner 80/20 split), model.average and model.choice
+  (one_se: average when within one standard error of the best fold mean), then the chosen learner refitted
+  on the whole 70% (the same call, data and seed as its row above, so the same predictions);
 - sklift solo / two_models / two_models_ddr / class_transformation: sklift.models SoloModel, TwoModels
   (method vanilla and ddr_control), ClassTransformation, one model per arm on the control + arm rows;
 - causalml s / t / x / dr (when causalml imports): BaseSClassifier, BaseTClassifier, BaseXClassifier,
@@ -175,8 +178,10 @@ def per_arm(fit_one, X_fit, y_fit, t_fit, X_test, arms, control) -> np.ndarray:
 
 
 def evaluate(name: str, table: Table, seed: int, use_causalml: bool) -> dict:
-    from custval.config.sections import DEFAULT_UPLIFT_XGBOOST, UPLIFT_LEARNERS
+    from custval.config.sections import DEFAULT_UPLIFT_XGBOOST, UPLIFT_LEARNERS, UpliftModelSettings
     from custval.models.uplift.selection import arm_scores, choose_learner, make_learner
+
+    settings = UpliftModelSettings()
 
     data = table.data
     arms, control = [str(a) for a in data.arms], str(data.control)
@@ -202,6 +207,8 @@ def evaluate(name: str, table: Table, seed: int, use_causalml: bool) -> dict:
         return fit_one
 
     for learner in UPLIFT_LEARNERS:
+        if learner == "average":
+            continue  # below, beside custval chosen
         if learner == "class_transformation" and len(arms) > 1:
             timed(f"custval {learner}", lambda learner=learner: per_arm(custval_one(learner), X_fit, y_fit, t_fit,
                                                                         X_test, arms, control))
@@ -209,12 +216,17 @@ def evaluate(name: str, table: Table, seed: int, use_causalml: bool) -> dict:
         model = make_learner(learner, xgboost=xgboost, control=control, arms=arms, random_state=seed)
         timed(f"custval {learner}", lambda model=model: model.fit(X_fit, y_fit, t_fit).predict(X_test))
 
-    # custval chosen: the job's choice on an inner split of the 70%, then the chosen one refitted on all of it
+    # custval chosen: the job's choice on folds (or an inner split) of the 70%, then the chosen one refitted on it
     started = time.perf_counter()
     inner_train, inner_valid = split(t_fit, y_fit, INNER_VALID_SHARE, seed)
     choice = choose_learner(UPLIFT_LEARNERS, X_fit.iloc[inner_train], y_fit[inner_train], t_fit[inner_train],
                             X_fit.iloc[inner_valid], y_fit[inner_valid], t_fit[inner_valid], arms=arms,
-                            control=control, xgboost=xgboost, random_state=seed, k=K)
+                            control=control, xgboost=xgboost, random_state=seed, k=K, n_folds=settings.n_folds,
+                            average=settings.average, rule=settings.choice)
+    if "average" in UPLIFT_LEARNERS:  # the AveragedUplift the job would refit, fitted on the whole 70%
+        average = make_learner("average", xgboost=xgboost, control=control, arms=arms, random_state=seed,
+                               members=choice.members)
+        timed("custval average", lambda: average.fit(X_fit, y_fit, t_fit).predict(X_test))
     predictions["custval chosen"] = predictions[f"custval {choice.chosen}"]  # the refit is that row's very fit
     seconds["custval chosen"] = time.perf_counter() - started + seconds[f"custval {choice.chosen}"]
 

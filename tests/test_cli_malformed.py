@@ -331,10 +331,17 @@ CASES = [
     # ------------------------------------------------------------------------------------------- uplift
     ("train uplift --set model.learners=[t,nope]", "model.learners must be a non-empty list of"),
     ("train uplift --set model.learners=[t,t]", "model.learners must be distinct"),
+    ("train uplift --set model.learners=[average,class_transformation] --set model.target=spend",
+     "model.learners ['average', 'class_transformation'] models nothing here"),
     ("train uplift --set model.target=visits", "model.target must be one of"),
     ("train uplift --set model.xgboost.random_state=3", "model.xgboost.random_state is set by the job"),
     ("train uplift --set model.xgboost.max_depth=-1", "model.xgboost.max_depth"),
     ("train uplift --set model.n_trials=-1", "model.n_trials must be an integer >= 0"),
+    ("train uplift --set model.n_folds=1", "model.n_folds must be 0 (one validation split) or >= 2"),
+    ("train uplift --set model.average=[s,nope]", "model.average must be a non-empty list of distinct learners"),
+    ("train uplift --set model.learners=[dr,average] --set model.average=[s,t]",
+     "model.average ['s', 't']: average needs one of them in model.learners"),
+    ("train uplift --set model.choice=maybe", "model.choice must be one of ['one_se', 'best']"),
     ("train uplift --set split.test_fraction=0.9", "split.test_fraction"),
     ("train uplift --set targeting.cost=-1", "targeting.cost must be a finite number >= 0"),
     ("train uplift --set targeting.cost={{offer:%nfree}}", "targeting.cost.offer must be a finite number >= 0"),
@@ -380,6 +387,15 @@ CASES = [
     ("score --set data.source={good} --set simulate.seed=3", "simulate.seed would be ignored"),
     ("score --set data.customers={good}", "data.customers would be ignored"),
     ("score --set data.source={good} --set data.drop=[customer_id]", "data.drop must not name data.id_column"),
+    # ------------------------------------------------------------------------------ scorer, serve
+    ("scorer register", "models.clv: cannot load 'models:/custval-clv@champion'"),
+    ("scorer register --set scoring.chunk_size=0", "scoring.chunk_size"),
+    ("scorer register --set models.clv=null --set models.churn=null --set models.propensity=null "
+     "--set models.winback=null", "models are all null"),
+    ("scorer refresh --set retention.save_rate=1.5", "retention.save_rate"),
+    ("scorer refresh --set models.winback=models:/custval-uplift-winback/7", "models.clv: cannot load"),
+    ("serve --model models:/custval-scorer@champion --port 5999", "--model: cannot load"),
+    ("serve --model runs:/0123456789abcdef/model --port 5999", "--model must name a registered model version"),
     # ------------------------------------------------------------------------------------------- config
     ("config show nope", "pipeline must be one of"),
     ("config show uplift_campaign --set targeting.margin=0", "targeting.margin"),
@@ -422,7 +438,8 @@ def test_the_table_covers_every_command_with_at_least_60_cases():
     assert len(CASES) >= 60
     commands = {" ".join(c.split(" ")[:2]) for c, _ in CASES}
     assert {"train clv", "train churn", "train propensity", "train uplift", "tune churn", "segment --set",
-            "simulate --out", "config show", "inspect --set", "score --set"} <= commands
+            "simulate --out", "config show", "inspect --set", "score --set", "scorer register", "scorer refresh",
+            "serve --model"} <= commands
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -432,6 +449,8 @@ def test_the_table_covers_every_command_with_at_least_60_cases():
     (["config", "show"], "Missing argument 'pipeline'"),
     (["train", "clv", "--nope"], "No such option: --nope"),
     (["inspect", "--nope"], "No such option: --nope"),
+    (["serve", "--port", "0"], "Invalid value for '--port'"),
+    (["serve", "--port", "abc"], "Invalid value for '--port'"),
 ])
 def test_usage_errors_of_the_command_are_one_line_too(args, message, tmp_path):
     """The real `custval` entry point (not the test runner's): typer's usage errors become one error line."""

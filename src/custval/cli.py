@@ -24,6 +24,8 @@ tune_app = typer.Typer(no_args_is_help=True, help="Tune a pipeline's hyper-param
 app.add_typer(tune_app, name="tune")
 config_app = typer.Typer(no_args_is_help=True, help="Show the settings of a pipeline config.")
 app.add_typer(config_app, name="config")
+scorer_app = typer.Typer(no_args_is_help=True, help="The composite scorer custval-scorer, served by custval serve.")
+app.add_typer(scorer_app, name="scorer")
 
 # Tables need room: when output is not a terminal (make, CI, a pipe) rich would fold them at 80 columns.
 console = Console() if Console().is_terminal else Console(width=150)
@@ -143,6 +145,54 @@ def score_command(
     if out is not None:
         overrides.append(f"output={out}")
     _print_score_result(score(load_config(config, overrides), tracking_uri=tracking_uri))
+
+
+@scorer_app.command("register")
+@_custval_errors
+def scorer_register_command(config: ConfigOption = None, set_: SetOption = None, tracking_uri: TrackingOption = None,
+                            promote: Annotated[bool, typer.Option("--promote", help="make the new version champion "
+                                                                  "even when a component is not its model's "
+                                                                  "champion")] = False):
+    """Build the scorer from the models of a score config (pipelines/score.yaml), log it in custval-scoring and
+    register it as custval-scorer (champion when every component is a champion)."""
+    from custval.jobs.register_scorer import register_scorer
+    from custval.jobs.score import load_config
+
+    _print_scorer_result(register_scorer(load_config(config, set_ or []), tracking_uri=tracking_uri,
+                                         promote=promote))
+
+
+@scorer_app.command("refresh")
+@_custval_errors
+def scorer_refresh_command(config: ConfigOption = None, set_: SetOption = None, tracking_uri: TrackingOption = None):
+    """Re-register custval-scorer only when a component's champion has moved since the scorer champion; prints
+    what moved. Restart `custval serve` to serve the new version."""
+    from custval.jobs.register_scorer import register_scorer
+    from custval.jobs.score import load_config
+
+    _print_scorer_result(register_scorer(load_config(config, set_ or []), tracking_uri=tracking_uri,
+                                         only_if_moved=True))
+
+
+@app.command("serve")
+@_custval_errors
+def serve_command(
+    model: Annotated[str, typer.Option("--model", "-m", help="registered model URI, e.g. "
+                                       "models:/custval-scorer@champion")] = "models:/custval-scorer@champion",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="TCP port on 127.0.0.1")] = 5001,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="server worker processes")] = 1,
+    tracking_uri: TrackingOption = None,
+):
+    """MLflow's scoring server for a registered custval model on 127.0.0.1 (env-manager local); the alias is
+    resolved once at start: re-register and restart to roll a new version."""
+    from custval.jobs.serve import serve
+
+    def started(pinned: str, address: str) -> None:
+        console.print(f"serving {pinned} at {address} (POST /invocations, GET /ping); Ctrl-C stops")
+
+    status = serve(model, port, tracking_uri=tracking_uri, workers=workers, started=started)
+    if status:
+        raise typer.Exit(code=status)
 
 
 @tune_app.command("churn")
@@ -485,10 +535,12 @@ def _print_uplift_result(result) -> None:
     console.rule(f"custval train uplift: campaign {result.campaign or 'table'}, arms {', '.join(result.arms)} vs "
                  f"{result.control}; {m['n_train']:,.0f} train / {m['n_valid']:,.0f} valid / {m['n_test']:,.0f} test")
     learners = Table(title="Learners by validation Qini (mean over arms)")
-    for column in ("learner", "valid Qini", "valid uplift@k", ""):
+    folds = "valid_qini_se" in result.learners  # model.n_folds >= 2: the standard error over folds
+    for column in ("learner", "valid Qini", *(("± SE",) if folds else ()), "valid uplift@k", ""):
         learners.add_column(column, justify="left" if column in ("learner", "") else "right")
     for name, row in result.learners.iterrows():
-        learners.add_row(LEARNER_NAMES.get(name, name), _fmt(row.valid_qini), _fmt(row.valid_uplift_at_k),
+        learners.add_row(LEARNER_NAMES.get(name, name), _fmt(row.valid_qini),
+                         *((_fmt(row.valid_qini_se),) if folds else ()), _fmt(row.valid_uplift_at_k),
                          "chosen" if row.chosen else "")
     console.print(learners)
     if "valid_qini_tuned" in m:
@@ -526,6 +578,21 @@ def _print_uplift_result(result) -> None:
         console.print(f"wrote the target list to {result.output}")
 
 
+def _print_scorer_result(result) -> None:
+    if result.moved and result.champion is not None:
+        for role, (before, now) in result.moved.items():
+            console.print(f"moved: models.{role} {before} -> {now}")
+    if result.version is None:
+        console.print(result.reason)
+        return
+    alias = "champion" if result.promoted else "challenger"
+    console.rule(f"custval scorer: custval-scorer v{result.version} ({alias})")
+    for role, label in result.components.items():
+        console.print(f"  {role:<11} {label}")
+    console.print(f"{result.reason}; default history_start {result.history_start.date()}; run {result.run_id}")
+    console.print("serve it with: custval serve --model models:/custval-scorer@champion --port 5001")
+
+
 def _print_score_result(result) -> None:
     s = result.summary
     console.rule(f"custval score: {int(s['n_customers']):,} customers as of {result.as_of.date()}")
@@ -542,9 +609,9 @@ def _print_score_result(result) -> None:
         title = f"{name}: {int(s[f'{name}_listed']):,} customers listed" + (
             f", expected profit {profit:,.0f}" if profit is not None else "")
         table = Table(title=title)
-        for column in head.columns:
-            table.add_column(column, justify="left" if column.startswith(("reason", "cross_sell_category"))
-                             else "right")
+        for column in head.columns:  # short headings: the list's name is the title
+            table.add_column(column.removeprefix(f"{name}_").replace("churn_probability", "p_churn"),
+                             justify="left" if column.startswith(("reason", "cross_sell_category")) else "right")
         for row in head.itertuples(index=False):
             table.add_row(*(_cell(v) for v in row))
         console.print(table)

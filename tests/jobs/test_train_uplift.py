@@ -78,7 +78,7 @@ def test_bad_config_is_a_config_error_before_any_data(override, message):
 
 def test_every_learner_is_compared_on_validation_and_the_best_is_registered(winback, store):
     table = winback.learners
-    assert list(table.index) == ["s", "t", "x", "dr", "class_transformation"]
+    assert list(table.index) == ["s", "t", "x", "dr", "class_transformation", "average"]
     assert winback.chosen == table["valid_qini"].idxmax() and table.loc[winback.chosen, "chosen"]
     client = mlflow.MlflowClient(tracking_uri=store[1])
     run = client.get_run(winback.run_id)

@@ -56,3 +56,4 @@ def test_cross_sell_weighs_propensity_by_margin_and_skips_bought_categories():
     assert list(plain["cross_sell_category"].astype(object)) == ["books", "books", "books", "books"]
     with pytest.raises(DataError, match="margins"):
         cross_sell(p, bought, margins=[1.0])
+

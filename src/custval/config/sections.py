@@ -437,8 +437,14 @@ class RolloutSettings(Section):
 
 
 # ----------------------------------------------------------------------------------------------- uplift
-UPLIFT_LEARNERS = ("s", "t", "x", "dr", "class_transformation")
-DEFAULT_UPLIFT_XGBOOST = {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 3}
+UPLIFT_LEARNERS = ("s", "t", "x", "dr", "class_transformation", "average")
+# the outcome-model learners: the DR-learner and the class transformation fit noisier pseudo-outcomes and score
+# lowest on the simulated campaigns, in the folds and on test rows alike, so averaging them in dilutes the mean
+AVERAGE_MEMBERS = ("s", "t", "x")
+UPLIFT_CHOICES = ("one_se", "best")
+# no row or column subsampling: an uplift is a difference of predictions, which sampling noise swamps
+DEFAULT_UPLIFT_XGBOOST = {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 3, "subsample": 1.0,
+                          "colsample_bytree": 1.0}
 
 
 class CampaignDataConfig(DataConfig):
@@ -530,26 +536,50 @@ class UpliftModelSettings(Section):
     key = "model"
 
     learners: tuple[Name, ...] = UPLIFT_LEARNERS
-    """Learners tried: s | t | x | dr | class_transformation (binary target, one treatment arm only)."""
+    """Learners tried: s | t | x | dr | class_transformation (binary target, one treatment arm only) | average
+    (the mean of the listed learners of model.average that apply)."""
+    average: tuple[Name, ...] = AVERAGE_MEMBERS
+    """Which learners `average` is the equally weighted mean of, among those listed in model.learners that
+    apply: s | t | x | dr | class_transformation."""
+    choice: Annotated[str, one_of(*UPLIFT_CHOICES)] = "one_se"
+    """How the learner is picked from its mean Qini over the folds: one_se (the one-standard-error rule:
+    `average` when its mean is within one standard error over folds of the best learner's, else the best; with
+    n_folds 0, as best) | best (the highest mean)."""
     target: Annotated[str, one_of("conversion", "spend")] = "conversion"
     """The uplift of: conversion (P(convert)) | spend (revenue in the response window)."""
     xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_UPLIFT_XGBOOST))
     """Base learner settings (BoostedClassifier / BoostedRegressor keyword arguments) of every learner."""
     n_trials: NonNegativeInt = 0
-    """Optuna trials tuning the chosen learner's base settings on validation Qini (0: none); trials are nested
-    MLflow runs."""
+    """Optuna trials tuning the chosen learner's base settings on validation Qini (with model.n_folds, its mean
+    over the same folds; 0: none); trials are nested MLflow runs."""
+    n_folds: NonNegativeInt = 3
+    """Folds of train + valid (stratified on arm x outcome) the learners are compared on by mean Qini; 0: the
+    one validation split."""
 
     @model_validator(mode="after")
     def _learners(self):
+        if self.n_folds == 1:
+            raise SettingError("n_folds", "must be 0 (one validation split) or >= 2, got 1")
         unknown = [name for name in self.learners if name not in UPLIFT_LEARNERS]
         if unknown or not self.learners:
             raise SettingError("learners", f"must be a non-empty list of {list(UPLIFT_LEARNERS)}, got "
                                            f"{list(self.learners)}")
         if len(set(self.learners)) != len(self.learners):
             raise SettingError("learners", f"must be distinct, got {list(self.learners)}")
-        if self.target == "spend" and self.learners == ("class_transformation",):
-            raise SettingError("learners", "class_transformation models a 0/1 outcome: add s, t, x or dr for "
-                                           "model.target=spend")
+        members = [name for name in UPLIFT_LEARNERS if name != "average"]
+        if (not self.average or len(set(self.average)) != len(self.average)
+                or any(name not in members for name in self.average)):
+            raise SettingError("average", f"must be a non-empty list of distinct learners of {members}, got "
+                                          f"{list(self.average)}")
+        if not set(self.learners) - {"average", "class_transformation"} and (
+                self.target == "spend" or "average" in self.learners):
+            raise SettingError("learners", f"{list(self.learners)} models nothing here (class_transformation: a "
+                                           "0/1 outcome; average: the mean of other learners): add s, t, x or dr")
+        usable = [name for name in self.average if name in self.learners
+                  and not (name == "class_transformation" and self.target == "spend")]
+        if "average" in self.learners and not usable:
+            raise SettingError("average", f"{list(self.average)}: average needs one of them in model.learners "
+                                          f"{list(self.learners)} (class_transformation: a 0/1 target only)")
         return self
 
 

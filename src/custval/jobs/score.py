@@ -78,6 +78,17 @@ def report_path(output: str | None) -> str | None:
     return str(path.with_name(f"{name}.html"))
 
 
+def check_role(role: str, model, uri: str):
+    """`model`, a ConfigError naming models.<role> when it is a classifier of the other role (a propensity
+    model given as churn, or the other way round)."""
+    outputs = getattr(model, "spec", {}).get("outputs", []) if role in ("churn", "propensity") else None
+    if role == "churn" and "churn_probability" not in outputs:
+        raise ConfigError(f"models.{role}: {uri!r} is not a churn model (its outputs are {outputs})")
+    if role == "propensity" and not outputs or role == "propensity" and "churn_probability" in outputs:
+        raise ConfigError(f"models.{role}: {uri!r} is not a propensity model (its outputs are {outputs})")
+    return model
+
+
 def _load_models(config: ScoreConfig) -> tuple[ScoringModels, dict[str, dict[str, str]]]:
     loaders = {"clv": load_clv_model, "churn": load_classifier_model, "propensity": load_classifier_model,
                "retention": load_uplift_model, "winback": load_uplift_model}
@@ -87,12 +98,7 @@ def _load_models(config: ScoreConfig) -> tuple[ScoringModels, dict[str, dict[str
         if uri is None:
             continue
         model, ref = loaders[role](uri, setting=f"models.{role}")
-        outputs = getattr(model, "spec", {}).get("outputs", []) if role in ("churn", "propensity") else None
-        if role == "churn" and "churn_probability" not in outputs:
-            raise ConfigError(f"models.{role}: {uri!r} is not a churn model (its outputs are {outputs})")
-        if role == "propensity" and not outputs or role == "propensity" and "churn_probability" in outputs:
-            raise ConfigError(f"models.{role}: {uri!r} is not a propensity model (its outputs are {outputs})")
-        loaded[role] = model
+        loaded[role] = check_role(role, model, uri)
         refs[role] = {"name": ref.name or "", "version": ref.version or "", "uri": uri, "run_id": ref.run_id or ""}
     return ScoringModels(**loaded), refs
 

@@ -1,9 +1,11 @@
 """Train uplift for one randomised campaign: the campaign's customers (a transaction log + campaign log, the
 simulated campaigns, or a campaign table) -> train / valid / test at random, stratified on arm x outcome ->
-every configured learner fitted on train and compared by validation Qini -> with model.n_trials > 0, the best
+every configured learner compared by mean Qini over model.n_folds folds of train + valid (0: fitted on train,
+scored on valid; `average` is the mean of the listed model.average learners) -> one chosen by model.choice
+(one_se: `average` within one standard error of the best, else the best) -> with model.n_trials > 0, the chosen
 one's XGBoost settings tuned on the same validation Qini (custval.models.uplift.tuning: the first trial is the
 untuned model.xgboost; each trial a nested MLflow run of the job's run, which is open from the learner choice on)
--> the best refitted on train + valid (with the tuned settings)
+-> the chosen one refitted on train + valid (with the tuned settings)
 -> test metrics (Qini, AUUC, uplift@k per arm; the off-policy value of contacting the top share; on simulated
 data the Qini of the true uplift) -> the customers to rank (lapsed or active as of the day after the log, or
 the campaign table's own) scored: uplift per arm, the value of a response (a margin, or the second lifetime
@@ -34,7 +36,13 @@ from custval.jobs.snapshot_jobs import check_kwargs, finite
 from custval.metrics.uplift import policy_value
 from custval.models.classifiers import BoostedClassifier, BoostedRegressor
 from custval.models.second_value import SecondLifetimeValue
-from custval.models.uplift.selection import arm_scores, choose_learner, make_learner, split_campaign
+from custval.models.uplift.selection import (
+    arm_scores,
+    average_pool,
+    choose_learner,
+    make_learner,
+    split_campaign,
+)
 from custval.models.uplift.tuning import tune_learner
 from custval.plots.uplift import plot_profit_curve, plot_qini, plot_uplift_by_decile
 from custval.scoring.targeting import incremental_profit, select_targets
@@ -54,11 +62,13 @@ def check_config(config: UpliftConfig) -> UpliftConfig:
     check_kwargs("model.xgboost", config.model.xgboost, BoostedClassifier, JOB_XGBOOST_KEYS)
     check_kwargs("model.xgboost", config.model.xgboost, BoostedRegressor, JOB_XGBOOST_KEYS)
     continuous = config.model.target == "spend"
+    members = average_pool(config.model.learners, config.model.average)
     for name in config.model.learners:
         if name == "class_transformation" and continuous:
             continue
-        check_settings(lambda name=name: make_learner(name, xgboost=config.model.xgboost, continuous=continuous)
-                       .check_params(), prefix="model.")
+        check_settings(lambda name=name: make_learner(name, xgboost=config.model.xgboost, continuous=continuous,
+                                                      members=members).check_params(),
+                       prefix="model.")
     return config
 
 
@@ -168,7 +178,9 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
                           data_fingerprint=source.fingerprint, tags=provenance) as run:
         choice = choose_learner(config.model.learners, X.iloc[train], y[train], treatment[train], X.iloc[valid],
                                 y[valid], treatment[valid], arms=arms, control=control,
-                                xgboost=config.model.xgboost, continuous=continuous, random_state=config.seed, k=top)
+                                xgboost=config.model.xgboost, continuous=continuous, random_state=config.seed, k=top,
+                                n_folds=config.model.n_folds, average=config.model.average,
+                                rule=config.model.choice)
         mlflow.set_tag("custval.chosen_learner", choice.chosen)
         mlflow.log_param("chosen_learner", choice.chosen)
         xgboost, tuned_metrics = dict(config.model.xgboost), {}
@@ -176,13 +188,13 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
             tuning = tune_learner(choice.chosen, X.iloc[train], y[train], treatment[train], X.iloc[valid], y[valid],
                                   treatment[valid], arms=arms, control=control, continuous=continuous,
                                   base_params=xgboost, n_trials=config.model.n_trials, seed=config.seed,
-                                  callbacks=[log_trial])
+                                  callbacks=[log_trial], members=choice.members, n_folds=config.model.n_folds)
             xgboost = tuning.best_params
             mlflow.log_params({f"tuned.{k}": v for k, v in xgboost.items()})
             tuned_metrics = {"n_trials": float(len(tuning.study.trials)), "valid_qini_tuned": tuning.best_value}
         fit_rows = np.concatenate([train, valid])
         model = make_learner(choice.chosen, xgboost=xgboost, continuous=continuous, control=control, arms=arms,
-                             random_state=config.seed).fit(X.iloc[fit_rows], y[fit_rows], treatment[fit_rows])
+                             random_state=config.seed, members=choice.members).fit(X.iloc[fit_rows], y[fit_rows], treatment[fit_rows])
 
         X_test, y_test, t_test = X.iloc[test], y[test], treatment[test]
         u_test = np.asarray(model.predict(X_test), dtype=float).reshape(len(test), -1)
@@ -195,6 +207,8 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
                         f"test_uplift_at_k_{arm}": row["uplift_at_k"]}
         for name, row in choice.table.iterrows():
             metrics[f"{name}_valid_qini"] = row["valid_qini"]
+            if "valid_qini_se" in row:
+                metrics[f"{name}_valid_qini_se"] = row["valid_qini_se"]
         metrics |= tuned_metrics
         test_frame = pd.DataFrame({"customer_id": data.customer_id.iloc[test].to_numpy(), "treatment": t_test,
                                    "outcome": y_test, **{f"uplift_{a}": u_test[:, j] for j, a in enumerate(arms)}})

@@ -41,8 +41,9 @@ from custval.scoring.ranking import (
     winback_priority,
 )
 
-__all__ = ["ROLES", "ScoredBase", "ScoringModels", "ScoringRules", "chunks", "positive_probability",
-           "score_base", "score_chunk", "score_with_reasons", "scoring_rules", "summarise", "check_inputs"]
+__all__ = ["ROLES", "ScoredBase", "ScoringModels", "ScoringRules", "add_priorities", "chunks",
+           "positive_probability", "score_base", "score_chunk", "score_with_reasons", "scoring_rules", "summarise",
+           "check_inputs", "ordered"]
 
 ROLES = ("clv", "churn", "propensity", "retention", "winback")
 DAY = pd.Timedelta(days=1)
@@ -433,17 +434,25 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index, copy=False)
 
 
+def add_priorities(scores: pd.DataFrame, rules: ScoringRules) -> pd.DataFrame:
+    """`scores` (score_chunk's rows) with retention_priority (NaN for lapsed customers) and winback_priority
+    where their inputs were scored: per customer, unlike the ranks of score_base."""
+    if "churn_probability" in scores.columns and "clv" in scores.columns:
+        priority = retention_priority(scores["churn_probability"], scores["clv"], scores["retention_uplift"],
+                                      rules.retention_cost)
+        scores["retention_priority"] = np.where(scores["lapsed"].to_numpy(dtype=bool), np.nan, priority)
+    if "winback_uplift" in scores.columns:
+        scores["winback_priority"] = winback_priority(scores["winback_uplift"], scores["winback_value"],
+                                                      rules.winback_cost)
+    return scores
+
+
 def _lists(base: pd.DataFrame, models: ScoringModels, rules: ScoringRules) -> pd.DataFrame:
     ids = base.index.to_numpy()
-    lapsed = base["lapsed"].to_numpy(dtype=bool)
-    if "churn_probability" in base.columns and "clv" in base.columns:
-        priority = retention_priority(base["churn_probability"], base["clv"], base["retention_uplift"],
-                                      rules.retention_cost)
-        base["retention_priority"] = np.where(lapsed, np.nan, priority)
+    base = add_priorities(base, rules)
+    if "retention_priority" in base.columns:
         base["retention_rank"] = rank_list(base["retention_priority"], ids)
-    if "winback_uplift" in base.columns:
-        base["winback_priority"] = winback_priority(base["winback_uplift"], base["winback_value"],
-                                                    rules.winback_cost)
+    if "winback_priority" in base.columns:
         base["winback_rank"] = rank_list(base["winback_priority"], ids)
     if "cross_sell_score" in base.columns:
         base["cross_sell_rank"] = rank_list(base["cross_sell_score"], ids)

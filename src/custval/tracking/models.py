@@ -111,3 +111,10 @@ def load_uplift_model(uri: str, *, setting: str = "model_uri"):
         return UpliftPyfunc.from_directory(directory), ref
     except (OSError, KeyError, TypeError, ValueError, ModelError) as exc:
         raise ConfigError(f"{setting}: {uri!r} is not a custval uplift model ({exc})") from None
+
+
+def model_artifacts(uri: str, *, setting: str = "model_uri") -> tuple[str, ModelRef]:
+    """(local path of the model's `artifacts/` directory, ModelRef) of a logged model, downloaded from the
+    version the URI resolves to (an alias is read once): what a composite model copies its components from."""
+    ref = resolve_model(uri, setting=setting)
+    return _download(uri, ref, "artifacts", setting=setting, what="model"), ref

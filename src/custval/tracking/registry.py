@@ -163,6 +163,20 @@ def promote(name: str, version: str, *, run_id: str, metric: str, value: float, 
     return result
 
 
+def make_champion(name: str, version: str, *, run_id: str | None, reason: str) -> None:
+    """Give `version` the alias `champion` by a rule of the caller's (e.g. the scorer's: its components are the
+    champions); `reason` is tagged on the version (and the run) first, the alias set last."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    tags = {"custval.registry.promoted": "True", "custval.registry.reason": reason}
+    for key, value in tags.items():
+        if run_id is not None:
+            client.set_tag(run_id, key, value)
+        client.set_model_version_tag(name, version, key, value)
+    client.set_registered_model_alias(name, CHAMPION, version)
+
+
 def _current_champion(client, name: str, metric: str) -> tuple[str | None, float | None, dict[str, str]]:
     """Version, holdout metric and run tags of the current champion (None, None, {} when there is none)."""
     from mlflow.exceptions import MlflowException

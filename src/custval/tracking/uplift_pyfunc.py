@@ -138,15 +138,17 @@ def _categorical_columns(model) -> set[str]:
     for name, value in vars(model).items():
         if name.endswith("_") and not name.startswith("_"):
             for learner in value if isinstance(value, list) else [value]:
-                if hasattr(learner, "get_params") and hasattr(learner, "fit"):
+                if hasattr(learner, "arms_"):  # a member of an AveragedUplift: its own base learners
+                    categorical |= _categorical_columns(learner)
+                elif hasattr(learner, "get_params") and hasattr(learner, "fit"):
                     categorical |= fitted_parts(learner)[1]
     return categorical
 
 
 def log_uplift_model(model, input_example: pd.DataFrame, *, name: str = "model", recipe: dict | None = None,
                      value_model=None):
-    """Log a fitted uplift learner (SLearner, TLearner, XLearner, DRLearner, ClassTransformation) as a pyfunc
-    model; returns MLflow's ModelInfo.
+    """Log a fitted uplift learner (SLearner, TLearner, XLearner, DRLearner, ClassTransformation,
+    AveragedUplift) as a pyfunc model; returns MLflow's ModelInfo.
 
     The loaded model's `predict(df)` returns `uplift_<arm>` (float64) for each treatment arm, in the order of
     the learner's `arms_`, equal to `model.predict_frame(df)`. The learner must have been fitted on a
@@ -156,6 +158,7 @@ def log_uplift_model(model, input_example: pd.DataFrame, *, name: str = "model",
     fitted SecondLifetimeValue the targeting values responses with, saved as JSON beside the learner.
     """
     from custval.models.uplift import (
+        AveragedUplift,
         ClassTransformation,
         DRLearner,
         SLearner,
@@ -164,7 +167,7 @@ def log_uplift_model(model, input_example: pd.DataFrame, *, name: str = "model",
         save_uplift,
     )
 
-    learners = (SLearner, TLearner, XLearner, DRLearner, ClassTransformation)
+    learners = (SLearner, TLearner, XLearner, DRLearner, ClassTransformation, AveragedUplift)
     if not isinstance(model, learners):
         raise ConfigError(f"log_uplift_model: model must be one of {', '.join(c.__name__ for c in learners)}, "
                           f"got {type(model).__name__}")

@@ -1,5 +1,5 @@
 """scikit-learn conformance of the uplift learners (SLearner, TLearner, XLearner, DRLearner,
-ClassTransformation): clone, get_params/set_params (reaching into the base learners), the fitted check and
+ClassTransformation, AveragedUplift): clone, get_params/set_params (reaching into the base learners), the fitted check and
 the tags; a Pipeline with the treatment passed as `<step>__treatment` or by metadata routing; GridSearchCV
 with a Qini scorer (scikit-uplift's qini_auc_score), which picks the learner that sees the effect over one
 that cannot.
@@ -32,7 +32,7 @@ from sklift.metrics import qini_auc_score
 
 from custval.errors import NotFittedError
 from custval.models.classifiers import BoostedClassifier, BoostedRegressor
-from custval.models.uplift import ClassTransformation, DRLearner, SLearner, TLearner, XLearner
+from custval.models.uplift import AveragedUplift, ClassTransformation, DRLearner, SLearner, TLearner, XLearner
 
 pytestmark = pytest.mark.filterwarnings("ignore:Function stable_cumsum is deprecated:FutureWarning")
 
@@ -45,7 +45,8 @@ def learners():
     return {"s": SLearner(CLASSIFIER, control="control"), "t": TLearner(CLASSIFIER, control="control"),
             "x": XLearner(CLASSIFIER, REGRESSOR, control="control"),
             "dr": DRLearner(CLASSIFIER, REGRESSOR, n_folds=2, control="control"),
-            "ct": ClassTransformation(CLASSIFIER, control="control")}
+            "ct": ClassTransformation(CLASSIFIER, control="control"),
+            "average": AveragedUplift([SLearner(CLASSIFIER), TLearner(CLASSIFIER)], control="control")}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,13 @@ def test_unfitted_use_is_both_custval_and_sklearn_not_fitted(data, name):
     X, _, _ = data
     with pytest.raises(NotFittedError, match="not fitted yet"):
         learners()[name].predict(X)
+
+
+def test_average_params_reach_into_the_members():
+    model = AveragedUplift([TLearner(clone(CLASSIFIER)), SLearner(clone(CLASSIFIER))])
+    assert clone(model).learners[0].learner.max_depth == 3 and clone(model).learners[0] is not model.learners[0]
+    assert not get_tags(AveragedUplift([TLearner(), TLearner(LogisticRegression())])).input_tags.allow_nan
+    assert get_tags(AveragedUplift()).input_tags.allow_nan
 
 
 def test_tags_follow_the_base_learners():

@@ -14,6 +14,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from custval.errors import ConfigError, ModelError
 from custval.models.classifiers import BoostedClassifier, BoostedRegressor, TreeClassifier
 from custval.models.uplift import (
+    AveragedUplift,
     ClassTransformation,
     DRLearner,
     SLearner,
@@ -35,6 +36,7 @@ def models():
         "dr": DRLearner(CLASSIFIER, REGRESSOR, n_folds=2, control="control"),
         "t_revenue": TLearner(REGRESSOR, control="control", outcome="continuous"),
         "x_defaults": XLearner(control="control"),
+        "average": AveragedUplift([SLearner(CLASSIFIER), TLearner(CLASSIFIER)], weights=[1, 3], control="control"),
     }
 
 
@@ -44,6 +46,8 @@ def data(campaign):
 
 
 def _comparable(value):
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
     if hasattr(value, "get_params"):
         return type(value).__name__, {k: _comparable(v) for k, v in value.get_params(deep=False).items()
                                       if k != "callbacks"}

@@ -107,3 +107,24 @@ def test_bad_options_are_config_errors(options, message, campaign):
 def test_an_unknown_learner_is_refused_before_any_trial(campaign):
     with pytest.raises(ConfigError, match="unknown learner 'nope'"):
         tune_learner("nope", *_split(campaign), arms=["email"], control="control", n_trials=1)
+
+
+def test_with_folds_a_trial_is_its_mean_qini_over_the_choices_folds(campaign):
+    """n_folds: the untuned first trial scores what choose_learner's table gives the learner on the same folds,
+    and a trial's value is the mean of its Qini on each fold, refitted here by hand."""
+    from custval.models.uplift.selection import make_learner, pooled_folds
+
+    data = _split(campaign)
+    tuning = tune_learner("s", *data, arms=["email"], control="control", base_params=BASE, n_trials=2, seed=4,
+                          n_folds=3)
+    choice = choose_learner(["s"], *data, arms=["email"], control="control", xgboost=BASE, random_state=4,
+                            n_folds=3)
+    assert tuning.base_value == pytest.approx(choice.table.loc["s", "valid_qini"], abs=1e-12)
+    second = tuning.study.trials[1]
+    params = BASE | second.params
+    by_hand = []
+    for X_fit, y_fit, t_fit, X_score, y_score, t_score in pooled_folds(*data, n_folds=3, seed=4):
+        model = make_learner("s", xgboost=params, control="control", arms=["email"], random_state=4)
+        u = model.fit(X_fit, y_fit, t_fit).predict(X_score)
+        by_hand.append(qini_auc_score(y_score, u, (t_score == "email").astype(int)))
+    assert second.value == pytest.approx(np.mean(by_hand), abs=1e-9)

@@ -2,6 +2,7 @@
 buy or amount spent, learnt from a randomised campaign; one learner per file over `_base.UpliftEstimator`,
 saved as data by `persist`."""
 
+from custval.models.uplift.averaged import AveragedUplift
 from custval.models.uplift.class_transformation import ClassTransformation
 from custval.models.uplift.drlearner import DRLearner
 from custval.models.uplift.persist import load_uplift, save_uplift
@@ -9,4 +10,4 @@ from custval.models.uplift.slearner import SLearner
 from custval.models.uplift.tlearner import TLearner
 from custval.models.uplift.xlearner import XLearner
 
-__all__ = ["ClassTransformation", "DRLearner", "SLearner", "TLearner", "XLearner", "load_uplift", "save_uplift"]
+__all__ = ["AveragedUplift", "ClassTransformation", "DRLearner", "SLearner", "TLearner", "XLearner", "load_uplift", "save_uplift"]

@@ -8,6 +8,9 @@ Directory layout:
   classifier or BoostedRegressor in custval's classifier layout (custval.models.classifiers.persist: JSON and
   XGBoost JSON), or an xgboost XGBClassifier / XGBRegressor as XGBoost's own JSON (`xgboost.json`).
 
+An AveragedUplift stores its member learners' parameters as {"uplift": kind, "params": {...}} and each
+fitted member as a whole saved uplift model in `models/models_/<i>/` (the same layout, nested).
+
 Other base learners (a scikit-learn LogisticRegression, say) are refused with a ConfigError before anything
 is written: they cannot be stored as data. Callbacks are training hooks and are not saved.
 """
@@ -30,6 +33,8 @@ from custval.models.classifiers import (
     load_classifier,
     save_classifier,
 )
+from custval.models.uplift._base import UpliftEstimator
+from custval.models.uplift.averaged import AveragedUplift
 from custval.models.uplift.class_transformation import ClassTransformation
 from custval.models.uplift.drlearner import DRLearner
 from custval.models.uplift.slearner import SLearner
@@ -42,7 +47,14 @@ VERSION = 1
 META = "meta.json"
 MODELS_DIR = "models"
 XGBOOST_FILE = "xgboost.json"
-KINDS = {cls.__name__: cls for cls in (SLearner, TLearner, XLearner, DRLearner, ClassTransformation)}
+KINDS = {cls.__name__: cls for cls in (SLearner, TLearner, XLearner, DRLearner, ClassTransformation, AveragedUplift)}
+SINGLE_KINDS = ", ".join(name for name in KINDS if name != "AveragedUplift")
+
+
+def _unsavable_kind(model) -> str:
+    return f"save_uplift saves {SINGLE_KINDS}, got {type(model).__name__} (and an AveragedUplift of them)"
+
+
 CUSTVAL_LEARNERS = {cls.__name__: cls for cls in (BoostedClassifier, BoostedRegressor, TreeClassifier,
                                                   CalibratedClassifier)}
 XGBOOST_LEARNERS = {"xgboost.XGBClassifier": xgb.XGBClassifier, "xgboost.XGBRegressor": xgb.XGBRegressor}
@@ -70,6 +82,8 @@ def _plain(value, where: str):
         return [_plain(v, where) for v in value]
     if isinstance(value, dict):
         return {"__pairs__": [[_plain(k, where), _plain(v, where)] for k, v in value.items()]}
+    if isinstance(value, UpliftEstimator):
+        return _uplift_spec(value, where)
     if hasattr(value, "get_params"):
         return _learner_spec(value, where)
     raise ConfigError(f"{where}: cannot save {type(value).__name__} {value!r} as data; give a number, text or "
@@ -86,7 +100,20 @@ def _learner_spec(learner, where: str) -> dict:
     return {"class": name, "params": {k: _plain(v, f"{where}.{k}") for k, v in params.items()}}
 
 
+def _uplift_spec(model, where: str) -> dict:
+    """An (unfitted) member of an AveragedUplift: its kind and parameters."""
+    if type(model) not in KINDS.values():
+        raise ConfigError(f"{where}: {_unsavable_kind(model)}")
+    return {"uplift": type(model).__name__,
+            "params": {k: _plain(v, f"{where}.{k}") for k, v in model.get_params(deep=False).items()}}
+
+
 def _from_plain(value):
+    if isinstance(value, dict) and "uplift" in value and "params" in value:
+        cls = KINDS.get(value["uplift"])
+        if cls is None:
+            raise ModelError(f"unknown uplift model kind {value['uplift']!r} in a saved uplift model")
+        return cls(**{k: _from_plain(v) for k, v in value["params"].items()})
     if isinstance(value, dict) and "__pairs__" in value:
         return {k: _from_plain(v) for k, v in value["__pairs__"]}
     if isinstance(value, dict) and "class" in value and "params" in value:
@@ -124,7 +151,11 @@ def _check_savable(model) -> None:
         _plain(value, role)
     for name, value in _fitted_values(model).items():
         for learner in value if isinstance(value, list) else [value]:
-            if _is_estimator(learner) and _learner_name(learner) is None:
+            if isinstance(learner, UpliftEstimator):
+                if type(learner) not in KINDS.values():
+                    raise ConfigError(f"{name}: {_unsavable_kind(learner)}")
+                _check_savable(learner)
+            elif _is_estimator(learner) and _learner_name(learner) is None:
                 raise ConfigError(f"{name}: save_uplift stores base learners as data only for {SAVABLE}; "
                                   f"{type(learner).__name__} cannot be saved without pickle")
 
@@ -133,7 +164,7 @@ def save_uplift(model, directory) -> Path:
     """Write a fitted uplift learner to `directory` (created if needed; files in it are overwritten).
     Returns the directory."""
     if type(model) not in KINDS.values():
-        raise ConfigError(f"save_uplift saves {', '.join(KINDS)}, got {type(model).__name__}")
+        raise ConfigError(_unsavable_kind(model))
     check_fitted(model)
     _check_savable(model)
     directory = Path(directory)
@@ -141,7 +172,11 @@ def save_uplift(model, directory) -> Path:
     params = {k: _plain(v, k) for k, v in model.get_params(deep=False).items()}
     fitted: dict = {}
     for name, value in _fitted_values(model).items():
-        if _is_estimator(value):
+        if isinstance(value, list) and value and all(isinstance(v, UpliftEstimator) for v in value):
+            fitted[name] = {"uplifts": [f"{name}/{i}" for i in range(len(value))]}
+            for i, member in enumerate(value):
+                save_uplift(member, directory / MODELS_DIR / name / str(i))
+        elif _is_estimator(value):
             fitted[name] = _save_learner(value, directory, name)
         elif isinstance(value, list) and value and all(_is_estimator(v) for v in value):
             fitted[name] = {"models": [_save_learner(v, directory, f"{name}/{i}") for i, v in enumerate(value)]}
@@ -182,6 +217,8 @@ def load_uplift(directory):
             value = _load_learner(entry, directory)
         elif "models" in entry:
             value = [_load_learner(e, directory) for e in entry["models"]]
+        elif "uplifts" in entry:
+            value = [load_uplift(directory / MODELS_DIR / relative) for relative in entry["uplifts"]]
         elif "array" in entry:
             value = np.asarray(entry["array"], dtype=entry["dtype"])
         else:

@@ -1,6 +1,17 @@
 """Choosing an uplift learner for a campaign: the customers split at random, stratified on arm x outcome; every
 learner fitted on train and scored by its validation Qini coefficient (the mean over treatment arms of the Qini
-of that arm's rows against the control's); the best refitted on train + valid. Test rows take no part.
+of that arm's rows against the control's), or with `n_folds` by its mean over folds of train + valid (one
+split's Qini is noisy enough to pick a weaker learner); the chosen one refitted on train + valid. Test rows take
+no part.
+`average` (AveragedUplift) is the equally weighted mean of the other listed learners that apply (or of those of
+them in `average`); it is scored from their fitted predictions, so listing it costs no fit in the choice.
+
+The choice (`rule`): "best", the highest mean Qini; or "one_se", the one-standard-error rule: `average` when its
+mean is within one standard error (over folds) of the best mean, else the best. Why: the learners' fold means
+differ by less than their noise, and the folds favour the learners that need the least data (each fold's model
+sees (n_folds - 1) / n_folds of the rows the refit sees; on the simulated campaigns the S-learner leads the
+folds and the T-learner gains the most from the refit's extra rows), so a lead within the noise is no reason to
+drop the average, whose ranking is the steadiest on new rows.
 
 The learners are built by name (`make_learner`) with the same XGBoost base settings, so the comparison is
 between the methods, not between their base models.
@@ -14,30 +25,65 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from custval.errors import ConfigError, DataError
+from custval.errors import ConfigError, DataError, shown
 from custval.metrics.uplift import qini_auc_score, uplift_at_k, uplift_auc_score
 from custval.models.classifiers import BoostedClassifier, BoostedRegressor
-from custval.models.uplift._base import default_classifier, default_regressor
+from custval.models.uplift._base import default_classifier, default_regressor, take_rows
+from custval.models.uplift.averaged import AveragedUplift, average_of
 from custval.models.uplift.class_transformation import ClassTransformation
 from custval.models.uplift.drlearner import DRLearner
 from custval.models.uplift.slearner import SLearner
 from custval.models.uplift.tlearner import TLearner
 from custval.models.uplift.xlearner import XLearner
 
-__all__ = ["LEARNERS", "LearnerChoice", "arm_scores", "choose_learner", "make_learner", "split_campaign"]
+__all__ = ["AVERAGE", "LEARNERS", "RULES", "LearnerChoice", "applies", "arm_scores", "average_members",
+           "average_pool", "campaign_folds", "choose_learner", "make_learner", "one_standard_error_choice", "pooled_folds",
+           "split_campaign"]
 
-LEARNERS = {"s": SLearner, "t": TLearner, "x": XLearner, "dr": DRLearner, "class_transformation": ClassTransformation}
+LEARNERS = {"s": SLearner, "t": TLearner, "x": XLearner, "dr": DRLearner, "class_transformation": ClassTransformation,
+            "average": AveragedUplift}
+AVERAGE = "average"
+RULES = ("best", "one_se")
 TWO_MODELS = ("x", "dr")  # learners with an outcome and an effect model
 
 
+def applies(name: str, *, continuous: bool, n_arms: int | None) -> bool:
+    """Whether the learner `name` can model the campaign: class_transformation needs a 0/1 outcome and one
+    treatment arm (n_arms None: not known yet, assumed one)."""
+    return name != "class_transformation" or not continuous and (n_arms is None or n_arms == 1)
+
+
+def average_members(names: Sequence[str] | None, *, continuous: bool, n_arms: int | None) -> list[str]:
+    """The learners `average` takes the mean of: those of `names` (None: every learner) but `average` that apply."""
+    names = [n for n in LEARNERS if n != AVERAGE] if names is None else list(names)
+    members = [n for n in names if n != AVERAGE and applies(n, continuous=continuous, n_arms=n_arms)]
+    if not members:
+        raise ConfigError(f"model.learners {names}: average needs another learner that applies (s, t, x or dr)")
+    return members
+
+
+def average_pool(names: Sequence[str], average: Sequence[str] | None = None) -> list[str]:
+    """The learners of `names` that `average` may take the mean of: those also in `average` (None: all)."""
+    return [n for n in names if n != AVERAGE and (average is None or n in average)]
+
+
 def make_learner(name: str, *, xgboost: Mapping[str, Any] | None = None, continuous: bool = False,
-                 control=None, arms: Sequence | None = None, random_state: int = 0):
+                 control=None, arms: Sequence | None = None, random_state: int = 0,
+                 members: Sequence[str] | None = None):
     """The learner `name` (LEARNERS) with XGBoost base learners of the settings `xgboost` (BoostedClassifier for a
-    0/1 outcome, BoostedRegressor for an amount and for effect models; class weighting off)."""
+    0/1 outcome, BoostedRegressor for an amount and for effect models; class weighting off). `average`: the
+    AveragedUplift of `average_members(members)`, each made alike."""
     if name not in LEARNERS:
         raise ConfigError(f"model.learners: unknown learner {name!r}; allowed: {list(LEARNERS)}")
+    if name == AVERAGE:
+        n_arms = None if arms is None else len(arms)
+        learners = [make_learner(member, xgboost=xgboost, continuous=continuous, control=control, arms=arms,
+                                 random_state=random_state)
+                    for member in average_members(members, continuous=continuous, n_arms=n_arms)]
+        return AveragedUplift(learners=learners, control=control, arms=list(arms) if arms is not None else None,
+                              outcome="continuous" if continuous else "binary", random_state=random_state)
     if xgboost is None:  # the learners' own default base models (300 trees of depth 3)
         regressor = default_regressor(random_state)
         outcome_model = regressor if continuous else default_classifier(random_state)
@@ -95,36 +141,117 @@ def arm_scores(y, uplift: np.ndarray, treatment, arms: Sequence, control, *, k: 
 
 @dataclass
 class LearnerChoice:
-    """Every learner's validation scores (`table`: one row per learner, mean over arms and per arm) and the
-    chosen one (the highest mean validation Qini; ties: the first in order)."""
+    """Every learner's validation scores (`table`: one row per learner, mean over arms and per arm; with folds,
+    the mean over folds and `valid_qini_se`, its standard error over folds) and the chosen one (by `rule`;
+    ties: the first in order). `members`: the learners `average` is the mean of (make_learner's `members`)."""
 
     table: pd.DataFrame
     chosen: str
-    models: dict[str, Any] = field(default_factory=dict)  # name -> the learner fitted on train
+    models: dict[str, Any] = field(default_factory=dict)  # name -> the learner fitted on train (one split only)
+    members: list[str] = field(default_factory=list)
+    rule: str = "best"
+
+
+def one_standard_error_choice(qini: pd.Series, se: pd.Series, *, prefer: str = AVERAGE) -> str:
+    """The one-standard-error rule on mean scores `qini` and their standard errors `se` (both indexed by
+    learner): `prefer` when it is in `qini` and its mean is at least the best mean minus the best learner's
+    standard error, else the best (ties: the first in order). A missing (NaN) standard error counts as 0."""
+    best = str(qini.idxmax())
+    margin = float(se.get(best, np.nan))
+    margin = 0.0 if np.isnan(margin) else margin
+    if prefer in qini.index and qini[prefer] >= qini[best] - margin:
+        return prefer
+    return best
+
+
+def _fit_and_predict(names, X_train, y_train, t_train, X_valid, *, arms, control, xgboost, continuous,
+                     random_state, members) -> tuple[dict, dict]:
+    """(name -> learner fitted on train, name -> its uplift on X_valid) for the learners of `names` that
+    apply; `average` from the fits of `members`."""
+    models, predictions = {}, {}
+    for name in [n for n in names if n != AVERAGE] + [n for n in names if n == AVERAGE]:
+        if not applies(name, continuous=continuous, n_arms=len(arms)):
+            continue  # class_transformation models one 0/1 outcome of one treatment arm
+        if name == AVERAGE:
+            fitted = average_members(members, continuous=continuous, n_arms=len(arms))
+            models[name] = average_of([models[m] for m in fitted])
+            predictions[name] = np.mean([predictions[m] for m in fitted], axis=0)
+        else:
+            models[name] = make_learner(name, xgboost=xgboost, continuous=continuous, control=control, arms=arms,
+                                        random_state=random_state).fit(X_train, y_train, t_train)
+            predictions[name] = np.asarray(models[name].predict(X_valid), dtype=float)
+    return models, predictions
+
+
+def _score_row(scores: pd.DataFrame, arms) -> dict:
+    row = {"valid_qini": float(scores["qini"].mean()), "valid_auuc": float(scores["auuc"].mean()),
+           "valid_uplift_at_k": float(scores["uplift_at_k"].mean())}
+    return row | {f"valid_qini_{arm}": float(scores.loc[str(arm), "qini"]) for arm in arms}
+
+
+def campaign_folds(treatment, y, *, n_folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit, score) row positions of `n_folds` folds, at random, stratified on arm x outcome as split_campaign."""
+    t = pd.Series(np.asarray(treatment, dtype=object)).astype(str).to_numpy()
+    strata = t + "|" + (np.asarray(y, dtype=float) > 0).astype(int).astype(str)
+    counts = pd.Series(strata).value_counts()
+    if counts.min() < n_folds:
+        raise DataError("campaigns", "treatment", f"arm x outcome {counts.idxmin()!r} has {int(counts.min())} "
+                        f"customers: too few for model.n_folds={n_folds} folds", counts.idxmin())
+    splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(t)), strata))
+
+
+def pooled_folds(X_train, y_train, t_train, X_valid, y_valid, t_valid, *, n_folds: int, seed: int = 0):
+    """Train and valid pooled (train's rows first) and cut by campaign_folds: one (X_fit, y_fit, t_fit, X_score,
+    y_score, t_score) per fold, the rows in the pooled order. The choice and the tuning score on these folds."""
+    X = pd.concat([X_train, X_valid]) if isinstance(X_train, pd.DataFrame) else np.vstack([X_train, X_valid])
+    y = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_valid, dtype=float)])
+    t = np.concatenate([np.asarray(t_train, dtype=object), np.asarray(t_valid, dtype=object)])
+    positions = np.arange(len(y))
+    for fit, score in campaign_folds(t, y, n_folds=n_folds, seed=seed):
+        yield (take_rows(X, np.isin(positions, fit)), y[fit], t[fit],
+               take_rows(X, np.isin(positions, score)), y[score], t[score])
 
 
 def choose_learner(names: Sequence[str], X_train, y_train, t_train, X_valid, y_valid, t_valid, *,
                    arms: Sequence, control, xgboost: Mapping[str, Any] | None = None, continuous: bool = False,
-                   random_state: int = 0, k: float = 0.3) -> LearnerChoice:
-    """Fit every learner of `names` on train and score it on valid (module docstring)."""
+                   random_state: int = 0, k: float = 0.3, n_folds: int = 0, average: Sequence[str] | None = None,
+                   rule: str = "best") -> LearnerChoice:
+    """Fit every learner of `names` on train and score it on valid, and choose one by `rule` (RULES; module
+    docstring; one_se needs folds, without them it is best). `average`: which of `names` the learner `average`
+    is the mean of (None: all; average_pool). `n_folds` >= 2: train and valid pooled and cut into that many
+    folds (campaign_folds); each learner fitted on all folds but one and scored on that one, its scores the
+    mean over folds (less noise than one split; `models` is then empty)."""
     if not names:
         raise ConfigError("model.learners must name at least one learner")
-    rows, models = [], {}
-    for name in names:
-        if name == "class_transformation" and (continuous or len(arms) > 1):
-            continue  # it models one 0/1 outcome of one treatment arm
-        model = make_learner(name, xgboost=xgboost, continuous=continuous, control=control, arms=arms,
-                             random_state=random_state).fit(X_train, y_train, t_train)
-        scores = arm_scores(y_valid, model.predict(X_valid), t_valid, arms, control, k=k)
-        row = {"learner": name, "valid_qini": float(scores["qini"].mean()),
-               "valid_auuc": float(scores["auuc"].mean()), "valid_uplift_at_k": float(scores["uplift_at_k"].mean())}
-        row |= {f"valid_qini_{arm}": float(scores.loc[str(arm), "qini"]) for arm in arms}
-        rows.append(row)
-        models[name] = model
+    if rule not in RULES:
+        raise ConfigError(f"model.choice must be one of {list(RULES)}, got {shown(rule)}")
+    members = average_pool(names, average)
+    common = {"arms": arms, "control": control, "xgboost": xgboost, "continuous": continuous,
+              "random_state": random_state, "members": members}
+    if n_folds:
+        per_fold: dict[str, list[dict]] = {}
+        for X_fit, y_fit, t_fit, X_score, y_score, t_score in pooled_folds(
+                X_train, y_train, t_train, X_valid, y_valid, t_valid, n_folds=n_folds, seed=random_state):
+            _, predictions = _fit_and_predict(names, X_fit, y_fit, t_fit, X_score, **common)
+            for name, u in predictions.items():
+                per_fold.setdefault(name, []).append(_score_row(arm_scores(y_score, u, t_score, arms, control,
+                                                                           k=k), arms))
+        rows = {name: pd.DataFrame(scores).mean().to_dict()
+                | {"valid_qini_se": float(pd.DataFrame(scores)["valid_qini"].sem())}
+                for name, scores in per_fold.items()}
+        models = {}
+    else:
+        models, predictions = _fit_and_predict(names, X_train, y_train, t_train, X_valid, **common)
+        rows = {name: _score_row(arm_scores(y_valid, u, t_valid, arms, control, k=k), arms)
+                for name, u in predictions.items()}
     if not rows:
         raise ConfigError(f"model.learners {list(names)}: none applies (class_transformation needs a 0/1 target "
                           "and one treatment arm); add s, t, x or dr")
-    table = pd.DataFrame(rows).set_index("learner")
-    chosen = str(table["valid_qini"].idxmax())
+    table = pd.DataFrame.from_dict(rows, orient="index").loc[[n for n in names if n in rows]]
+    table.index.name = "learner"
+    se = table["valid_qini_se"] if "valid_qini_se" in table else pd.Series(np.nan, index=table.index)
+    chosen = (one_standard_error_choice(table["valid_qini"], se) if rule == "one_se"
+              else str(table["valid_qini"].idxmax()))
     table["chosen"] = table.index == chosen
-    return LearnerChoice(table=table, chosen=chosen, models=models)
+    return LearnerChoice(table=table, chosen=chosen, models=models, members=members, rule=rule)
