@@ -139,3 +139,12 @@ def test_choice_by_folds_scores_each_learner_by_its_mean_over_folds(campaign):
     for name, values in qinis.items():
         assert choice.table.loc[name, "valid_qini"] == pytest.approx(np.mean(values), rel=1e-9)
     assert choice.chosen == max(qinis, key=lambda n: np.mean(qinis[n])) and choice.models == {}
+
+
+def test_predict_arms_is_those_columns_of_predict(campaign):
+    data = campaign(1200, 43, ("email", "discount"))
+    members = [TLearner(CLASSIFIER), XLearner(CLASSIFIER, REGRESSOR)]
+    average = AveragedUplift(members, control="control").fit(data.X, data.y, data.treatment)
+    every = average.predict(data.X)
+    np.testing.assert_array_equal(average.predict_arms(data.X, ["email"]), every[:, [1]])
+    np.testing.assert_array_equal(average.predict_arms(data.X, ["email", "discount"]), every[:, [1, 0]])

@@ -86,10 +86,9 @@ class AveragedUplift(UpliftEstimator):
             models.append(member.fit(campaign.X, campaign.y, labels))
         return {"models_": models, "weights_": self._normalised_weights()}
 
-    def _predict_arms(self, X) -> np.ndarray:
-        n = len(X)
-        return sum(w * np.asarray(m.predict(X), dtype=np.float64).reshape(n, -1)
-                   for w, m in zip(self.weights_, self.models_, strict=True))
+    def _predict_arms(self, X, arms: list[int]) -> np.ndarray:
+        names = [self.arms_[k] for k in arms]
+        return sum(w * m.predict_arms(X, names) for w, m in zip(self.weights_, self.models_, strict=True))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
