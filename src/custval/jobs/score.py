@@ -23,7 +23,7 @@ from custval.data.schemas import check_cutoff
 from custval.errors import ConfigError
 from custval.features.datasets import load_base
 from custval.jobs.sequence import JobRun, Output, start_job
-from custval.plots.report import scoring_report_html
+from custval.plots.report import RANKED_LISTS, scoring_report_html
 from custval.plots.scoring import (
     plot_list_composition,
     plot_list_profit_curve,
@@ -34,13 +34,8 @@ from custval.scoring.batch import ROLES, ScoringModels, score_base, scoring_rule
 from custval.tracking import runs
 from custval.tracking.models import load_classifier_model, load_clv_model, load_uplift_model
 
-LISTS = {  # list -> (rank column, the columns shown of its head)
-    "retention": ("retention_rank", ["customer_id", "churn_probability", "clv", "value_at_risk", "retention_uplift",
-                                     "retention_priority", "reason_1", "reason_2", "reason_3"]),
-    "winback": ("winback_rank", ["customer_id", "recency_days", "winback_uplift", "winback_value",
-                                 "winback_priority"]),
-    "cross_sell": ("cross_sell_rank", ["customer_id", "cross_sell_category", "cross_sell_score"]),
-}
+# list -> (rank column, the columns shown of its head): the report's lists, named by their rank column's prefix
+LISTS = {rank.removesuffix("_rank"): (rank, list(columns)) for rank, columns in RANKED_LISTS.values()}
 
 
 def check_config(config: ScoreConfig) -> ScoreConfig:
