@@ -208,7 +208,7 @@ def score_once(uri: str, files: dict, out: str, chunk_size: int) -> dict:
     from custval.data.io import write_tables
     from custval.features.datasets import load_base
     from custval.jobs.score import load_config
-    from custval.scoring.batch import ScoringModels, score_base, scoring_rules
+    from custval.scoring.batch import ScoringModels, finish_base, score_chunks, scoring_rules
     from custval.tracking.models import load_classifier_model, load_clv_model, load_uplift_model
 
     sampler = RssSampler()
@@ -234,10 +234,12 @@ def score_once(uri: str, files: dict, out: str, chunk_size: int) -> dict:
     timings["read"] = time.perf_counter() - t0
     stage_rss["read"] = sampler.take()
     n_transactions = len(transactions)
-    scored = score_base(transactions, AS_OF, models, rules, customers=customers, chunk_size=chunk_size,
-                        timings=timings)
+    chunked = score_chunks(transactions, AS_OF, models, rules, customers=customers, chunk_size=chunk_size,
+                           timings=timings)
+    del transactions, customers  # as custval score does: released before the lists
+    scored = finish_base(chunked, models, rules, timings=timings)
+    del chunked
     stage_rss["score"] = sampler.take()
-    del transactions, customers
     t0 = time.perf_counter()
     write_tables([(scored.scores, out, {"custval.as_of": str(AS_OF.date()),
                                         "custval.reasons": f"top {rules.reasons_top} of the retention list"})])

@@ -97,3 +97,43 @@ def test_score_base_times_its_stages_without_changing_the_scores():
     assert {"chunks", "rfm", "clv", "lists", "segments", "reasons"} <= set(timings)
     assert all(isinstance(v, float) and v >= 0 for v in timings.values())
     assert timed.n_chunks == int(np.ceil(log.loc[log["timestamp"] < AS_OF, "customer_id"].nunique() / 7))
+
+
+class _RecencyChurn:
+    """A churn 'model': P(churn) rises with the days since the last purchase; its reasons name that number."""
+
+    features = [{"name": "recency_days"}]
+
+    def __init__(self):
+        from custval.features.snapshots import snapshot_recipe
+
+        self.recipe = snapshot_recipe(label="churn", windows=[30], active_days=None, categories=None,
+                                      horizon_days=90, customers=False)
+
+    def score(self, X, reasons=0):
+        days = X["recency_days"].to_numpy(dtype=float)
+        out = pd.DataFrame({"churn_probability": days / (days + 50.0)}, index=X.index)
+        for j in range(1, reasons + 1):
+            out[f"reason_{j}"] = [f"{j}:{d:g}" for d in days]
+        return out
+
+
+@pytest.mark.parametrize("size", [3, 7, 1000])
+def test_reasons_go_to_the_head_of_the_retention_list_from_the_rows_kept_per_chunk(size):
+    from custval.scoring.batch import ScoringModels, ScoringRules, finish_base, score_base, score_chunks
+
+    log = _log(5, np.arange(60))  # shuffled: customers' rows interleaved
+    churn = _RecencyChurn()
+    models = ScoringModels(clv=_ConstantValue(), churn=churn)
+    rules = ScoringRules(reasons_top=5, recipes={"churn": churn.recipe})
+    chunked = score_chunks(log.copy(), AS_OF, models, rules, chunk_size=size)
+    assert chunked.head_log is not None and chunked.head_log["customer_id"].nunique() <= 5 * len(chunked.parts)
+    scores = finish_base(chunked, models, rules).scores
+    pd.testing.assert_frame_equal(scores, score_base(log, AS_OF, models, rules, chunk_size=size).scores)
+    head = scores["retention_rank"].le(5).fillna(False).to_numpy(dtype=bool)
+    assert head.sum() == 5 and scores.loc[~head, "reason_1"].isna().all()
+    # oracle: each head customer's days from the last purchase to as_of, from the whole log
+    last = log.loc[log["timestamp"] < AS_OF].groupby("customer_id")["timestamp"].max()
+    days = (AS_OF.normalize() - last.dt.normalize()).dt.days
+    expected = [f"1:{days[c]:g}" for c in scores.loc[head, "customer_id"]]
+    assert scores.loc[head, "reason_1"].tolist() == expected

@@ -30,7 +30,7 @@ from custval.plots.scoring import (
     plot_segment_pyramid,
     plot_value_at_risk_by_decile,
 )
-from custval.scoring.batch import ROLES, ScoringModels, score_base, scoring_rules
+from custval.scoring.batch import ROLES, ScoringModels, finish_base, score_chunks, scoring_rules
 from custval.tracking import runs
 from custval.tracking.models import load_classifier_model, load_clv_model, load_uplift_model
 
@@ -119,7 +119,10 @@ def score(config: ScoreConfig, *, tracking_uri: str | None = None) -> ScoreResul
         transactions, customers, fingerprint = load_base(config)
         last = transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
         as_of = last if config.as_of is None else check_cutoff(transactions, config.as_of, name="as_of").normalize()
-        scored = _score(config, transactions, customers, as_of, models, rules)
+        chunked = _score_chunks(config, transactions, customers, as_of, models, rules)
+        del transactions, customers  # released before the lists: the reasons' rows are kept in `chunked`
+        scored = finish_base(chunked, models, rules)
+        del chunked
         scores = scored.scores
         uplift = (f"model {refs['retention']['uri']} arm {rules.retention_arm}" if models.retention is not None
                   else f"save rate {rules.save_rate:g} (no retention uplift model)")
@@ -165,11 +168,11 @@ def _log_plots(scores: pd.DataFrame) -> list[str]:
     return logged
 
 
-def _score(config, transactions, customers, as_of, models, rules):
+def _score_chunks(config, transactions, customers, as_of, models, rules):
     from tqdm import tqdm
 
     total = int(transactions.loc[transactions["timestamp"] < as_of, "customer_id"].nunique())
     with tqdm(total=total, unit=" customers", desc="scoring", disable=not config.scoring.progress,
               file=sys.stderr, leave=False) as bar:
-        return score_base(transactions, as_of, models, rules, customers=customers,
-                          chunk_size=config.scoring.chunk_size, progress=bar.update)
+        return score_chunks(transactions, as_of, models, rules, customers=customers,
+                            chunk_size=config.scoring.chunk_size, progress=bar.update)

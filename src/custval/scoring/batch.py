@@ -41,9 +41,9 @@ from custval.scoring.ranking import (
     winback_priority,
 )
 
-__all__ = ["ROLES", "ScoredBase", "ScoringModels", "ScoringRules", "add_priorities", "chunks",
-           "positive_probability", "score_base", "score_chunk", "score_with_reasons", "scoring_rules", "summarise",
-           "check_inputs", "ordered"]
+__all__ = ["ROLES", "ScoredBase", "ScoredChunks", "ScoringModels", "ScoringRules", "add_priorities", "chunks",
+           "finish_base", "positive_probability", "score_base", "score_chunk", "score_chunks", "score_with_reasons",
+           "scoring_rules", "summarise", "check_inputs", "ordered"]
 
 ROLES = ("clv", "churn", "propensity", "retention", "winback")
 DAY = pd.Timedelta(days=1)
@@ -378,14 +378,38 @@ class ScoredBase:
     summary: dict[str, float]
 
 
+@dataclass
+class ScoredChunks:
+    """`score_chunks`' result: the chunks' rows, and of the log only what `finish_base` reads again: the rows
+    (before as_of) and customer attributes of each chunk's retention head, among whom are the customers that
+    get reasons. The caller can release the log and the customer table once it has this."""
+
+    parts: list[pd.DataFrame]
+    as_of: pd.Timestamp
+    history_start: pd.Timestamp
+    head_log: pd.DataFrame | None = None
+    head_customers: pd.DataFrame | None = None
+
+
 def score_base(transactions: pd.DataFrame, as_of, models: ScoringModels, rules: ScoringRules, *,
                customers: pd.DataFrame | None = None, chunk_size: int = 250_000,
                progress: Callable[[int], None] | None = None,
                timings: dict[str, float] | None = None) -> ScoredBase:
     """Every customer with a purchase before `as_of`, scored in chunks of `chunk_size` customers, then ranked
-    and segmented over the whole base (module docstring). `progress(n)` is called with the customers of each
-    chunk done; `timings` (optional) accumulates the seconds of each stage (`score_chunk`'s, and chunks,
-    lists, segments, reasons)."""
+    and segmented over the whole base (module docstring): `finish_base(score_chunks(...))`. `progress(n)` is
+    called with the customers of each chunk done; `timings` (optional) accumulates the seconds of each stage
+    (`score_chunk`'s, and chunks, lists, segments, reasons)."""
+    scored = score_chunks(transactions, as_of, models, rules, customers=customers, chunk_size=chunk_size,
+                          progress=progress, timings=timings)
+    return finish_base(scored, models, rules, timings=timings)
+
+
+def score_chunks(transactions: pd.DataFrame, as_of, models: ScoringModels, rules: ScoringRules, *,
+                 customers: pd.DataFrame | None = None, chunk_size: int = 250_000,
+                 progress: Callable[[int], None] | None = None,
+                 timings: dict[str, float] | None = None) -> ScoredChunks:
+    """The first half of `score_base`: every chunk scored (`score_chunk`), and the log rows of each chunk's
+    retention head kept for the reasons."""
     as_of = pd.Timestamp(as_of).normalize()
     if not (transactions["timestamp"] < as_of).any():
         raise DataError("transactions", "timestamp", f"has no rows before as_of {as_of.date()}",
@@ -393,30 +417,60 @@ def score_base(transactions: pd.DataFrame, as_of, models: ScoringModels, rules: 
     if not models.present():
         raise ConfigError("models: every model is null; name at least one registered model to score with")
     start = snap.history_start(transactions)
-    parts = []
+    parts, head_logs, head_people = [], [], []
     pieces = chunks(transactions, customers, as_of, chunk_size)
     while True:
         with _stage(timings, "chunks"):
             piece = next(pieces, None)
         if piece is None:
             break
-        parts.append(score_chunk(*piece, as_of, models, rules, history_start=start, timings=timings))
+        part = score_chunk(*piece, as_of, models, rules, history_start=start, timings=timings)
+        parts.append(part)
+        with _stage(timings, "reasons"):
+            head = _retention_head(part, models, rules)
+            if head is not None:
+                log, people = piece
+                head_logs.append(log.loc[log["customer_id"].isin(head)])
+                if people is not None:
+                    head_people.append(people.loc[people["customer_id"].isin(head)])
         del piece
         if progress is not None:
-            progress(len(parts[-1]))
+            progress(len(part))
+    return ScoredChunks(parts=parts, as_of=as_of, history_start=start,
+                        head_log=pd.concat(head_logs) if head_logs else None,
+                        head_customers=pd.concat(head_people) if head_people else None)
+
+
+def _retention_head(part: pd.DataFrame, models: ScoringModels, rules: ScoringRules) -> pd.Index | None:
+    """The customers of one chunk ranked within it in the top `reasons_top` of the retention list: the list's
+    top over the whole base is among the union of these (a customer ahead of it overall is ahead in its chunk
+    too). None when no reasons are given."""
+    if models.churn is None or rules.reasons_top == 0 or not {"churn_probability", "clv"} <= set(part.columns):
+        return None
+    priority = add_priorities(part[["churn_probability", "clv", "retention_uplift", "lapsed"]].copy(), rules)
+    rank = rank_list(priority["retention_priority"], part.index.to_numpy())
+    return part.index[(rank <= rules.reasons_top).fillna(False).to_numpy(dtype=bool)]
+
+
+def finish_base(scored: ScoredChunks, models: ScoringModels, rules: ScoringRules, *,
+                timings: dict[str, float] | None = None) -> ScoredBase:
+    """The second half of `score_base`: the chunks put together (`scored.parts` is emptied), ranked,
+    segmented, and the head of the retention list given reasons from the rows kept."""
+    parts = scored.parts
     n_chunks = len(parts)
     with _stage(timings, "lists"):
         base = _concat(parts)
-        del parts
         base = _lists(base, models, rules)
     with _stage(timings, "segments"):
         base = _segments(base, rules.segments)
     with _stage(timings, "reasons"):
-        base = _reasons(base, transactions, customers, as_of, models, rules, start)
+        base = _reasons(base, scored.head_log, scored.head_customers, scored.as_of, models, rules,
+                        scored.history_start)
     with _stage(timings, "lists"):
-        base.insert(0, "as_of", as_of)
+        base.insert(0, "as_of", scored.as_of)
         scores = ordered(base.reset_index())
-    return ScoredBase(scores=scores, as_of=as_of, n_chunks=n_chunks, rules=rules, summary=summarise(scores))
+    return ScoredBase(scores=scores, as_of=scored.as_of, n_chunks=n_chunks, rules=rules,
+                      summary=summarise(scores))
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -472,8 +526,9 @@ def _segments(base: pd.DataFrame, config: SegmentConfig) -> pd.DataFrame:
     return base
 
 
-def _reasons(base, transactions, customers, as_of, models, rules, history_start) -> pd.DataFrame:
-    """reason_1..3 of the churn model for the head of the retention list (the only rows a person reads)."""
+def _reasons(base, head_log, head_customers, as_of, models, rules, history_start) -> pd.DataFrame:
+    """reason_1..3 of the churn model for the head of the retention list (the only rows a person reads), from
+    the log rows and attributes kept of its candidates (score_chunks)."""
     if models.churn is None or "retention_rank" not in base.columns or rules.reasons_top == 0:
         return base
     rank = base["retention_rank"]
@@ -482,8 +537,8 @@ def _reasons(base, transactions, customers, as_of, models, rules, history_start)
         base[f"reason_{j}"] = pd.array([pd.NA] * len(base), dtype="string")
     if not len(head):
         return base
-    log = transactions.loc[transactions["customer_id"].isin(head) & (transactions["timestamp"] < as_of)]
-    people = None if customers is None else customers.loc[customers["customer_id"].isin(head)]
+    log = head_log.loc[head_log["customer_id"].isin(head)]  # rows before as_of only (chunks)
+    people = None if head_customers is None else head_customers.loc[head_customers["customer_id"].isin(head)]
     X = _features({}, log, people, as_of, history_start, rules.recipes["churn"])
     names = check_inputs("churn", models.churn, X)
     explained = models.churn.score(X[names], reasons=N_REASONS)
