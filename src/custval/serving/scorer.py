@@ -45,7 +45,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ParamSchema, ParamSpec
 
 from custval.config import SegmentConfig
-from custval.data.schemas import MAPPABLE, parse_transactions, validate_transactions
+from custval.data.schemas import MAPPABLE, parse_customer_ids, validate_transactions
 from custval.errors import ConfigError, CustvalError, DataError, ModelError, SchemaError
 from custval.scoring.batch import (
     ROLES,
@@ -210,7 +210,7 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
         attributes = [c for c in frame.columns if c not in MAPPABLE]
         if not attributes:
             return transactions, None
-        ids = parse_transactions(frame[["customer_id", "timestamp", "amount"]], table=INPUT)["customer_id"]
+        ids = parse_customer_ids(frame["customer_id"], table=INPUT)  # the rows were validated above
         people = frame[attributes].assign(customer_id=ids.to_numpy())
         varying = people.groupby("customer_id", sort=False)[attributes].nunique(dropna=False) > 1
         if bool(varying.to_numpy().any()):

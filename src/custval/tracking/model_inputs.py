@@ -71,12 +71,15 @@ def restore_features(frame: pd.DataFrame, features: list[dict[str, str]]) -> pd.
     categorical ones pandas string (missing -> <NA>). A missing column or non-numeric text -> custval error.
     """
     restored = {}
+    dtypes = frame.dtypes
     for spec in features:
         name = spec["name"]
         if name not in frame.columns:
             raise SchemaError(INPUT_TABLE, name, "feature column is missing")
         values = frame[name]
-        if spec["type"] == "double":
+        if spec["type"] == "double" and dtypes[name] == np.float64:
+            restored[name] = values  # already what the model saw: no copy (a feature frame built here)
+        elif spec["type"] == "double":
             restored[name] = _as_float(name, values)
         elif spec["type"] == "boolean":
             restored[name] = _as_boolean(name, values)
