@@ -180,3 +180,14 @@ def test_reason_value_formatting():
     values = np.array([143.0, 143.25, 39.4382, 52000.0, np.nan, 0.000123456, -2.0, 1e20])
     assert list(format_reason_values("x", values)) == [
         "x=143", "x=143", "x=39.4", "x=52000", "x=missing", "x=0.000123", "x=-2", "x=1e+20"]
+
+
+def test_predictions_equal_xgboost_on_the_frame_bitwise(boosted, data):
+    """The float32 matrix without a DMatrix gives exactly XGBoost's numbers for the Categorical frame."""
+    X = data["test"][0]
+    frame = xgb.DMatrix(boosted.preprocessor_.transform(X), enable_categorical=True)
+    trees = (0, boosted.n_iterations_)
+    np.testing.assert_array_equal(boosted.predict_margin(X), boosted.booster_.predict(
+        frame, output_margin=True, iteration_range=trees).astype(np.float64))
+    np.testing.assert_array_equal(boosted.predict_proba(X)[:, 1], boosted.booster_.predict(
+        frame, iteration_range=trees).astype(np.float64))

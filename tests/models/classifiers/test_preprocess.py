@@ -282,3 +282,27 @@ def test_legacy_state_with_text_form_keys_still_loads_and_matches():
     pd.testing.assert_frame_equal(pre.transform(as_int), out.iloc[:2])
     with pytest.raises(ModelError, match="key version 3"):
         TabularPreprocessor.from_state(legacy | {"key_version": 3})
+
+
+def test_matrix_holds_values_and_codes_hand_worked():
+    frame = small_frame()
+    pre = TabularPreprocessor(encoding="category", categorical=["store"]).fit(frame)
+    new = frame.copy()
+    new["note"] = np.array(["y", "z", None, 1], dtype=object)  # "z": unseen -> missing (with a warning)
+    with pytest.warns(CustvalWarning, match="note"):
+        matrix = pre.matrix(new)
+    assert matrix.dtype == np.float32 and matrix.shape == (4, 6) and matrix.flags.c_contiguous
+    nan = np.nan
+    # age, plan [basic, pro], member [False, True], region [a, b], note [1, x, y], store [1, 2, 3]
+    expected = [[30.0, 1, 1, 1, 2, 2], [nan, 0, 0, 0, nan, 0], [45.0, nan, 1, 1, nan, 2], [50.0, 0, 1, nan, 0, 1]]
+    np.testing.assert_array_equal(matrix, np.array(expected, dtype=np.float32))
+
+
+def test_numeric_values_are_the_numeric_columns_fortran_ordered():
+    frame = small_frame().assign(spend=[1.5, 2.0, np.nan, 4.0])
+    pre = TabularPreprocessor().fit(frame)
+    values = pre.numeric_values(frame)
+    assert pre.numeric_columns_ == ["age", "store", "spend"] and values.flags.f_contiguous
+    np.testing.assert_array_equal(values, [[30.0, 3, 1.5], [np.nan, 1, 2.0], [45.0, 3, np.nan], [50.0, 2, 4.0]])
+    with pytest.raises(DataError, match="spend"):
+        pre.numeric_values(frame.assign(spend=[1.0, np.inf, 0.0, 0.0]))

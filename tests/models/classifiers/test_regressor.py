@@ -101,3 +101,14 @@ def test_saved_and_loaded_as_data(tmp_path):
     assert isinstance(loaded, BoostedRegressor) and loaded.get_params() == model.get_params()
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["booster.json", "meta.json"]
+
+
+def test_predictions_equal_xgboost_on_the_frame_bitwise():
+    """The float32 matrix without a DMatrix gives exactly XGBoost's numbers for the Categorical frame."""
+    import xgboost as xgb
+
+    X, y = spend(2000, 3)
+    model = BoostedRegressor(n_jobs=1, n_estimators=50).fit(X, y)
+    frame = xgb.DMatrix(model.preprocessor_.transform(X), enable_categorical=True)
+    expected = model.booster_.predict(frame, iteration_range=(0, model.n_iterations_)).astype(np.float64)
+    np.testing.assert_array_equal(model.predict(X), expected)

@@ -154,6 +154,13 @@ class BoostedClassifier(BinaryClassifier):
     def _dmatrix(self, X) -> xgb.DMatrix:
         return xgb.DMatrix(self.preprocessor_.transform(X), enable_categorical=True, nthread=self.n_jobs)
 
+    def _predict(self, X, n_trees: int, kind: str) -> np.ndarray:
+        """XGBoost's prediction (`kind`: "margin" or "value") of the first n_trees trees, from the
+        preprocessor's float32 matrix without a DMatrix (the same numbers as the DMatrix of the frame)."""
+        matrix = self.preprocessor_.matrix(X)
+        return self.booster_.inplace_predict(matrix, iteration_range=(0, n_trees),
+                                             predict_type=kind).astype(np.float64)
+
     def predict_margin(self, X, *, n_trees: int | None = None) -> np.ndarray:
         """Raw log-odds (before the logistic link), trees up to best_iteration_; `n_trees`: the first n_trees
         trees instead (at most those trained), e.g. a tree count found by cross-validation."""
@@ -163,13 +170,12 @@ class BoostedClassifier(BinaryClassifier):
         else:
             check_int(n_trees, "n_trees", minimum=1)
             n_trees = min(int(n_trees), self.booster_.num_boosted_rounds())
-        return self.booster_.predict(self._dmatrix(X), output_margin=True,
-                                     iteration_range=(0, n_trees)).astype(np.float64)
+        return self._predict(X, n_trees, "margin")
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2) array of P(class 0), P(class 1), trees up to best_iteration_."""
         check_fitted(self)
-        p = self.booster_.predict(self._dmatrix(X), iteration_range=(0, self.n_iterations_)).astype(np.float64)
+        p = self._predict(X, self.n_iterations_, "value")
         return np.column_stack([1.0 - p, p])
 
     @property

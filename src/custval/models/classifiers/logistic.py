@@ -88,33 +88,44 @@ class LogisticClassifier(BinaryClassifier):
         return TabularPreprocessor(categorical=self.categorical, encoding="onehot", handle_unknown=self.handle_unknown)
 
     # ------------------------------------------------------------------------------------------- fit
-    def _numeric(self, encoded: pd.DataFrame, columns: list[str]) -> np.ndarray:
-        values = encoded[columns].to_numpy(dtype=np.float64)
+    def _numeric(self, values: np.ndarray) -> np.ndarray:
         return signed_log(values) if self.transform == "log" else values
 
-    def _raw_design(self, encoded: pd.DataFrame, preprocessor: TabularPreprocessor, medians: np.ndarray,
+    def _raw_design(self, X: pd.DataFrame, preprocessor: TabularPreprocessor, medians: np.ndarray,
                     indicators: list[str], order: str = "C") -> np.ndarray:
-        """The design matrix before standardising: one-hot columns, imputed numeric columns, indicators; in
-        memory `order` (C: as fit has always seen it; F: as a frame's to_numpy gives it, see _design)."""
+        """The design matrix before standardising: one-hot columns (the "onehot" preprocessor's indicators, in
+        its output order, set from the category codes without its frame), imputed numeric columns, missing
+        indicators; in memory `order` (C: as fit has always seen it; F: as a frame's to_numpy gives it, see
+        _design)."""
         numeric = preprocessor.numeric_columns_
-        values = self._numeric(encoded, numeric)
+        codes = preprocessor.category_codes(X)
+        values = self._numeric(preprocessor.numeric_values(X))
         missing = np.isnan(values)
-        onehot = [c for c in encoded.columns if c not in set(numeric)]
+        n_onehot = len(preprocessor.feature_names_out_) - len(numeric)
         positions = [numeric.index(c) for c in indicators]
-        design = np.empty((len(encoded), len(onehot) + len(numeric) + len(positions)), order=order)
-        design[:, :len(onehot)] = encoded[onehot].to_numpy(dtype=np.float64)
-        block = design[:, len(onehot):len(onehot) + len(numeric)]
+        design = np.empty((len(X), n_onehot + len(numeric) + len(positions)), order=order)
+        k = 0
+        for column in preprocessor.feature_names_in_:
+            if column not in preprocessor.categories_:
+                continue
+            code = codes[column]
+            for level in range(len(preprocessor.categories_[column])):
+                design[:, k] = code == level
+                k += 1
+            if preprocessor.has_missing_[column]:
+                design[:, k] = code < 0
+                k += 1
+        block = design[:, n_onehot:n_onehot + len(numeric)]
         block[...] = values
         np.copyto(block, medians[None, :], where=missing)
-        design[:, len(onehot) + len(numeric):] = missing[:, positions]
+        design[:, n_onehot + len(numeric):] = missing[:, positions]
         return design
 
     def _design(self, X) -> np.ndarray:
         """The standardised design of X as an (n, p) Fortran-ordered array: the values and memory layout of
         `standardised(X).to_numpy()`, without the frame's copies."""
         check_fitted(self)
-        encoded = self.preprocessor_.transform(X)
-        design = self._raw_design(encoded, self.preprocessor_, self.medians_, self.indicators_, order="F")
+        design = self._raw_design(X, self.preprocessor_, self.medians_, self.indicators_, order="F")
         design -= self.means_
         design /= self.scales_
         return design
@@ -125,19 +136,18 @@ class LogisticClassifier(BinaryClassifier):
         X = check_frame(X)
         target = check_target(y, len(X), index=X.index)
         preprocessor = self._preprocessor().fit(X)
-        encoded = preprocessor.transform(X)
         numeric = list(preprocessor.numeric_columns_)
-        raw = self._numeric(encoded, numeric)
+        raw = self._numeric(preprocessor.numeric_values(X))
         medians = np.nanmedian(raw, axis=0) if numeric else np.empty(0)
         indicators = [c for c, has in zip(numeric, np.isnan(raw).any(axis=0), strict=True) if has]
-        onehot = [c for c in encoded.columns if c not in set(numeric)]
+        onehot = [c for c in preprocessor.feature_names_out_ if c not in set(numeric)]
         owner = {f"{c}={level}": c for c, levels in preprocessor.categories_.items() for level in levels}
         owner |= {f"{c}={MISSING}": c for c in preprocessor.categorical_columns_}
         names = [*onehot, *numeric, *(f"{c}={MISSING}" for c in indicators)]
         if len(set(names)) != len(names):
             clash = pd.Index(names)[pd.Index(names).duplicated()][0]
             raise SchemaError(FEATURES, clash, "a missing-value indicator clashes with another column's name", clash)
-        design = self._raw_design(encoded, preprocessor, medians, indicators)
+        design = self._raw_design(X, preprocessor, medians, indicators)
         means = design.mean(axis=0)
         scales = design.std(axis=0)
         scales = np.where(scales > 0, scales, 1.0)

@@ -309,6 +309,30 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 out[f"{column}={MISSING}"] = (code < 0).astype(np.float64)
         return pd.DataFrame(out, index=X.index, columns=self.feature_names_out_)
 
+    def matrix(self, X, dtype=np.float32) -> np.ndarray:
+        """X as one C-ordered (n, n_features_in_) array of `dtype`, columns in `feature_names_in_` order:
+        numeric columns' values, categorical columns' codes into the fitted categories (NaN where missing or
+        unseen). That is what XGBoost reads of the "category" encoding's frame (its categorical splits test
+        the codes; it stores float32 values), built without the frame of Categoricals."""
+        codes = self.category_codes(X)
+        out = np.empty((len(X), self.n_features_in_), dtype=dtype)
+        for j, column in enumerate(self.feature_names_in_):
+            if column in codes:
+                code = codes[column]
+                out[:, j] = np.where(code >= 0, code, np.nan)
+            else:
+                out[:, j] = _numeric_values(X[column], column)
+        return out
+
+    def numeric_values(self, X) -> np.ndarray:
+        """The numeric columns of X (`numeric_columns_`) as one Fortran-ordered float64 (n, k) array, checked
+        finite or missing as `transform` checks them."""
+        X = self._check_columns(X)
+        out = np.empty((len(X), len(self.numeric_columns_)), dtype=np.float64, order="F")
+        for j, column in enumerate(self.numeric_columns_):
+            out[:, j] = _numeric_values(X[column], column)
+        return out
+
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_fitted(self)
         return np.asarray(self.feature_names_out_, dtype=object)

@@ -127,8 +127,8 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predicted mean of y per row (float64), trees up to best_iteration_."""
         check_fitted(self)
-        matrix = xgb.DMatrix(self.preprocessor_.transform(X), enable_categorical=True, nthread=self.n_jobs)
-        return self.booster_.predict(matrix, iteration_range=(0, self.n_iterations_)).astype(np.float64)
+        matrix = self.preprocessor_.matrix(X)  # the DMatrix of the frame's numbers, without one (boosting.py)
+        return self.booster_.inplace_predict(matrix, iteration_range=(0, self.n_iterations_)).astype(np.float64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
