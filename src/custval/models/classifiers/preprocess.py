@@ -124,6 +124,17 @@ def _numeric_values(series: pd.Series, column: str) -> np.ndarray:
     return values
 
 
+def _numeric_block(X: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The numeric `columns` of X as one float64 (n, k) array (missing -> NaN), in one conversion rather than
+    one Series per column (the values `_numeric_values` gives each); infinite values raise as there."""
+    values = X[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.isinf(values)
+    if infinite.any():
+        j = int(np.flatnonzero(infinite.any(axis=0))[0])
+        _numeric_values(X[columns[j]], columns[j])  # raises, naming the column and its first infinite row
+    return values
+
+
 class TabularPreprocessor(TransformerMixin, BaseEstimator):
     """Learns which columns are numeric and which categorical (string, category, bool or object dtype, plus
     any named in `categorical`), and the sorted categories of each; transforms frames the same way.
@@ -274,21 +285,22 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     def _check_columns(self, X) -> pd.DataFrame:
         X = check_frame(X)
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        dtypes = dict(zip(X.columns, X.dtypes, strict=True))  # one lookup table, not a Series per column
+        missing = [c for c in self.feature_names_in_ if c not in dtypes]
         if missing:
             raise SchemaError(FEATURES, missing[0], "required feature column is missing",
                               f"{len(missing)} missing, e.g. {missing[:3]}")
         for column in self.numeric_columns_:
-            dtype = X[column].dtype
+            dtype = dtypes[column]
             if not pd.api.types.is_numeric_dtype(dtype):
                 raise SchemaError(FEATURES, column, "must be numeric, as in training", str(dtype))
         for column in self.categorical_columns_:
-            series = X[column]
-            trained, now = self.kinds_.get(column, "any"), _kind(series.dtype)
-            if trained == now or "any" in (trained, now) or series.isna().all():
+            dtype = dtypes[column]
+            trained, now = self.kinds_.get(column, "any"), _kind(dtype)
+            if trained == now or "any" in (trained, now) or X[column].isna().all():
                 continue
             raise SchemaError(FEATURES, column, f"must hold {trained} values, as in training",
-                              f"dtype {series.dtype} (training: {self.dtypes_.get(column)})")
+                              f"dtype {dtype} (training: {self.dtypes_.get(column)})")
         return X
 
     def transform(self, X) -> pd.DataFrame:
@@ -316,12 +328,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         the codes; it stores float32 values), built without the frame of Categoricals."""
         codes = self.category_codes(X)
         out = np.empty((len(X), self.n_features_in_), dtype=dtype)
+        numeric = [j for j, column in enumerate(self.feature_names_in_) if column not in codes]
+        if numeric:
+            out[:, numeric] = _numeric_block(X, [self.feature_names_in_[j] for j in numeric])
         for j, column in enumerate(self.feature_names_in_):
             if column in codes:
                 code = codes[column]
                 out[:, j] = np.where(code >= 0, code, np.nan)
-            else:
-                out[:, j] = _numeric_values(X[column], column)
         return out
 
     def numeric_values(self, X) -> np.ndarray:
@@ -329,8 +342,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         finite or missing as `transform` checks them."""
         X = self._check_columns(X)
         out = np.empty((len(X), len(self.numeric_columns_)), dtype=np.float64, order="F")
-        for j, column in enumerate(self.numeric_columns_):
-            out[:, j] = _numeric_values(X[column], column)
+        if len(self.numeric_columns_):
+            out[:] = _numeric_block(X, list(self.numeric_columns_))
         return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
