@@ -174,6 +174,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         self.check_params()
         X = check_frame(X)
+        self.__dict__.pop("_code_maps", None)  # lookups of a previous fit
         forced = self._forced_categorical() or []
         unknown = [c for c in forced if c not in X.columns]
         if unknown:
@@ -269,10 +270,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         codes = {}
         for column in self.categorical_columns_:
             text = self._keys(X[column], column)
-            rows, distinct = pd.factorize(text)  # each distinct key looked up once
-            found = pd.Index(self.categories_[column], dtype=object).get_indexer(distinct).astype(np.int64)
+            rows, distinct = pd.factorize(text)  # each distinct key looked up once; missing -> -1
+            lookup = self._code_map(column)
+            found = np.fromiter((lookup.get(key, -1) for key in distinct), dtype=np.int64, count=len(distinct))
             code = np.where(rows >= 0, found[np.maximum(rows, 0)], -1) if len(found) else np.full(len(rows), -1)
-            unseen = (code < 0) & text.notna().to_numpy()
+            unseen = (code < 0) & (rows >= 0)
             if unseen.any():
                 example = text.iloc[int(np.flatnonzero(unseen)[0])]
                 if self.handle_unknown == "error":
@@ -282,6 +284,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                     f"training (e.g. {example!r}), treated as missing"), stacklevel=2)
             codes[column] = code
         return codes
+
+    def _code_map(self, column: str) -> dict[str, int]:
+        """key -> position in the fitted categories of `column`, built once per fit (a dict lookup per distinct
+        key: an Index and its hash table per call cost more than the lookups on a few rows)."""
+        maps = self.__dict__.setdefault("_code_maps", {})
+        if column not in maps:
+            maps[column] = {key: code for code, key in enumerate(self.categories_[column])}
+        return maps[column]
 
     def _check_columns(self, X) -> pd.DataFrame:
         X = check_frame(X)
