@@ -19,6 +19,18 @@ import pytest
 from custval.data.io import write_text
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _default_store_outside_the_tree(tmp_path_factory):
+    """MLflow's default store is ./mlflow.db: a test that resets the tracking URI (`set_tracking_uri(None)`)
+    and then touches MLflow would leave an empty store in the repository, or write into a developer's
+    MLFLOW_TRACKING_URI. The default of the session is a temporary store instead; tests that check the
+    default itself unset the variable (monkeypatch.delenv)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('default-store')}/mlflow.db")
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def _cdnow_cache() -> dict[str, pd.DataFrame]:
     from custval.data.datasets import cdnow

@@ -208,6 +208,20 @@ def test_rfm_table_window_and_population():
     assert mean.loc[3, "monetary"] == pytest.approx(3.0)  # (1 + 2 + 3) / 2 purchase days
 
 
+@pytest.mark.parametrize("monetary", ["total", "mean"])
+def test_rfm_table_without_start_equals_the_window_from_the_first_day(monetary):
+    """start=None takes a one-window path; the period core with start = the first purchase day is its oracle."""
+    from custval.data.simulate import simulate_retail
+
+    log = simulate_retail(n_customers=300, seed=2).transactions.sample(frac=1.0, random_state=0)
+    first = log["timestamp"].min().normalize()
+    for as_of in (None, first + pd.Timedelta(days=300)):
+        fast = rs.rfm_table(log, as_of=as_of, monetary=monetary)
+        core = rs.rfm_table(log, as_of=as_of, start=first, monetary=monetary, population="active")
+        assert len(fast) > 100
+        pd.testing.assert_frame_equal(fast, core, check_exact=True)
+
+
 def test_rfm_table_bad_input():
     with pytest.raises(SchemaError, match="transactions.amount: required column is missing"):
         rs.rfm_table(_tx().drop(columns="amount"))

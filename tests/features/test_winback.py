@@ -82,6 +82,26 @@ def test_reactivations_match_a_loop_over_customers_on_a_simulated_log():
     pd.testing.assert_frame_equal(fast.reset_index(drop=True), slow, check_dtype=False, atol=1e-9)
 
 
+def test_lapsed_customers_match_a_loop_over_customers_on_a_simulated_log():
+    from custval.data.simulate import simulate_retail
+
+    log = simulate_retail(n_customers=400, seed=5).transactions
+    log = log.assign(customer_id="c" + log["customer_id"].astype(str)).sample(frac=1.0, random_state=0)
+    as_of = log["timestamp"].quantile(0.7)
+    fast = lapsed_customers(log, as_of, lapse_days=45)
+    rows = []
+    for cid, g in log[log["timestamp"] < as_of].groupby("customer_id", sort=True):
+        daily = g.groupby(g["timestamp"].dt.normalize())["amount"].sum()
+        daily = daily[daily > 0]
+        if len(daily) and (as_of.normalize() - daily.index[-1]).days >= 45:
+            rows.append((cid, daily.index[-1], float(len(daily)), float(daily.mean()),
+                         float((daily.index[-1] - daily.index[0]).days), float((as_of.normalize() - daily.index[-1]).days)))
+    slow = pd.DataFrame(rows, columns=["customer_id", "last_purchase", "orders_before", "mean_order_before",
+                                       "tenure_days", "lapse_days"])
+    assert len(slow) > 50 and len(slow) < log["customer_id"].nunique()
+    pd.testing.assert_frame_equal(fast.reset_index(drop=True), slow, check_dtype=False, atol=1e-9)
+
+
 @pytest.mark.parametrize(("call", "words"), [
     (lambda: lapsed_customers(LOG, AS_OF, lapse_days=0), ["lapse_days", ">= 1", "0"]),
     (lambda: reactivations(LOG, AS_OF, lapse_days=30, horizon_days=2.5), ["horizon_days", "2.5"]),

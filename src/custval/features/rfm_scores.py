@@ -232,8 +232,41 @@ def rfm_table(transactions: pd.DataFrame, *, as_of=None, start=None, monetary: s
     begin = days.min() if start is None else _to_day_number(start, "start")
     if begin > end:
         raise ConfigError(f"start: must be on or before as_of, got start={start!r}, as_of={as_of!r}")
+    if start is None:  # one window holding every purchase up to as_of: no periods to carry recency across
+        return _window_rfm(transactions, end, population, monetary, table)
     out = _period_rfm_core(transactions, np.array([begin, end + 1]), population, monetary, table)
     return out.set_index("customer_id")[["recency_days", "frequency", "monetary"]]
+
+
+def _window_rfm(transactions: pd.DataFrame, end: int, population: str, monetary: str, table: str
+                ) -> pd.DataFrame:
+    """`_period_rfm_core` for the one window from the first purchase to day `end`, the same numbers and order
+    (customers as first seen) without the period grid: every customer in it bought in it. The sums are pandas'
+    grouped sums over the same groups in the same order, as in the core."""
+    if population not in ("acquired", "active"):
+        raise ConfigError(f"population: must be 'acquired' or 'active', got {population!r}")
+    if monetary not in ("total", "mean"):
+        raise ConfigError(f"monetary: must be 'total' (spend in the period) or 'mean' (per purchase day), "
+                          f"got {monetary!r}")
+    amount = numeric_values(transactions["amount"], table, "amount")
+    if transactions["customer_id"].isna().any():
+        raise DataError(table, "customer_id", "must not be missing", None)
+    day = _day_numbers(transactions["timestamp"], table)
+    keep = day <= end
+    if not keep.any():
+        raise DataError(table, "timestamp", "has no transaction before the end of the last period",
+                        str(_from_day_number(day[:1])[0].date()))
+    codes, customers = transactions["customer_id"][keep].factorize()
+    daily = pd.DataFrame({"c": codes, "d": day[keep], "a": amount[keep]}).groupby(["c", "d"], sort=True)["a"].sum()
+    c, d = daily.index.get_level_values("c").to_numpy(), daily.index.get_level_values("d").to_numpy()
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])  # sorted by customer code, then day
+    ends = np.r_[starts[1:], len(c)]
+    frequency = (ends - starts).astype(np.int64)
+    spend = pd.Series(daily.to_numpy()).groupby(c).sum().to_numpy()
+    if monetary == "mean":
+        spend = spend / frequency
+    return pd.DataFrame({"recency_days": (end - d[ends - 1]).astype(np.int64), "frequency": frequency,
+                         "monetary": spend}, index=pd.Index(customers.take(c[starts]), name="customer_id"))
 
 
 def period_edges(transactions: pd.DataFrame, months: int = 6) -> pd.DatetimeIndex:

@@ -46,16 +46,22 @@ def lapsed_customers(transactions: pd.DataFrame, as_of, *, lapse_days: int) -> p
     last_purchase, and the LAPSE_FEATURES as of `as_of` (lapse_days = days since the last purchase)."""
     lapse = _days("lapse_days", lapse_days)
     days, as_of = _purchase_days(transactions, as_of)
-    per = days.groupby("customer_id", sort=True, observed=True).agg(
-        first=("day", "min"), last_purchase=("day", "max"), orders_before=("day", "size"), spend=("amount", "sum"))
-    since = (as_of.normalize() - per["last_purchase"]).dt.days
-    lapsed = per[since >= lapse]
+    # days is sorted by customer then day: each customer's rows are one block, first and last day at its ends
+    customer = days["customer_id"].to_numpy()
+    day = days["day"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
+    ends = np.r_[starts[1:], len(customer)]
+    spend = days.groupby("customer_id", sort=True, observed=True)["amount"].sum().to_numpy(dtype=float)
+    first, last = day[starts], day[ends - 1]
+    orders = (ends - starts).astype(float)
+    since = (as_of.normalize().to_datetime64() - last) // np.timedelta64(1, "D")
+    lapsed = since >= lapse
     return pd.DataFrame({
-        "customer_id": lapsed.index.to_numpy(), "last_purchase": lapsed["last_purchase"].to_numpy(),
-        "orders_before": lapsed["orders_before"].to_numpy(dtype=float),
-        "mean_order_before": (lapsed["spend"] / lapsed["orders_before"]).to_numpy(dtype=float),
-        "tenure_days": (lapsed["last_purchase"] - lapsed["first"]).dt.days.to_numpy(dtype=float),
-        "lapse_days": since[since >= lapse].to_numpy(dtype=float),
+        "customer_id": customer[starts[lapsed]], "last_purchase": last[lapsed],
+        "orders_before": orders[lapsed],
+        "mean_order_before": spend[lapsed] / orders[lapsed],
+        "tenure_days": ((last - first)[lapsed] // np.timedelta64(1, "D")).astype(float),
+        "lapse_days": since[lapsed].astype(float),
     })
 
 

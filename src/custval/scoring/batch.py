@@ -265,11 +265,13 @@ def _uplift_column(model, arm: str, X: pd.DataFrame) -> np.ndarray:
 
 
 def score_chunk(log: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Timestamp, models: ScoringModels,
-                rules: ScoringRules, *, history_start: pd.Timestamp,
+                rules: ScoringRules, *, history_start: pd.Timestamp, reasons: int = 0,
                 timings: dict[str, float] | None = None) -> pd.DataFrame:
     """One row per customer with a purchase before `as_of` in `log` (sorted by customer_id): the RFM summary in
     the CLV model's period, the model scores, lapsed and the winback value; no ranks (see score_base).
-    `timings` (optional) accumulates the seconds of each stage: rfm, features, one per model role, lists."""
+    `reasons` > 0: also reason_1..k of the churn model for every customer it scores, from the same pass (the
+    served scorer; the batch job explains only the head of its list). `timings` (optional) accumulates the
+    seconds of each stage: rfm, features, one per model role, lists."""
     clv = models.clv
     period = clv.period if clv is not None else "D"
     last_day = as_of - DAY
@@ -291,11 +293,15 @@ def score_chunk(log: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Tim
         X = _features(cache, log, customers, as_of, history_start, recipe, timings)
         with _stage(timings, "churn"):
             names = check_inputs("churn", models.churn, X)
-            p = models.churn.score(X[names])["churn_probability"].to_numpy(dtype=float)
+            churn = models.churn.score(X[names], reasons=reasons)
+            p = churn["churn_probability"].to_numpy(dtype=float)
             active = recipe.get("active_days")
             if active is not None:  # outside the model's population: it never learnt about such customers
                 p = np.where(X["recency_days"].to_numpy(dtype=float) <= active, p, np.nan)
             out["churn_probability"] = pd.Series(p, index=X.index).reindex(out.index).to_numpy()
+            for j in range(1, reasons + 1):
+                values = churn[f"reason_{j}"].astype("string").where(~np.isnan(p), pd.NA)
+                out[f"reason_{j}"] = values.reindex(out.index).array
             if "clv" in out.columns:
                 out["value_at_risk"] = out["churn_probability"] * out["clv"]
     with _stage(timings, "rfm"):

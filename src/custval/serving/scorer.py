@@ -45,15 +45,13 @@ from mlflow.models import ModelSignature
 from mlflow.types import ParamSchema, ParamSpec
 
 from custval.config import SegmentConfig
-from custval.data.schemas import MAPPABLE, parse_transactions, validate_transactions
+from custval.data.schemas import MAPPABLE, parse_customer_ids, validate_transactions
 from custval.errors import ConfigError, CustvalError, DataError, ModelError, SchemaError
-from custval.features import snapshots as snap
 from custval.scoring.batch import (
     ROLES,
     ScoringModels,
     ScoringRules,
     add_priorities,
-    check_inputs,
     chunks,
     ordered,
     score_chunk,
@@ -182,10 +180,8 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
                             f"{late[0]!r} ({first[late[0]].date()}): no transaction before as_of to score it on",
                             str(as_of.date()))
         log, people = next(chunks(transactions, customers, as_of, len(first)))
-        out = add_priorities(score_chunk(log, people, as_of, self.models, self.rules, history_start=start),
-                             self.rules)
-        if reasons and self.models.churn is not None:
-            out = self._reasons(out, log, people, as_of, start)
+        out = add_priorities(score_chunk(log, people, as_of, self.models, self.rules, history_start=start,
+                                         reasons=N_REASONS if reasons else 0), self.rules)
         out.insert(0, "as_of", as_of)
         return ordered(out.reset_index())
 
@@ -214,7 +210,7 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
         attributes = [c for c in frame.columns if c not in MAPPABLE]
         if not attributes:
             return transactions, None
-        ids = parse_transactions(frame[["customer_id", "timestamp", "amount"]], table=INPUT)["customer_id"]
+        ids = parse_customer_ids(frame["customer_id"], table=INPUT)  # the rows were validated above
         people = frame[attributes].assign(customer_id=ids.to_numpy())
         varying = people.groupby("customer_id", sort=False)[attributes].nunique(dropna=False) > 1
         if bool(varying.to_numpy().any()):
@@ -227,23 +223,6 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
             if f"days_since_{column}" in self.features and column not in self.features:
                 people[column] = _dates(people[column], str(column))
         return transactions, people[["customer_id", *attributes]]
-
-    def _reasons(self, out, log, people, as_of, start) -> pd.DataFrame:
-        """reason_1..3 of the churn model for every customer it scored (score_base: the head of its list)."""
-        for j in range(1, N_REASONS + 1):
-            out[f"reason_{j}"] = pd.array([pd.NA] * len(out), dtype="string")
-        who = out.index[out["churn_probability"].notna().to_numpy()]
-        if not len(who):
-            return out
-        options = snap.recipe_options(self.rules.recipes["churn"], customers=people)
-        options["active_days"] = None
-        X = snap.build_snapshot(log.loc[log["customer_id"].isin(who)], as_of, history_start=start,
-                                **options).set_index("customer_id")
-        names = check_inputs("churn", self.models.churn, X)
-        explained = self.models.churn.score(X[names], reasons=N_REASONS)
-        for j in range(1, N_REASONS + 1):
-            out.loc[explained.index, f"reason_{j}"] = explained[f"reason_{j}"].astype("string")
-        return out
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         params = dict(params or {})

@@ -3,6 +3,10 @@ local environment (`--env-manager local`: custval and its pins are already insta
 `bin` first on PATH, since MLflow launches uvicorn through a shell and fails with "uvicorn: not found"
 otherwise. Any registered custval model (the scorer, churn, CLV, ...) is served the same way.
 
+Each worker computes on one thread (OMP_NUM_THREADS=1 unless set): a request's few rows gain nothing from threads, and
+threads waiting on a core busy with other work made the predictions of one customer 3x slower (measured on
+a loaded 2-core box); scale with `--workers` instead.
+
 The alias of the URI is resolved once, when the server starts: to roll a new version, re-register (e.g.
 `custval scorer refresh`) and restart the server."""
 
@@ -33,7 +37,7 @@ def server_command(model_uri: str, port: int, *, tracking_uri: str | None = None
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
+           "MLFLOW_DISABLE_TELEMETRY": "true", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     if tracking_uri is not None:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     argv = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--host", HOST, "--port",

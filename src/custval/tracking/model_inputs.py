@@ -70,13 +70,20 @@ def restore_features(frame: pd.DataFrame, features: list[dict[str, str]]) -> pd.
     Serving hands over JSON-parsed columns (object with None, float64, ...): numeric features become float64,
     categorical ones pandas string (missing -> <NA>). A missing column or non-numeric text -> custval error.
     """
+    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
+    names = [spec["name"] for spec in features]
+    missing = [name for name in names if name not in dtypes]
+    if missing:
+        raise SchemaError(INPUT_TABLE, missing[0], "feature column is missing")
+    if all(dtypes[spec["name"]] == _dtype(spec) for spec in features):
+        return frame[names]  # a feature frame built here: already what the model saw
     restored = {}
     for spec in features:
         name = spec["name"]
-        if name not in frame.columns:
-            raise SchemaError(INPUT_TABLE, name, "feature column is missing")
         values = frame[name]
-        if spec["type"] == "double":
+        if dtypes[name] == _dtype(spec):
+            restored[name] = values
+        elif spec["type"] == "double":
             restored[name] = _as_float(name, values)
         elif spec["type"] == "boolean":
             restored[name] = _as_boolean(name, values)
@@ -85,6 +92,14 @@ def restore_features(frame: pd.DataFrame, features: list[dict[str, str]]) -> pd.
         else:
             restored[name] = values.astype(spec["dtype"])
     return pd.DataFrame(restored, index=frame.index)
+
+
+def _dtype(spec: dict[str, str]):
+    """The pandas dtype a feature is restored to (the bare name "category" as a CategoricalDtype)."""
+    try:
+        return pd.api.types.pandas_dtype(spec["dtype"])
+    except (TypeError, ValueError):
+        return None
 
 
 def _as_float(name: str, values: pd.Series) -> pd.Series:

@@ -306,3 +306,12 @@ def test_numeric_values_are_the_numeric_columns_fortran_ordered():
     np.testing.assert_array_equal(values, [[30.0, 3, 1.5], [np.nan, 1, 2.0], [45.0, 3, np.nan], [50.0, 2, 4.0]])
     with pytest.raises(DataError, match="spend"):
         pre.numeric_values(frame.assign(spend=[1.0, np.inf, 0.0, 0.0]))
+
+
+def test_matrix_and_numeric_values_name_the_first_infinite_column_in_column_order():
+    frame = small_frame().assign(spend=[1.5, 2.0, np.nan, 4.0])
+    pre = TabularPreprocessor(encoding="category").fit(frame)
+    bad = frame.assign(age=[30.0, np.nan, -np.inf, 50.0], spend=[np.inf, 2.0, 0.0, 0.0])
+    for call in (pre.matrix, pre.numeric_values):
+        with pytest.raises(DataError, match=r"features\.age.*infinite.*-inf at index 12"):  # the third row
+            call(bad)

@@ -124,6 +124,17 @@ def _numeric_values(series: pd.Series, column: str) -> np.ndarray:
     return values
 
 
+def _numeric_block(X: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The numeric `columns` of X as one float64 (n, k) array (missing -> NaN), in one conversion rather than
+    one Series per column (the values `_numeric_values` gives each); infinite values raise as there."""
+    values = X[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.isinf(values)
+    if infinite.any():
+        j = int(np.flatnonzero(infinite.any(axis=0))[0])
+        _numeric_values(X[columns[j]], columns[j])  # raises, naming the column and its first infinite row
+    return values
+
+
 class TabularPreprocessor(TransformerMixin, BaseEstimator):
     """Learns which columns are numeric and which categorical (string, category, bool or object dtype, plus
     any named in `categorical`), and the sorted categories of each; transforms frames the same way.
@@ -163,6 +174,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         self.check_params()
         X = check_frame(X)
+        self.__dict__.pop("_code_maps", None)  # lookups of a previous fit
         forced = self._forced_categorical() or []
         unknown = [c for c in forced if c not in X.columns]
         if unknown:
@@ -258,10 +270,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         codes = {}
         for column in self.categorical_columns_:
             text = self._keys(X[column], column)
-            rows, distinct = pd.factorize(text)  # each distinct key looked up once
-            found = pd.Index(self.categories_[column], dtype=object).get_indexer(distinct).astype(np.int64)
+            rows, distinct = pd.factorize(text)  # each distinct key looked up once; missing -> -1
+            lookup = self._code_map(column)
+            found = np.fromiter((lookup.get(key, -1) for key in distinct), dtype=np.int64, count=len(distinct))
             code = np.where(rows >= 0, found[np.maximum(rows, 0)], -1) if len(found) else np.full(len(rows), -1)
-            unseen = (code < 0) & text.notna().to_numpy()
+            unseen = (code < 0) & (rows >= 0)
             if unseen.any():
                 example = text.iloc[int(np.flatnonzero(unseen)[0])]
                 if self.handle_unknown == "error":
@@ -272,23 +285,32 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             codes[column] = code
         return codes
 
+    def _code_map(self, column: str) -> dict[str, int]:
+        """key -> position in the fitted categories of `column`, built once per fit (a dict lookup per distinct
+        key: an Index and its hash table per call cost more than the lookups on a few rows)."""
+        maps = self.__dict__.setdefault("_code_maps", {})
+        if column not in maps:
+            maps[column] = {key: code for code, key in enumerate(self.categories_[column])}
+        return maps[column]
+
     def _check_columns(self, X) -> pd.DataFrame:
         X = check_frame(X)
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        dtypes = dict(zip(X.columns, X.dtypes, strict=True))  # one lookup table, not a Series per column
+        missing = [c for c in self.feature_names_in_ if c not in dtypes]
         if missing:
             raise SchemaError(FEATURES, missing[0], "required feature column is missing",
                               f"{len(missing)} missing, e.g. {missing[:3]}")
         for column in self.numeric_columns_:
-            dtype = X[column].dtype
+            dtype = dtypes[column]
             if not pd.api.types.is_numeric_dtype(dtype):
                 raise SchemaError(FEATURES, column, "must be numeric, as in training", str(dtype))
         for column in self.categorical_columns_:
-            series = X[column]
-            trained, now = self.kinds_.get(column, "any"), _kind(series.dtype)
-            if trained == now or "any" in (trained, now) or series.isna().all():
+            dtype = dtypes[column]
+            trained, now = self.kinds_.get(column, "any"), _kind(dtype)
+            if trained == now or "any" in (trained, now) or X[column].isna().all():
                 continue
             raise SchemaError(FEATURES, column, f"must hold {trained} values, as in training",
-                              f"dtype {series.dtype} (training: {self.dtypes_.get(column)})")
+                              f"dtype {dtype} (training: {self.dtypes_.get(column)})")
         return X
 
     def transform(self, X) -> pd.DataFrame:
@@ -316,12 +338,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         the codes; it stores float32 values), built without the frame of Categoricals."""
         codes = self.category_codes(X)
         out = np.empty((len(X), self.n_features_in_), dtype=dtype)
+        numeric = [j for j, column in enumerate(self.feature_names_in_) if column not in codes]
+        if numeric:
+            out[:, numeric] = _numeric_block(X, [self.feature_names_in_[j] for j in numeric])
         for j, column in enumerate(self.feature_names_in_):
             if column in codes:
                 code = codes[column]
                 out[:, j] = np.where(code >= 0, code, np.nan)
-            else:
-                out[:, j] = _numeric_values(X[column], column)
         return out
 
     def numeric_values(self, X) -> np.ndarray:
@@ -329,8 +352,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         finite or missing as `transform` checks them."""
         X = self._check_columns(X)
         out = np.empty((len(X), len(self.numeric_columns_)), dtype=np.float64, order="F")
-        for j, column in enumerate(self.numeric_columns_):
-            out[:, j] = _numeric_values(X[column], column)
+        if len(self.numeric_columns_):
+            out[:] = _numeric_block(X, list(self.numeric_columns_))
         return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
