@@ -379,8 +379,10 @@ def test_retention_with_an_uplift_model_prices_each_customers_save(trained, mode
                        active_days=None, windows=tuple(retention.recipe["windows"]),
                        categories=retention.recipe["categories"]).set_index("customer_id")
     uplift = retention.score(X)["uplift_discount"]
-    np.testing.assert_allclose(scores.loc[uplift.index, "retention_uplift"], uplift, rtol=1e-9)
     active = ~scores["lapsed"]
+    priced = scores.index[active.to_numpy()]
+    np.testing.assert_allclose(scores.loc[priced, "retention_uplift"], uplift[priced], rtol=1e-9)
+    assert active.mean() < 0.9 and scores.loc[~active, "retention_uplift"].isna().all()  # the win-back list's
     expected = scores["churn_probability"] * scores["clv"] * scores["retention_uplift"] - 5.0
     np.testing.assert_allclose(scores.loc[active, "retention_priority"], expected[active], rtol=1e-12)
     meta = read_table_metadata(done.output)

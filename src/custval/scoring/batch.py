@@ -9,6 +9,10 @@ rows and the log's history start), so the result does not depend on the chunk si
 (quantiles over the base) are computed once every chunk is scored; reasons only for the head of the retention
 list.
 
+Each model scores only the customers it is for, the others get NaN: churn and propensity their population
+(`active_days` of the recipe), the retention uplift the customers who are not lapsed (the lapsed ones are the
+win-back list's; the retention list skips them), the win-back uplift the lapsed ones.
+
 The models are passed in loaded (duck-typed: `custval.tracking.models` loads them as data): a CLV model with
 `period` and `predict(rfm)`; classifiers with `features`, `recipe` and `score(X, reasons)`; uplift models with
 `features`, `recipe`, `arms`, `score(X)` and, for win-back, `value_model`.
@@ -293,15 +297,15 @@ def score_chunk(log: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Tim
         X = _features(cache, log, customers, as_of, history_start, recipe, timings)
         with _stage(timings, "churn"):
             names = check_inputs("churn", models.churn, X)
-            churn = models.churn.score(X[names], reasons=reasons)
-            p = churn["churn_probability"].to_numpy(dtype=float)
             active = recipe.get("active_days")
-            if active is not None:  # outside the model's population: it never learnt about such customers
-                p = np.where(X["recency_days"].to_numpy(dtype=float) <= active, p, np.nan)
-            out["churn_probability"] = pd.Series(p, index=X.index).reindex(out.index).to_numpy()
+            # outside the model's population (it never learnt about such customers) nothing is scored: NaN
+            inside = X if active is None else X.loc[X["recency_days"].to_numpy(dtype=float) <= active]
+            churn = models.churn.score(inside[names], reasons=reasons) if len(inside) else pd.DataFrame(
+                {"churn_probability": np.empty(0), **{f"reason_{j}": [] for j in range(1, reasons + 1)}},
+                index=inside.index)
+            out["churn_probability"] = churn["churn_probability"].astype(float).reindex(out.index).to_numpy()
             for j in range(1, reasons + 1):
-                values = churn[f"reason_{j}"].astype("string").where(~np.isnan(p), pd.NA)
-                out[f"reason_{j}"] = values.reindex(out.index).array
+                out[f"reason_{j}"] = churn[f"reason_{j}"].astype("string").reindex(out.index).array
             if "clv" in out.columns:
                 out["value_at_risk"] = out["churn_probability"] * out["clv"]
     with _stage(timings, "rfm"):
@@ -312,8 +316,11 @@ def score_chunk(log: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Tim
         X = _features(cache, log, customers, as_of, history_start, recipe, timings)
         with _stage(timings, "retention"):
             names = check_inputs("retention", models.retention, X)
-            uplift = _uplift_column(models.retention, rules.retention_arm, X[names])
-            out["retention_uplift"] = pd.Series(uplift, index=X.index).reindex(out.index).to_numpy()
+            # priced where the retention list can use it: lapsed customers are the win-back list's (NaN here)
+            who = X.index[~X.index.isin(lapsed.index)]
+            uplift = _uplift_column(models.retention, rules.retention_arm, X.loc[who, names]) if len(who) \
+                else np.empty(0)
+            out["retention_uplift"] = pd.Series(uplift, index=who, dtype=float).reindex(out.index).to_numpy()
     else:
         out["retention_uplift"] = rules.save_rate
     if models.winback is not None:
@@ -352,10 +359,12 @@ def _propensity(out: pd.DataFrame, X: pd.DataFrame, log: pd.DataFrame, as_of: pd
                 models: ScoringModels, rules: ScoringRules) -> pd.DataFrame:
     """The p_<category> columns and the best cross-sell category of each customer."""
     names = check_inputs("propensity", models.propensity, X)
-    p = models.propensity.score(X[names])
     active = recipe.get("active_days")
-    if active is not None:
-        p.loc[X["recency_days"].to_numpy(dtype=float) > active] = np.nan
+    # only the model's population is scored; the others get NaN
+    inside = X if active is None else X.loc[~(X["recency_days"].to_numpy(dtype=float) > active)]
+    outputs = models.propensity.spec["outputs"]
+    p = models.propensity.score(inside[names]) if len(inside) else pd.DataFrame(
+        {column: np.empty(0) for column in outputs}, index=inside.index)
     p = p.reindex(out.index)
     for column in p.columns:
         out[column] = p[column].to_numpy(dtype=float)
