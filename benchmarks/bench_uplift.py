@@ -21,8 +21,9 @@ the 30%; with several treatment arms each arm is scored against the control on t
   the AveragedUplift of those learners (s, t, x), fitted on the 70%;
 - custval chosen: what `custval train uplift` does: `choose_learner` with the job's default model.n_folds
   (3 folds of the 70%, stratified alike; 0 would use an inner 80/20 split), model.average and model.choice
-  (one_se: average when within one standard error of the best fold mean), then the chosen learner refitted
-  on the whole 70% (the same call, data and seed as its row above, so the same predictions);
+  (stack: the members of model.average weighted by stacking on their out-of-fold uplift), then `refit_choice`
+  on the whole 70% (stack: each member's refit averaged with its 3 fold models; one_se / best: the chosen
+  learner refitted, the same call, data and seed as its row above, so the same predictions);
 - sklift solo / two_models / two_models_ddr / class_transformation: sklift.models SoloModel, TwoModels
   (method vanilla and ddr_control), ClassTransformation, one model per arm on the control + arm rows;
 - causalml s / t / x / dr (when causalml imports): BaseSClassifier, BaseTClassifier, BaseXClassifier,
@@ -179,7 +180,7 @@ def per_arm(fit_one, X_fit, y_fit, t_fit, X_test, arms, control) -> np.ndarray:
 
 def evaluate(name: str, table: Table, seed: int, use_causalml: bool) -> dict:
     from custval.config.sections import DEFAULT_UPLIFT_XGBOOST, UPLIFT_LEARNERS, UpliftModelSettings
-    from custval.models.uplift.selection import arm_scores, choose_learner, make_learner
+    from custval.models.uplift.selection import arm_scores, choose_learner, make_learner, refit_choice
 
     settings = UpliftModelSettings()
 
@@ -223,12 +224,15 @@ def evaluate(name: str, table: Table, seed: int, use_causalml: bool) -> dict:
                             X_fit.iloc[inner_valid], y_fit[inner_valid], t_fit[inner_valid], arms=arms,
                             control=control, xgboost=xgboost, random_state=seed, k=K, n_folds=settings.n_folds,
                             average=settings.average, rule=settings.choice)
-    if "average" in UPLIFT_LEARNERS:  # the AveragedUplift the job would refit, fitted on the whole 70%
+    chose = time.perf_counter() - started
+    if "average" in UPLIFT_LEARNERS:  # the equally weighted AveragedUplift of the members, fitted on the 70%
         average = make_learner("average", xgboost=xgboost, control=control, arms=arms, random_state=seed,
                                members=choice.members)
         timed("custval average", lambda: average.fit(X_fit, y_fit, t_fit).predict(X_test))
-    predictions["custval chosen"] = predictions[f"custval {choice.chosen}"]  # the refit is that row's very fit
-    seconds["custval chosen"] = time.perf_counter() - started + seconds[f"custval {choice.chosen}"]
+    # the job's refit of its choice on the whole 70% (with one_se / best: the very fit of the chosen one's row)
+    timed("custval chosen", lambda: refit_choice(choice, X_fit, y_fit, t_fit, arms=arms, control=control,
+                                                 xgboost=xgboost, random_state=seed).predict(X_test))
+    seconds["custval chosen"] += chose
 
     encode = encoder().fit(X_fit)
     E_fit, E_test = encode.transform(X_fit), encode.transform(X_test)
@@ -282,7 +286,7 @@ def evaluate(name: str, table: Table, seed: int, use_causalml: bool) -> dict:
             "response_rate": {a: float(y[t == a].mean()) for a in [control, *arms]},
             "oracle_qini": None if oracle is None else float(oracle["qini"].mean()),
             "oracle_qini_per_arm": None if oracle is None else {a: float(oracle.loc[a, "qini"]) for a in arms},
-            "chosen": choice.chosen, "inner_validation": choice.table.drop(columns="chosen").to_dict(orient="index"),
+            "chosen": choice.chosen, "choice": choice.rule, "stack_weights": choice.weights, "inner_validation": choice.table.drop(columns="chosen").to_dict(orient="index"),
             "summary": summary, "references": references, "seconds": seconds, "best_reference": best,
             "qini_ratio_to_best_reference": chosen_qini / summary[best]["qini"],
             "beats_references": chosen_qini >= summary[best]["qini"] - TOLERANCE,
@@ -338,7 +342,8 @@ def print_table(results: list[dict]) -> None:
     for r in results:
         check = r["cross_check"]
         print(f"{r['table']}: {r['rows']:,} rows ({r['test_rows']:,} test), arms {r['arms']} vs {r['control']}; "
-              f"chosen {r['chosen']}; best reference {r['best_reference']}; custval chosen / best reference Qini "
+              f"chosen {r['chosen']} ({r['choice']}"
+              + "".join(f" {m} {w:.2f}" for m, w in r["stack_weights"].items()) + f"); best reference {r['best_reference']}; custval chosen / best reference Qini "
               f"{r['qini_ratio_to_best_reference']:.3f}: {'yes' if r['beats_references'] else 'NO'}; Qini vs "
               f"sklift.metrics {'equal' if check['equal'] else 'DIFFERENT'}; seconds "
               + ", ".join(f"{m} {s:.0f}" for m, s in r["seconds"].items()))

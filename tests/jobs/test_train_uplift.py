@@ -33,7 +33,10 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def winback(store):
     root, uri = store
-    return train_uplift(load_config(overrides=[*SMALL, f"output={root}/winback.parquet"]), tracking_uri=uri)
+    # model.choice=best: the registered learner is the best of the learner table (the default, stack, is
+    # checked on the crosssell run)
+    return train_uplift(load_config(overrides=[*SMALL, "model.choice=best", f"output={root}/winback.parquet"]),
+                        tracking_uri=uri)
 
 
 @pytest.fixture(scope="module")
@@ -176,11 +179,26 @@ def test_two_arms_one_column_each_and_at_most_one_arm_per_customer(crosssell):
     np.testing.assert_allclose(contacted["expected_profit"], best.max(axis=1), rtol=1e-12)  # its best arm
 
 
+def test_the_default_choice_stacks_the_average_and_bags_its_fold_models(crosssell, store):
+    """model.choice=stack (default): `average` of the listed learners of model.average (here t and x; s is not
+    listed), its stacking weights logged, each positive-weight member's refit and its 3 fold models in the
+    registered AveragedUplift at weight / 4 each."""
+    assert crosssell.chosen == "average" and "average" not in crosssell.learners.index
+    params = mlflow.MlflowClient(tracking_uri=store[1]).get_run(crosssell.run_id).data.params
+    weights = {name: float(params[f"stack_weight_{name}"]) for name in ("t", "x")}
+    assert sum(weights.values()) == pytest.approx(1, abs=1e-5) and min(weights.values()) >= 0
+    model = crosssell.model
+    positive = [name for name, w in weights.items() if w > 0]
+    assert len(model.models_) == 4 * len(positive)
+    expected = np.repeat([weights[name] / 4 for name in positive], 4)
+    np.testing.assert_allclose(model.weights_, expected, atol=1e-5)
+
+
 def test_a_second_run_meets_the_champion_on_the_same_test_customers(winback, store):
     """Same data, config and seed: the champion scores the new run's test customers exactly as the new model
     does, so the champion's Qini there equals the new test Qini (and the new version is promoted: ties win)."""
     root, uri = store
-    again = train_uplift(load_config(overrides=[*SMALL, "output=null"]), tracking_uri=uri)
+    again = train_uplift(load_config(overrides=[*SMALL, "model.choice=best", "output=null"]), tracking_uri=uri)
     assert again.promotion is not None and "champion_test_qini" in again.metrics, again.promotion
     assert again.metrics["champion_test_qini"] == pytest.approx(winback.metrics["test_qini"], abs=1e-12)
     assert again.metrics["test_qini"] == winback.metrics["test_qini"]
@@ -234,7 +252,7 @@ def test_tuning_the_chosen_learner_logs_every_trial_as_a_nested_run_and_refits_t
     """model.n_trials=3 with the T-learner alone: three trials nested under the job's run, the first the untuned
     model.xgboost (its validation Qini is the learner table's), the refit made with the best trial's settings."""
     _, uri = store
-    result = train_uplift(load_config(overrides=[*SMALL, "model.learners=[t]", "model.n_trials=3",
+    result = train_uplift(load_config(overrides=[*SMALL, "model.learners=[t]", "model.choice=best", "model.n_trials=3",
                                                  "registered_model=null", "output=null"]), tracking_uri=uri)
     client = mlflow.MlflowClient(tracking_uri=uri)
     trials = {r.info.run_name: r for r in client.search_runs(

@@ -441,7 +441,7 @@ UPLIFT_LEARNERS = ("s", "t", "x", "dr", "class_transformation", "average")
 # the outcome-model learners: the DR-learner and the class transformation fit noisier pseudo-outcomes and score
 # lowest on the simulated campaigns, in the folds and on test rows alike, so averaging them in dilutes the mean
 AVERAGE_MEMBERS = ("s", "t", "x")
-UPLIFT_CHOICES = ("one_se", "best")
+UPLIFT_CHOICES = ("stack", "one_se", "best")
 # no row or column subsampling: an uplift is a difference of predictions, which sampling noise swamps
 DEFAULT_UPLIFT_XGBOOST = {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 3, "subsample": 1.0,
                           "colsample_bytree": 1.0}
@@ -541,10 +541,12 @@ class UpliftModelSettings(Section):
     average: tuple[Name, ...] = AVERAGE_MEMBERS
     """Which learners `average` is the equally weighted mean of, among those listed in model.learners that
     apply: s | t | x | dr | class_transformation."""
-    choice: Annotated[str, one_of(*UPLIFT_CHOICES)] = "one_se"
-    """How the learner is picked from its mean Qini over the folds: one_se (the one-standard-error rule:
-    `average` when its mean is within one standard error over folds of the best learner's, else the best; with
-    n_folds 0, as best) | best (the highest mean)."""
+    choice: Annotated[str, one_of(*UPLIFT_CHOICES)] = "stack"
+    """How the learner is picked from its mean Qini over the folds: stack (`average` of model.average, weighted
+    by a non-negative least-squares fit of the transformed outcome on their out-of-fold uplift, each member's
+    refit averaged with its fold models; needs n_folds >= 2) | one_se (the one-standard-error rule: `average`
+    when its mean is within one standard error over folds of the best learner's, else the best; with n_folds 0,
+    as best) | best (the highest mean)."""
     target: Annotated[str, one_of("conversion", "spend")] = "conversion"
     """The uplift of: conversion (P(convert)) | spend (revenue in the response window)."""
     xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_UPLIFT_XGBOOST))
@@ -560,6 +562,9 @@ class UpliftModelSettings(Section):
     def _learners(self):
         if self.n_folds == 1:
             raise SettingError("n_folds", "must be 0 (one validation split) or >= 2, got 1")
+        if self.choice == "stack" and self.n_folds == 0:
+            raise SettingError("choice", "must be one_se or best with model.n_folds 0: stack weights the "
+                                         "learners on out-of-fold predictions (model.n_folds >= 2)")
         unknown = [name for name in self.learners if name not in UPLIFT_LEARNERS]
         if unknown or not self.learners:
             raise SettingError("learners", f"must be a non-empty list of {list(UPLIFT_LEARNERS)}, got "
@@ -577,7 +582,7 @@ class UpliftModelSettings(Section):
                                            "0/1 outcome; average: the mean of other learners): add s, t, x or dr")
         usable = [name for name in self.average if name in self.learners
                   and not (name == "class_transformation" and self.target == "spend")]
-        if "average" in self.learners and not usable:
+        if ("average" in self.learners or self.choice == "stack") and not usable:
             raise SettingError("average", f"{list(self.average)}: average needs one of them in model.learners "
                                           f"{list(self.learners)} (class_transformation: a 0/1 target only)")
         return self

@@ -2,10 +2,12 @@
 simulated campaigns, or a campaign table) -> train / valid / test at random, stratified on arm x outcome ->
 every configured learner compared by mean Qini over model.n_folds folds of train + valid (0: fitted on train,
 scored on valid; `average` is the mean of the listed model.average learners) -> one chosen by model.choice
-(one_se: `average` within one standard error of the best, else the best) -> with model.n_trials > 0, the chosen
-one's XGBoost settings tuned on the same validation Qini (custval.models.uplift.tuning: the first trial is the
-untuned model.xgboost; each trial a nested MLflow run of the job's run, which is open from the learner choice on)
--> the chosen one refitted on train + valid (with the tuned settings)
+(stack: `average` weighted by stacking on the members' out-of-fold uplift; one_se: `average` within one standard
+error of the best, else the best) -> with model.n_trials > 0, the chosen one's XGBoost settings tuned on the same
+validation Qini (custval.models.uplift.tuning: the first trial is the untuned model.xgboost; each trial a nested
+MLflow run of the job's run, which is open from the learner choice on) -> the chosen one refitted on train + valid
+(refit_choice, with the tuned settings; stack: each member's refit averaged with its fold models, the refits only
+when tuned)
 -> test metrics (Qini, AUUC, uplift@k per arm; the off-policy value of contacting the top share; on simulated
 data the Qini of the true uplift) -> the customers to rank (lapsed or active as of the day after the log, or
 the campaign table's own) scored: uplift per arm, the value of a response (a margin, or the second lifetime
@@ -41,6 +43,7 @@ from custval.models.uplift.selection import (
     average_pool,
     choose_learner,
     make_learner,
+    refit_choice,
     split_campaign,
 )
 from custval.models.uplift.tuning import tune_learner
@@ -183,6 +186,8 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
                                 rule=config.model.choice)
         mlflow.set_tag("custval.chosen_learner", choice.chosen)
         mlflow.log_param("chosen_learner", choice.chosen)
+        if choice.weights:
+            mlflow.log_params({f"stack_weight_{name}": round(w, 6) for name, w in choice.weights.items()})
         xgboost, tuned_metrics = dict(config.model.xgboost), {}
         if config.model.n_trials:
             tuning = tune_learner(choice.chosen, X.iloc[train], y[train], treatment[train], X.iloc[valid], y[valid],
@@ -193,8 +198,9 @@ def _train(config: UpliftConfig, job, promote: bool) -> TrainUpliftResult:
             mlflow.log_params({f"tuned.{k}": v for k, v in xgboost.items()})
             tuned_metrics = {"n_trials": float(len(tuning.study.trials)), "valid_qini_tuned": tuning.best_value}
         fit_rows = np.concatenate([train, valid])
-        model = make_learner(choice.chosen, xgboost=xgboost, continuous=continuous, control=control, arms=arms,
-                             random_state=config.seed, members=choice.members).fit(X.iloc[fit_rows], y[fit_rows], treatment[fit_rows])
+        model = refit_choice(choice, X.iloc[fit_rows], y[fit_rows], treatment[fit_rows], arms=arms, control=control,
+                             xgboost=xgboost, continuous=continuous, random_state=config.seed,
+                             bag=not config.model.n_trials)
 
         X_test, y_test, t_test = X.iloc[test], y[test], treatment[test]
         u_test = np.asarray(model.predict(X_test), dtype=float).reshape(len(test), -1)

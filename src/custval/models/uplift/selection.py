@@ -6,8 +6,12 @@ no part.
 `average` (AveragedUplift) is the equally weighted mean of the other listed learners that apply (or of those of
 them in `average`); it is scored from their fitted predictions, so listing it costs no fit in the choice.
 
-The choice (`rule`): "best", the highest mean Qini; or "one_se", the one-standard-error rule: `average` when its
-mean is within one standard error (over folds) of the best mean, else the best. Why: the learners' fold means
+The choice (`rule`): "best", the highest mean Qini; "one_se", the one-standard-error rule: `average` when its
+mean is within one standard error (over folds) of the best mean, else the best; or "stack": `average` always, its
+members weighted by stacking (`stacking_weights`: a non-negative least-squares fit of the transformed outcome on
+their out-of-fold uplift, so a learner that ranks better on the held-out folds weighs more and one that adds
+nothing weighs 0) and bagged (`refit_choice`: each member's refit on train + valid averaged with its fold models,
+fitted on (n_folds - 1) / n_folds of those rows, which lowers the variance of the ranking). Why: the learners' fold means
 differ by less than their noise, and the folds favour the learners that need the least data (each fold's model
 sees (n_folds - 1) / n_folds of the rows the refit sees; on the simulated campaigns the S-learner leads the
 folds and the T-learner gains the most from the refit's extra rows), so a lead within the noise is no reason to
@@ -25,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import nnls
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from custval.errors import ConfigError, DataError, shown
@@ -38,14 +43,15 @@ from custval.models.uplift.slearner import SLearner
 from custval.models.uplift.tlearner import TLearner
 from custval.models.uplift.xlearner import XLearner
 
-__all__ = ["AVERAGE", "LEARNERS", "RULES", "LearnerChoice", "applies", "arm_scores", "average_members",
+__all__ = ["AVERAGE", "LEARNERS", "RULES", "STACK", "LearnerChoice", "applies", "arm_scores", "average_members",
            "average_pool", "campaign_folds", "choose_learner", "make_learner", "one_standard_error_choice", "pooled_folds",
-           "split_campaign"]
+           "refit_choice", "split_campaign", "stacking_weights"]
 
 LEARNERS = {"s": SLearner, "t": TLearner, "x": XLearner, "dr": DRLearner, "class_transformation": ClassTransformation,
             "average": AveragedUplift}
 AVERAGE = "average"
-RULES = ("best", "one_se")
+STACK = "stack"
+RULES = ("best", "one_se", STACK)
 TWO_MODELS = ("x", "dr")  # learners with an outcome and an effect model
 
 
@@ -143,13 +149,17 @@ def arm_scores(y, uplift: np.ndarray, treatment, arms: Sequence, control, *, k: 
 class LearnerChoice:
     """Every learner's validation scores (`table`: one row per learner, mean over arms and per arm; with folds,
     the mean over folds and `valid_qini_se`, its standard error over folds) and the chosen one (by `rule`;
-    ties: the first in order). `members`: the learners `average` is the mean of (make_learner's `members`)."""
+    ties: the first in order). `members`: the learners `average` is the mean of (make_learner's `members`);
+    with rule stack, `weights` (their stacking weights) and `fold_models` (each one's models fitted on the folds,
+    in fold order), which refit_choice uses."""
 
     table: pd.DataFrame
     chosen: str
     models: dict[str, Any] = field(default_factory=dict)  # name -> the learner fitted on train (one split only)
     members: list[str] = field(default_factory=list)
     rule: str = "best"
+    weights: dict[str, float] = field(default_factory=dict)  # rule stack: member -> stacking weight (sum 1)
+    fold_models: dict[str, list] = field(default_factory=dict)  # rule stack: member -> its fitted fold models
 
 
 def one_standard_error_choice(qini: pd.Series, se: pd.Series, *, prefer: str = AVERAGE) -> str:
@@ -162,6 +172,30 @@ def one_standard_error_choice(qini: pd.Series, se: pd.Series, *, prefer: str = A
     if prefer in qini.index and qini[prefer] >= qini[best] - margin:
         return prefer
     return best
+
+
+def stacking_weights(uplift: Sequence[np.ndarray], y, treatment, arms: Sequence, control) -> np.ndarray:
+    """Non-negative weights (sum 1) of the learners whose out-of-fold uplift predictions are `uplift` (one array
+    per learner, shape (n,) or (n, n_arms), on the rows of y and treatment): the non-negative least-squares fit
+    of the transformed outcome Z = y (T / p - (1 - T) / (1 - p)) on them, both centred, over the rows of every
+    arm and the control stacked (T: in the arm; p: the arm's share of those rows). E[Z | x] is the uplift in a
+    randomised campaign, so this is the least-squares stack of the uplift. All weights 0 (no learner's uplift
+    goes with Z): equal weights."""
+    y = np.asarray(y, dtype=float)
+    t = np.asarray(treatment, dtype=object)
+    u = [np.asarray(v, dtype=float).reshape(len(y), -1) for v in uplift]
+    design, target = [], []
+    for j, arm in enumerate(arms):
+        rows = (t == arm) | (t == control)
+        treated = (t[rows] == arm).astype(float)
+        p = treated.mean()
+        z = y[rows] * (treated / p - (1 - treated) / (1 - p))
+        block = np.column_stack([v[rows, j] for v in u])
+        design.append(block - block.mean(axis=0))
+        target.append(z - z.mean())
+    weights, _ = nnls(np.vstack(design), np.concatenate(target))
+    total = weights.sum()
+    return weights / total if total > 0 else np.full(len(u), 1.0 / len(u))
 
 
 def _fit_and_predict(names, X_train, y_train, t_train, X_valid, *, arms, control, xgboost, continuous,
@@ -218,22 +252,34 @@ def choose_learner(names: Sequence[str], X_train, y_train, t_train, X_valid, y_v
                    random_state: int = 0, k: float = 0.3, n_folds: int = 0, average: Sequence[str] | None = None,
                    rule: str = "best") -> LearnerChoice:
     """Fit every learner of `names` on train and score it on valid, and choose one by `rule` (RULES; module
-    docstring; one_se needs folds, without them it is best). `average`: which of `names` the learner `average`
-    is the mean of (None: all; average_pool). `n_folds` >= 2: train and valid pooled and cut into that many
-    folds (campaign_folds); each learner fitted on all folds but one and scored on that one, its scores the
-    mean over folds (less noise than one split; `models` is then empty)."""
+    docstring; one_se needs folds, without them it is best; stack needs folds). `average`: which of `names` the
+    learner `average` is the mean of (None: all; average_pool). `n_folds` >= 2: train and valid pooled and cut
+    into that many folds (campaign_folds); each learner fitted on all folds but one and scored on that one, its
+    scores the mean over folds (less noise than one split; `models` is then empty). Rule stack: `average` is
+    chosen, with the stacking weights of its members on their out-of-fold uplift and their fold models."""
     if not names:
         raise ConfigError("model.learners must name at least one learner")
     if rule not in RULES:
         raise ConfigError(f"model.choice must be one of {list(RULES)}, got {shown(rule)}")
+    if rule == STACK and n_folds < 2:
+        raise ConfigError(f"model.choice=stack weights the learners on out-of-fold predictions: it needs "
+                          f"model.n_folds >= 2, got {shown(n_folds)}")
     members = average_pool(names, average)
     common = {"arms": arms, "control": control, "xgboost": xgboost, "continuous": continuous,
               "random_state": random_state, "members": members}
+    fold_models: dict[str, list] = {}
+    out_of_fold: dict[str, list] = {}
+    scored: list[tuple[np.ndarray, np.ndarray]] = []
     if n_folds:
+        stacked = (average_members(members, continuous=continuous, n_arms=len(arms)) if rule == STACK else [])
         per_fold: dict[str, list[dict]] = {}
         for X_fit, y_fit, t_fit, X_score, y_score, t_score in pooled_folds(
                 X_train, y_train, t_train, X_valid, y_valid, t_valid, n_folds=n_folds, seed=random_state):
-            _, predictions = _fit_and_predict(names, X_fit, y_fit, t_fit, X_score, **common)
+            fitted, predictions = _fit_and_predict(names, X_fit, y_fit, t_fit, X_score, **common)
+            for name in stacked:
+                fold_models.setdefault(name, []).append(fitted[name])
+                out_of_fold.setdefault(name, []).append(predictions[name].reshape(len(y_score), -1))
+            scored.append((y_score, t_score))
             for name, u in predictions.items():
                 per_fold.setdefault(name, []).append(_score_row(arm_scores(y_score, u, t_score, arms, control,
                                                                            k=k), arms))
@@ -251,7 +297,39 @@ def choose_learner(names: Sequence[str], X_train, y_train, t_train, X_valid, y_v
     table = pd.DataFrame.from_dict(rows, orient="index").loc[[n for n in names if n in rows]]
     table.index.name = "learner"
     se = table["valid_qini_se"] if "valid_qini_se" in table else pd.Series(np.nan, index=table.index)
-    chosen = (one_standard_error_choice(table["valid_qini"], se) if rule == "one_se"
-              else str(table["valid_qini"].idxmax()))
+    weights = {}
+    if rule == STACK:
+        chosen = AVERAGE
+        y_all = np.concatenate([y for y, _ in scored])
+        t_all = np.concatenate([t for _, t in scored])
+        fitted = stacking_weights([np.vstack(out_of_fold[m]) for m in stacked], y_all, t_all, arms, control)
+        weights = {m: float(w) for m, w in zip(stacked, fitted, strict=True)}
+    elif rule == "one_se":
+        chosen = one_standard_error_choice(table["valid_qini"], se)
+    else:
+        chosen = str(table["valid_qini"].idxmax())
     table["chosen"] = table.index == chosen
-    return LearnerChoice(table=table, chosen=chosen, models=models, members=members, rule=rule)
+    return LearnerChoice(table=table, chosen=chosen, models=models, members=members, rule=rule, weights=weights,
+                         fold_models=fold_models)
+
+
+def refit_choice(choice: LearnerChoice, X, y, treatment, *, arms: Sequence, control,
+                 xgboost: Mapping[str, Any] | None = None, continuous: bool = False, random_state: int = 0,
+                 bag: bool = True):
+    """The chosen learner fitted on X, y, treatment (train + valid): make_learner(choice.chosen) fitted there;
+    with rule stack, the AveragedUplift of each member's refit and (`bag`) its fold models, a member's stacking
+    weight split equally over its fits. `bag` False (the base settings were tuned after the folds, so the fold
+    models are not of those settings): the refits only, weighted alike."""
+    if choice.rule != STACK:
+        return make_learner(choice.chosen, xgboost=xgboost, continuous=continuous, control=control, arms=arms,
+                            random_state=random_state, members=choice.members).fit(X, y, treatment)
+    models, weights = [], []
+    for name, weight in choice.weights.items():
+        if weight == 0:
+            continue  # adds nothing: not refitted
+        refit = make_learner(name, xgboost=xgboost, continuous=continuous, control=control, arms=arms,
+                             random_state=random_state).fit(X, y, treatment)
+        fits = [refit, *choice.fold_models[name]] if bag else [refit]
+        models += fits
+        weights += [weight / len(fits)] * len(fits)
+    return average_of(models, weights)
