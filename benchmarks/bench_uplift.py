@@ -2,7 +2,7 @@
 """Uplift model quality on campaign tables: every custval learner and custval's chosen learner against
 scikit-uplift's and CausalML's comparable models, all on the same stratified 70/30 split.
 
-    python benchmarks/bench_uplift.py [--quick] [--seed 0] [--csv PATH treatment=COL outcome=COL key=value...]...
+    python benchmarks/bench_uplift.py [--quick] [--seed 0] [--choice stack|one_se|best] [--csv PATH treatment=COL outcome=COL key=value...]...
 
 Tables (one row per contacted customer, an arm column, a 0/1 outcome):
 - crosssell: the simulated cross-sell campaign (control, email, discount; active customers) of
@@ -178,11 +178,11 @@ def per_arm(fit_one, X_fit, y_fit, t_fit, X_test, arms, control) -> np.ndarray:
     return np.column_stack(columns)
 
 
-def evaluate(name: str, table: Table, seed: int, use_causalml: bool) -> dict:
+def evaluate(name: str, table: Table, seed: int, use_causalml: bool, choice_rule: str | None = None) -> dict:
     from custval.config.sections import DEFAULT_UPLIFT_XGBOOST, UPLIFT_LEARNERS, UpliftModelSettings
     from custval.models.uplift.selection import arm_scores, choose_learner, make_learner, refit_choice
 
-    settings = UpliftModelSettings()
+    settings = UpliftModelSettings() if choice_rule is None else UpliftModelSettings(choice=choice_rule)
 
     data = table.data
     arms, control = [str(a) for a in data.arms], str(data.control)
@@ -353,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller simulated tables (about 2 minutes)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--choice", default=None, help="model.choice of custval chosen (default: the job's)")
     parser.add_argument("--csv", nargs="+", action="append", default=[], metavar="PATH key=value",
                         help="a campaign table and its column map, e.g. PATH treatment=arm outcome=bought "
                              "control=control id_column=id (repeatable)")
@@ -370,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
         for name, table in data.items():
             print(f"{name}: {len(table.data.y):,} rows, arms {list(table.data.arms)} ...", flush=True)
-            results.append(evaluate(name, table, args.seed, use_causalml))
+            results.append(evaluate(name, table, args.seed, use_causalml, args.choice))
     print_table(results)
     record = {"quick": args.quick, "seed": args.seed, "test_share": TEST_SHARE, "inner_valid_share":
               INNER_VALID_SHARE, "k": K, "tolerance": TOLERANCE, "reference_xgboost": XGB, "causalml": causalml_note,

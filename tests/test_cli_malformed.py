@@ -342,7 +342,7 @@ CASES = [
     ("train uplift --set model.learners=[dr,average] --set model.average=[s,t]",
      "model.average ['s', 't']: average needs one of them in model.learners"),
     ("train uplift --set model.choice=maybe", "model.choice must be one of ['stack', 'one_se', 'best']"),
-    ("train uplift --set model.n_folds=0", "model.choice must be one_se or best with model.n_folds 0"),
+    ("train uplift --set model.choice=stack --set model.n_folds=0", "model.choice must be one_se or best with model.n_folds 0"),
     ("train uplift --set split.test_fraction=0.9", "split.test_fraction"),
     ("train uplift --set targeting.cost=-1", "targeting.cost must be a finite number >= 0"),
     ("train uplift --set targeting.cost={{offer:%nfree}}", "targeting.cost.offer must be a finite number >= 0"),

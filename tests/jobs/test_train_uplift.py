@@ -33,8 +33,8 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def winback(store):
     root, uri = store
-    # model.choice=best: the registered learner is the best of the learner table (the default, stack, is
-    # checked on the crosssell run)
+    # model.choice=best: the registered learner is the best of the learner table (stack is checked on the
+    # crosssell run)
     return train_uplift(load_config(overrides=[*SMALL, "model.choice=best", f"output={root}/winback.parquet"]),
                         tracking_uri=uri)
 
@@ -43,7 +43,8 @@ def winback(store):
 def crosssell(store):
     root, uri = store
     return train_uplift(load_config(overrides=[*SMALL, "model.learners=[t, x, dr, class_transformation]",
-                                               f"output={root}/crosssell.csv"], pipeline="uplift_campaign"),
+                                               "model.choice=stack", f"output={root}/crosssell.csv"],
+                                    pipeline="uplift_campaign"),
                         tracking_uri=uri)
 
 
@@ -179,8 +180,8 @@ def test_two_arms_one_column_each_and_at_most_one_arm_per_customer(crosssell):
     np.testing.assert_allclose(contacted["expected_profit"], best.max(axis=1), rtol=1e-12)  # its best arm
 
 
-def test_the_default_choice_stacks_the_average_and_bags_its_fold_models(crosssell, store):
-    """model.choice=stack (default): `average` of the listed learners of model.average (here t and x; s is not
+def test_the_stack_choice_weights_the_average_and_bags_its_fold_models(crosssell, store):
+    """model.choice=stack: `average` of the listed learners of model.average (here t and x; s is not
     listed), its stacking weights logged, each positive-weight member's refit and its 3 fold models in the
     registered AveragedUplift at weight / 4 each."""
     assert crosssell.chosen == "average" and "average" not in crosssell.learners.index
