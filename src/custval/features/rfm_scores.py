@@ -143,13 +143,10 @@ def _from_day_number(days: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[ns]"))
 
 
-def _period_rfm_core(transactions: pd.DataFrame, edges: np.ndarray, population: str, monetary: str,
-                     table: str) -> pd.DataFrame:
-    """Per (period, customer): days since last purchase at period end, purchase days and spend in the period.
-
-    `edges` are day numbers e0 < e1 < ... (period i = [e_i, e_{i+1})). Purchases before e0 count for recency
-    and acquisition only. Same-day transactions merge into one purchase.
-    """
+def _purchases(transactions: pd.DataFrame, stop: int, population: str, monetary: str, table: str
+               ) -> tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray]:
+    """(customer codes, customers in first-seen order with their id dtype, day numbers, amounts) of the checked
+    transactions before day `stop`; the options checked too."""
     require_columns(transactions, ["customer_id", "timestamp", "amount"], table)
     if population not in ("acquired", "active"):
         raise ConfigError(f"population: must be 'acquired' or 'active', got {population!r}")
@@ -160,12 +157,22 @@ def _period_rfm_core(transactions: pd.DataFrame, edges: np.ndarray, population: 
     if transactions["customer_id"].isna().any():
         raise DataError(table, "customer_id", "must not be missing", None)
     day = _day_numbers(transactions["timestamp"], table)
-    keep = day < edges[-1]
+    keep = day < stop
     if not keep.any():
         raise DataError(table, "timestamp", "has no transaction before the end of the last period",
                         str(_from_day_number(day[:1])[0].date()))
     codes, customers = transactions["customer_id"][keep].factorize()  # keeps the id dtype (int, string)
-    day, amount = day[keep], amount[keep]
+    return codes, customers, day[keep], amount[keep]
+
+
+def _period_rfm_core(transactions: pd.DataFrame, edges: np.ndarray, population: str, monetary: str,
+                     table: str) -> pd.DataFrame:
+    """Per (period, customer): days since last purchase at period end, purchase days and spend in the period.
+
+    `edges` are day numbers e0 < e1 < ... (period i = [e_i, e_{i+1})). Purchases before e0 count for recency
+    and acquisition only. Same-day transactions merge into one purchase.
+    """
+    codes, customers, day, amount = _purchases(transactions, edges[-1], population, monetary, table)
     n_periods = len(edges) - 1
     # one row per purchase day
     daily = pd.DataFrame({"c": codes, "d": day, "a": amount}).groupby(["c", "d"], sort=True)["a"].sum()
@@ -243,21 +250,8 @@ def _window_rfm(transactions: pd.DataFrame, end: int, population: str, monetary:
     """`_period_rfm_core` for the one window from the first purchase to day `end`, the same numbers and order
     (customers as first seen) without the period grid: every customer in it bought in it. The sums are pandas'
     grouped sums over the same groups in the same order, as in the core."""
-    if population not in ("acquired", "active"):
-        raise ConfigError(f"population: must be 'acquired' or 'active', got {population!r}")
-    if monetary not in ("total", "mean"):
-        raise ConfigError(f"monetary: must be 'total' (spend in the period) or 'mean' (per purchase day), "
-                          f"got {monetary!r}")
-    amount = numeric_values(transactions["amount"], table, "amount")
-    if transactions["customer_id"].isna().any():
-        raise DataError(table, "customer_id", "must not be missing", None)
-    day = _day_numbers(transactions["timestamp"], table)
-    keep = day <= end
-    if not keep.any():
-        raise DataError(table, "timestamp", "has no transaction before the end of the last period",
-                        str(_from_day_number(day[:1])[0].date()))
-    codes, customers = transactions["customer_id"][keep].factorize()
-    daily = pd.DataFrame({"c": codes, "d": day[keep], "a": amount[keep]}).groupby(["c", "d"], sort=True)["a"].sum()
+    codes, customers, day, amount = _purchases(transactions, end + 1, population, monetary, table)
+    daily = pd.DataFrame({"c": codes, "d": day, "a": amount}).groupby(["c", "d"], sort=True)["a"].sum()
     c, d = daily.index.get_level_values("c").to_numpy(), daily.index.get_level_values("d").to_numpy()
     starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])  # sorted by customer code, then day
     ends = np.r_[starts[1:], len(c)]
