@@ -542,11 +542,11 @@ class UpliftModelSettings(Section):
     """Which learners `average` is the equally weighted mean of, among those listed in model.learners that
     apply: s | t | x | dr | class_transformation."""
     choice: Annotated[str, one_of(*UPLIFT_CHOICES)] = "one_se"
-    """How the learner is picked from its mean Qini over the folds: stack (`average` of model.average, weighted
-    by a non-negative least-squares fit of the transformed outcome on their out-of-fold uplift, each member's
-    refit averaged with its fold models; needs n_folds >= 2; up to 4x the fits to score) | one_se (default) (the one-standard-error rule: `average`
-    when its mean is within one standard error over folds of the best learner's, else the best; with n_folds 0,
-    as best) | best (the highest mean)."""
+    """How the learner is picked from its mean Qini over the folds: one_se, the default (the one-standard-error
+    rule: `average` when its mean is within one standard error over folds of the best learner's, else the best;
+    with n_folds 0, as best) | stack (`average` of model.average, weighted by a non-negative least-squares fit
+    of the transformed outcome on their out-of-fold uplift, each member's refit averaged with its fold models;
+    needs n_folds >= 2; up to 4x the fits to score) | best (the highest mean)."""
     target: Annotated[str, one_of("conversion", "spend")] = "conversion"
     """The uplift of: conversion (P(convert)) | spend (revenue in the response window)."""
     xgboost: dict[Name, Any] = Field(default_factory=lambda: dict(DEFAULT_UPLIFT_XGBOOST))

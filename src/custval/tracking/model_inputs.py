@@ -75,13 +75,14 @@ def restore_features(frame: pd.DataFrame, features: list[dict[str, str]]) -> pd.
     missing = [name for name in names if name not in dtypes]
     if missing:
         raise SchemaError(INPUT_TABLE, missing[0], "feature column is missing")
-    if all(dtypes[spec["name"]] == _dtype(spec) for spec in features):
+    kept = [dtypes[spec["name"]] == _dtype(spec) for spec in features]
+    if all(kept):
         return frame[names]  # a feature frame built here: already what the model saw
     restored = {}
-    for spec in features:
+    for spec, keep in zip(features, kept, strict=True):
         name = spec["name"]
         values = frame[name]
-        if dtypes[name] == _dtype(spec):
+        if keep:
             restored[name] = values
         elif spec["type"] == "double":
             restored[name] = _as_float(name, values)
