@@ -7,6 +7,7 @@ field while it keeps answering; (3) refresh registers only when a component's ch
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import subprocess
@@ -35,7 +36,7 @@ from custval.jobs.train_propensity import train_propensity
 from custval.jobs.train_uplift import load_config as uplift_config
 from custval.jobs.train_uplift import train_uplift
 from custval.serving.scorer import BASE_RELATIVE, load_scorer_model
-from custval.serving.server import server_command
+from custval.serving.server import GC_FREEZE, server_command
 
 N_CUSTOMERS = 3000
 AS_OF = "2025-01-01"
@@ -178,6 +179,25 @@ def test_history_start_is_a_param_and_the_default_is_the_bases_first_day(scorer,
     pd.testing.assert_frame_equal(default, explicit)
     later = scorer.score(rows, as_of=AS_OF, history_start="2024-10-01")  # the 365-day window is not covered
     assert not np.allclose(later["churn_probability"], default["churn_probability"], equal_nan=True)
+
+
+def test_a_served_worker_freezes_the_loaded_scorer_out_of_the_cyclic_collector(registered, trained, monkeypatch):
+    """custval serve's workers (CUSTVAL_GC_FREEZE=1) freeze what is alive after loading; others do not."""
+    assert server_command("models:/m/1", 5000)[1][GC_FREEZE] == "1"
+    uri = f"models:/{SCORER_NAME}/{registered.version}"
+    mlflow.set_tracking_uri(trained["uri"])
+    try:
+        gc.unfreeze()
+        monkeypatch.delenv(GC_FREEZE, raising=False)
+        mlflow.pyfunc.load_model(uri)
+        assert gc.get_freeze_count() == 0
+        monkeypatch.setenv(GC_FREEZE, "1")
+        model = mlflow.pyfunc.load_model(uri)
+        assert gc.get_freeze_count() > 10_000  # the models, mlflow, pandas, ...
+        assert len(model.predict(_rows(trained, ids=[5]), params={"as_of": AS_OF})) == 1
+    finally:
+        gc.unfreeze()
+        mlflow.set_tracking_uri(None)
 
 
 # ------------------------------------------------------------------------------------------ the server

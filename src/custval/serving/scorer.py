@@ -32,7 +32,9 @@ field.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -56,6 +58,7 @@ from custval.scoring.batch import (
     ordered,
     score_chunk,
 )
+from custval.serving.server import GC_FREEZE
 from custval.tracking.classifier_pyfunc import ClassifierPyfunc
 from custval.tracking.model_inputs import bad_input, pip_requirements
 from custval.tracking.models import ModelRef, model_artifacts
@@ -107,6 +110,9 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         self.load_artifacts(context.artifacts)
+        if os.environ.get(GC_FREEZE) == "1":  # a worker of `custval serve` (serving/server.py): long-lived
+            gc.collect()
+            gc.freeze()
 
     def load_artifacts(self, artifacts: dict[str, str]) -> ScorerPyfunc:
         """Read the spec and every component from its directory, as data; ModelError when they are not a
