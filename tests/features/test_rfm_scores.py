@@ -27,6 +27,17 @@ def test_quintiles_without_ties_are_equal_sized_and_oriented():
     assert rs.quantile_scores(x, higher_is_better=False).tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-3, 3), min_size=1, max_size=40), st.integers(2, 9))
+def test_levels_reached_equals_counting_every_smaller_element(values, bins):
+    """Oracle: b = how many elements are strictly smaller, counted pair by pair; score = 1 + floor(bins b / n)."""
+    x = np.asarray(values, dtype=float) / 2
+    below = (x[None, :] < x[:, None]).sum(axis=1)
+    assert rs.levels_reached(x, rs.quantile_cuts(x.size, bins)).tolist() == (bins * below // x.size).tolist()
+    counts = [0, 1, 1, x.size - 1, x.size, x.size + 3, -2]  # repeated, out-of-range and boundary counts
+    assert rs.levels_reached(x, counts).tolist() == [int(sum(b >= c for c in counts)) for b in below]
+
+
 def test_shared_ties_take_the_lowest_score_of_their_block():
     # six customers at 0 (60% of 10): nobody is strictly below them -> score 1.
     # value 1: 6 strictly below -> 1 + floor(5*6/10) = 4; 2: 7 -> 4; 3: 8 -> 5; 4: 9 -> 5.

@@ -28,6 +28,21 @@ def test_value_tiers_custom_cuts_and_ties():
     assert tiers.tolist() == ["mid", "mid", "mid", "low", "top", "top", "low", "mid"]
 
 
+def test_share_counts_are_the_least_count_reaching_each_share_in_floating_point():
+    for n in (1, 3, 7, 10, 20, 97, 1000, 12345):
+        shares = np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 0.9, 0.95, 1 / 3, 0.999])
+        expected = [min(c for c in range(n + 2) if c / n >= share) for share in shares]
+        assert vs.share_counts(shares, n).tolist() == expected
+
+
+def test_value_tiers_equal_the_share_of_strictly_lower_values_rule_on_ties():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 30, 5000).astype(float)  # many ties
+    share_below = (np.sort(x).searchsorted(x, side="left")) / x.size  # independent: strictly lower count / n
+    expected = np.searchsorted([0.5, 0.8, 0.95], share_below, side="right")
+    assert vs.value_tiers(x).cat.codes.to_numpy().tolist() == expected.tolist()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -29,10 +29,11 @@ from custval.features.rfm import day_number
 from custval.features.validation import check_not_one_group, check_variation, numeric_values, require_columns
 
 __all__ = ["RFM_COLUMNS", "TIES", "migration_matrix", "period_edges", "period_rfm", "quantile_scores",
-           "rfm_migration", "rfm_scores", "rfm_table", "strictly_below"]
+           "levels_reached", "quantile_cuts", "rfm_migration", "rfm_scores", "rfm_table", "strictly_below"]
 
 TIES = ("shared", "first")
 RFM_COLUMNS = ("r_score", "f_score", "m_score", "rfm_cell", "rfm_score")
+_CELL_LABELS = np.array([str(code) for code in range(1000)], dtype=object)  # cell code -> its text, "111".."999"
 
 
 def _check_bins(bins: int) -> int:
@@ -57,6 +58,28 @@ def strictly_below(x: np.ndarray) -> np.ndarray:
     return below
 
 
+def levels_reached(x: np.ndarray, counts) -> np.ndarray:
+    """For each element, how many of `counts` its `strictly_below` count reaches (b >= c), without sorting.
+
+    b >= c (c >= 1) exactly when the c-th smallest element is below x, so a few order statistics
+    (`np.partition`, linear) replace the full argsort: quantile scores and tiers need only their cut points.
+    """
+    x = np.asarray(x)
+    counts = np.asarray(counts, dtype=np.int64).ravel()
+    out = np.full(x.size, int((counts <= 0).sum()), dtype=np.int64)  # b >= 0 always; b <= n - 1 < n
+    inside, times = np.unique(counts[(counts >= 1) & (counts < x.size)], return_counts=True)
+    if inside.size:
+        for threshold, repeat in zip(np.partition(x, inside - 1)[inside - 1], times, strict=True):
+            out += repeat * (x > threshold)
+    return out
+
+
+def quantile_cuts(n: int, bins: int) -> np.ndarray:
+    """The counts c_k = ceil(k n / bins), k = 1..bins-1: floor(bins * b / n) >= k exactly when b >= c_k."""
+    k = np.arange(1, bins, dtype=np.int64)
+    return -((-k * n) // bins)
+
+
 def quantile_scores(values, *, higher_is_better: bool = True, bins: int = 5, ties: str = "shared",
                     order=None, table: str = "customers", column: str = "value") -> np.ndarray:
     """Scores 1..`bins` by quantiles of the population, `bins` = best.
@@ -73,7 +96,7 @@ def quantile_scores(values, *, higher_is_better: bool = True, bins: int = 5, tie
     oriented = x if higher_is_better else -x
     n = oriented.size
     if ties == "shared":
-        below = strictly_below(oriented)
+        scores = 1 + levels_reached(oriented, quantile_cuts(n, bins))
     else:
         secondary = np.arange(n) if order is None else pd.factorize(pd.Index(order), sort=True)[0]
         if len(secondary) != n:
@@ -81,7 +104,7 @@ def quantile_scores(values, *, higher_is_better: bool = True, bins: int = 5, tie
         sequence = np.lexsort((secondary, oriented))
         below = np.empty(n, dtype=np.int64)
         below[sequence] = np.arange(n)
-    scores = 1 + (bins * below.astype(np.int64)) // n
+        scores = 1 + (bins * below) // n
     check_not_one_group(scores, x, table, column, "quantile")
     return scores
 
@@ -108,8 +131,7 @@ def rfm_scores(frame: pd.DataFrame, *, recency: str = "recency_days", frequency:
                         order=order, table=table, column=recency)
     f = quantile_scores(frame[frequency], bins=bins, ties=ties, order=order, table=table, column=frequency)
     m = quantile_scores(frame[monetary], bins=bins, ties=ties, order=order, table=table, column=monetary)
-    codes, inverse = np.unique(100 * r + 10 * f + m, return_inverse=True)  # at most bins^3 distinct cells
-    cell = pd.array(codes.astype(str).astype(object)[inverse], dtype="string")
+    cell = pd.array(_CELL_LABELS[100 * r + 10 * f + m], dtype="string")  # scores are digits 1..9
     return pd.DataFrame({"r_score": r, "f_score": f, "m_score": m, "rfm_cell": cell,
                          "rfm_score": _combine(r, f, m, weights)}, index=frame.index)
 

@@ -21,7 +21,7 @@ import pandas as pd
 from custval.config import DEFAULT_GRID, DEFAULT_TIER_CUTS, DEFAULT_TIER_NAMES, SegmentConfig
 from custval.errors import ConfigError, DataError
 from custval.features.rfm import rfm_summary
-from custval.features.rfm_scores import RFM_COLUMNS, rfm_scores, rfm_table, strictly_below
+from custval.features.rfm_scores import RFM_COLUMNS, levels_reached, rfm_scores, rfm_table
 from custval.features.validation import (
     check_not_one_group,
     check_positive,
@@ -33,7 +33,7 @@ from custval.features.validation import (
 
 __all__ = ["DEFAULT_GRID", "DEFAULT_TIER_CUTS", "DEFAULT_TIER_NAMES", "GRID_CLASSES", "QUADRANTS", "STAGES",
            "SegmentConfig", "check_scorable", "check_segment_config", "check_stages", "check_tiers", "customer_loss_value", "customer_summary", "interpurchase_time", "lifecycle_stage", "pareto_curve",
-           "pareto_table", "purchase_cycle_grid", "segment_customers", "segment_metrics", "segment_summary", "top_share",
+           "pareto_table", "purchase_cycle_grid", "segment_customers", "segment_metrics", "segment_summary", "share_counts", "top_share",
            "value_loyalty_matrix", "value_tiers"]
 
 QUADRANTS = ("golden", "at risk", "do not over-serve", "marginal")
@@ -88,6 +88,15 @@ def check_segment_config(config: SegmentConfig) -> SegmentConfig:
     return config
 
 
+def share_counts(shares, n: int) -> np.ndarray:
+    """The least count c with c / n >= share, per share (as compared in floating point): b / n >= share
+    exactly when b >= c."""
+    shares = np.asarray(shares, dtype=float)
+    c = np.ceil(shares * n).astype(np.int64)
+    c = np.where((c - 1) / n >= shares, c - 1, c)
+    return np.where(c / n < shares, c + 1, c)
+
+
 def value_tiers(values, *, cuts: Sequence[float] = DEFAULT_TIER_CUTS,
                 names: Sequence[str] = DEFAULT_TIER_NAMES, column: str = "clv") -> pd.Series:
     """Customer pyramid by CLV quantiles: with cuts (0.5, 0.8, 0.95) the bottom 50% are "lead", the next 30%
@@ -97,8 +106,7 @@ def value_tiers(values, *, cuts: Sequence[float] = DEFAULT_TIER_CUTS,
     cuts_arr, names = check_tiers(cuts, names)
     x = numeric_values(values, "customers", column)
     check_variation(x, "customers", column, "tier")
-    share_below = strictly_below(x) / x.size
-    codes = np.searchsorted(cuts_arr, share_below, side="right")
+    codes = levels_reached(x, share_counts(cuts_arr, x.size))  # = #cuts <= strictly_below(x) / n
     check_not_one_group(codes, x, "customers", column, "tier")
     return pd.Series(pd.Categorical.from_codes(codes, categories=list(names), ordered=True),
                      index=_index_of(values, x.size), name="tier")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from custval.errors import ConfigError, DataError, SchemaError
-from custval.features.rfm_scores import strictly_below
+from custval.features.rfm_scores import levels_reached, quantile_cuts
 from custval.features.validation import require_columns
 from custval.metrics.ranking import profit_curve
 from custval.plots._axes import get_ax, percent_axes
@@ -74,7 +74,7 @@ def value_at_risk_by_decile(scores: pd.DataFrame, *, bins: int = 10) -> pd.DataF
     if not scored.any():
         raise DataError(TABLE, "churn_probability", "has no customer with a churn probability (all missing)")
     p, risk = p[scored], np.nan_to_num(risk[scored])
-    decile = np.floor(strictly_below(-p) * bins / p.size).astype(np.int64) + 1
+    decile = 1 + levels_reached(-p, quantile_cuts(p.size, bins))  # 1 + floor(bins * strictly_below(-p) / n)
     frame = pd.DataFrame({"decile": decile, "churn_probability": p, "value_at_risk": risk})
     table = frame.groupby("decile").agg(customers=("churn_probability", "size"),
                                         churn_probability=("churn_probability", "mean"),
