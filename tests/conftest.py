@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # headless plots in tests, whatever display the machine has
@@ -29,6 +30,20 @@ def _default_store_outside_the_tree(tmp_path_factory):
     patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('default-store')}/mlflow.db")
     yield
     patch.undo()
+
+
+ROOT_STORE = Path(__file__).resolve().parent.parent / "mlflow.db"
+
+
+@pytest.fixture(autouse=True)
+def _no_store_left_in_the_tree(request):
+    """Name the test that leaves ./mlflow.db in the repository (a warning in the summary) and remove it.
+    Under xdist the other worker's test may be the one: the warning narrows it to two."""
+    existed = ROOT_STORE.exists()
+    yield
+    if not existed and ROOT_STORE.exists():
+        ROOT_STORE.unlink(missing_ok=True)
+        warnings.warn(f"{request.node.nodeid} (or the test running beside it) left {ROOT_STORE}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")
