@@ -47,6 +47,50 @@ def _no_store_left_in_the_tree(request):
 
 
 @pytest.fixture(scope="session")
+def scoring_base(tmp_path_factory):
+    """A factory of trained customer bases for the scoring and serving tests: `scoring_base(name, n_customers,
+    uplift_learners=..., retention=...)` simulates a base (seed 0) as Parquet files and trains, with each job,
+    the CLV (weekly), churn, propensity and win-back uplift models (and, with `retention`, the cross-sell uplift
+    over the churn horizon of 90 days: the retention offer), each registered as champion in the base's store."""
+    import mlflow
+
+    from custval.data.simulate_campaign import simulate_campaigns
+    from custval.jobs.train_churn import load_config as churn_config
+    from custval.jobs.train_churn import train_churn
+    from custval.jobs.train_clv import load_config as clv_config
+    from custval.jobs.train_clv import train_clv
+    from custval.jobs.train_propensity import load_config as propensity_config
+    from custval.jobs.train_propensity import train_propensity
+    from custval.jobs.train_uplift import load_config as uplift_config
+    from custval.jobs.train_uplift import train_uplift
+
+    def build(name: str, n_customers: int, *, uplift_learners: str, retention: bool) -> dict:
+        root = tmp_path_factory.mktemp(name)
+        sim = simulate_campaigns(n_customers, seed=0)
+        sim.transactions.to_parquet(root / "tx.parquet")
+        sim.customers.to_parquet(root / "customers.parquet")
+        tx, people, uri = str(root / "tx.parquet"), str(root / "customers.parquet"), f"sqlite:///{root}/mlflow.db"
+        try:
+            train_clv(clv_config(overrides=[f"data.source={tx}", "calibration_end=2024-06-30",
+                                            "observation_end=2024-12-31", "period=W", "output=null"]),
+                      tracking_uri=uri)
+            log = [f"data.source={tx}", f"data.customers={people}", "output=null"]
+            train_churn(churn_config(overrides=[*log, "model.tree.min_samples_leaf=50"]), tracking_uri=uri)
+            train_propensity(propensity_config(overrides=log), tracking_uri=uri)
+            uplift = [f"simulate.n_customers={n_customers}", "output=null", f"model.learners={uplift_learners}"]
+            train_uplift(uplift_config(overrides=uplift), tracking_uri=uri)
+            if retention:
+                train_uplift(uplift_config(overrides=[*uplift, "campaign.response_days=90"],
+                                           pipeline="uplift_campaign"), tracking_uri=uri)
+        finally:
+            mlflow.set_tracking_uri(None)
+        return {"root": root, "tx": tx, "customers": people, "uri": uri, "transactions": sim.transactions,
+                "attributes": sim.customers}
+
+    return build
+
+
+@pytest.fixture(scope="session")
 def _cdnow_cache() -> dict[str, pd.DataFrame]:
     from custval.data.datasets import cdnow
 

@@ -18,20 +18,11 @@ import pandas as pd
 import pytest
 
 from custval.data.io import read_table, read_table_metadata
-from custval.data.simulate_campaign import simulate_campaigns
 from custval.errors import ConfigError
 from custval.features.rfm import rfm_summary
 from custval.features.snapshots import build_snapshot
 from custval.features.winback import lapse_features, lapsed_customers
 from custval.jobs import score as score_job
-from custval.jobs.train_churn import load_config as churn_config
-from custval.jobs.train_churn import train_churn
-from custval.jobs.train_clv import load_config as clv_config
-from custval.jobs.train_clv import train_clv
-from custval.jobs.train_propensity import load_config as propensity_config
-from custval.jobs.train_propensity import train_propensity
-from custval.jobs.train_uplift import load_config as uplift_config
-from custval.jobs.train_uplift import train_uplift
 from custval.tracking.models import load_classifier_model, load_clv_model, load_uplift_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,34 +31,10 @@ AS_OF = pd.Timestamp("2025-01-01")
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """One simulated customer base as files: transactions and customer attributes."""
-    root = tmp_path_factory.mktemp("score_job")
-    sim = simulate_campaigns(N_CUSTOMERS, seed=0)
-    sim.transactions.to_parquet(root / "tx.parquet")
-    sim.customers.to_parquet(root / "customers.parquet")
-    return {"root": root, "tx": str(root / "tx.parquet"), "customers": str(root / "customers.parquet"),
-            "transactions": sim.transactions, "attributes": sim.customers, "uri": f"sqlite:///{root}/mlflow.db"}
-
-
-@pytest.fixture(scope="module")
-def trained(base):
+def trained(scoring_base):
     """The CLV (weekly), churn, propensity, win-back uplift and cross-sell uplift (the retention offer, over the
-    churn horizon of 90 days) models of the base, each registered as champion."""
-    uri, tx, people = base["uri"], base["tx"], base["customers"]
-    try:
-        train_clv(clv_config(overrides=[f"data.source={tx}", "calibration_end=2024-06-30",
-                                        "observation_end=2024-12-31", "period=W", "output=null"]), tracking_uri=uri)
-        log = [f"data.source={tx}", f"data.customers={people}", "output=null"]
-        train_churn(churn_config(overrides=[*log, "model.tree.min_samples_leaf=50"]), tracking_uri=uri)
-        train_propensity(propensity_config(overrides=log), tracking_uri=uri)
-        sim = [f"simulate.n_customers={N_CUSTOMERS}", "output=null", "model.learners=[t,x]"]
-        train_uplift(uplift_config(overrides=sim), tracking_uri=uri)
-        train_uplift(uplift_config(overrides=[*sim, "campaign.response_days=90"], pipeline="uplift_campaign"),
-                     tracking_uri=uri)
-    finally:
-        mlflow.set_tracking_uri(None)
-    return base
+    churn horizon of 90 days) models of one simulated base, each registered as champion."""
+    return scoring_base("score_job", N_CUSTOMERS, uplift_learners="[t,x]", retention=True)
 
 
 def _config(base, *extra: str):

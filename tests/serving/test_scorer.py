@@ -24,17 +24,8 @@ from typer.testing import CliRunner
 
 from custval.cli import app
 from custval.data.io import read_table
-from custval.data.simulate_campaign import simulate_campaigns
 from custval.jobs import score as score_job
 from custval.jobs.register_scorer import SCORER_NAME, register_scorer
-from custval.jobs.train_churn import load_config as churn_config
-from custval.jobs.train_churn import train_churn
-from custval.jobs.train_clv import load_config as clv_config
-from custval.jobs.train_clv import train_clv
-from custval.jobs.train_propensity import load_config as propensity_config
-from custval.jobs.train_propensity import train_propensity
-from custval.jobs.train_uplift import load_config as uplift_config
-from custval.jobs.train_uplift import train_uplift
 from custval.serving.scorer import BASE_RELATIVE, load_scorer_model
 from custval.serving.server import GC_FREEZE, server_command
 
@@ -44,25 +35,9 @@ TODAY = pd.Timestamp.now().normalize()
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(scoring_base):
     """One simulated base as files, its models trained and registered as champions by their jobs."""
-    root = tmp_path_factory.mktemp("serving")
-    sim = simulate_campaigns(N_CUSTOMERS, seed=0)
-    sim.transactions.to_parquet(root / "tx.parquet")
-    sim.customers.to_parquet(root / "customers.parquet")
-    tx, people, uri = str(root / "tx.parquet"), str(root / "customers.parquet"), f"sqlite:///{root}/mlflow.db"
-    try:
-        train_clv(clv_config(overrides=[f"data.source={tx}", "calibration_end=2024-06-30",
-                                        "observation_end=2024-12-31", "period=W", "output=null"]), tracking_uri=uri)
-        log = [f"data.source={tx}", f"data.customers={people}", "output=null"]
-        train_churn(churn_config(overrides=[*log, "model.tree.min_samples_leaf=50"]), tracking_uri=uri)
-        train_propensity(propensity_config(overrides=log), tracking_uri=uri)
-        train_uplift(uplift_config(overrides=[f"simulate.n_customers={N_CUSTOMERS}", "output=null",
-                                              "model.learners=[t]"]), tracking_uri=uri)
-    finally:
-        mlflow.set_tracking_uri(None)
-    return {"root": root, "tx": tx, "customers": people, "uri": uri, "transactions": sim.transactions,
-            "attributes": sim.customers}
+    return scoring_base("serving", N_CUSTOMERS, uplift_learners="[t]", retention=False)
 
 
 def _overrides(trained, *extra):
