@@ -115,19 +115,20 @@ class LogisticClassifier(BinaryClassifier):
         for column in preprocessor.feature_names_in_:
             if column not in preprocessor.categories_:
                 continue
-            code = codes[column]
-            for level in range(len(preprocessor.categories_[column])):
-                design[:, k] = np.where(code == level, ones[k], zeros[k])
-                k += 1
-            if preprocessor.has_missing_[column]:
-                design[:, k] = np.where(code < 0, ones[k], zeros[k])
-                k += 1
+            row = codes[column] + 1  # 0: missing (or unseen), 1 + level otherwise
+            n_levels = len(preprocessor.categories_[column])
+            width = n_levels + int(preprocessor.has_missing_[column])
+            # (row r, design column j): level j is code r - 1; the missing column (last, when kept) is row 0
+            hit = np.roll(np.eye(n_levels + 1, dtype=bool), -1, axis=1)[:, :width]
+            table = np.where(hit, ones[k:k + width], zeros[k:k + width])  # each code's standardised values
+            for j in range(width):
+                design[:, k + j] = table[:, j][row]
+            k += width
         block = design[:, n_onehot:n_onehot + len(numeric)]
-        block[...] = values
-        np.copyto(block, medians[None, :], where=missing)
-        if scaling is not None:
-            block -= means[n_onehot:n_onehot + len(numeric)]
-            block /= scales[n_onehot:n_onehot + len(numeric)]
+        shift = means[n_onehot:n_onehot + len(numeric)]
+        np.subtract(values, shift, out=block)
+        np.copyto(block, (medians - shift)[None, :], where=missing)  # the median, standardised
+        block /= scales[n_onehot:n_onehot + len(numeric)]
         tail = slice(n_onehot + len(numeric), n_columns)
         design[:, tail] = np.where(missing[:, positions], ones[tail], zeros[tail])
         return design
