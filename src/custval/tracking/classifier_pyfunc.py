@@ -21,6 +21,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ParamSchema, ParamSpec
 
 from custval.errors import ConfigError, CustvalError, DataError, ModelError
+from custval.models.classifiers import shared_inputs
 from custval.tracking.model_inputs import (
     bad_input,
     example_rows,
@@ -80,19 +81,20 @@ class ClassifierPyfunc(mlflow.pyfunc.PythonModel):
         """The outputs (P(y = 1) per output, and reason_1..k when `reasons` > 0) for feature rows; custval
         errors for input that does not fit the model."""
         X = restore_features(pd.DataFrame(model_input), self.features)
-        result = pd.DataFrame(index=X.index)
-        for output, columns in zip(self.spec["outputs"], self.spec["model_features"], strict=True):
-            proba = np.asarray(self.models[output].predict_proba(X[columns]))
-            result[output] = proba[:, 1].astype("float64")
-        if reasons:
-            explainer = self.spec["explain"]
-            columns = self.spec["model_features"][self.spec["outputs"].index(explainer)]
-            explained = self.models[explainer].explain(X[columns], top=reasons)
-            for j in range(1, reasons + 1):
-                column = explained[f"{REASON_PREFIX}{j}"]
-                # plain str/None: JSON-serialisable when served, whatever dtype explain used
-                result[f"{REASON_PREFIX}{j}"] = column.astype(object).where(column.notna(), None).to_numpy()
-        return result
+        result = {}
+        # every output reads its own columns (`model_features`) of X itself: each column is prepared once for
+        # all the outputs and their members
+        with shared_inputs(X):
+            for output in self.spec["outputs"]:
+                proba = np.asarray(self.models[output].predict_proba(X))
+                result[output] = proba[:, 1].astype("float64")
+            if reasons:
+                explained = self.models[self.spec["explain"]].explain(X, top=reasons)
+                for j in range(1, reasons + 1):
+                    column = explained[f"{REASON_PREFIX}{j}"]
+                    # plain str/None: JSON-serialisable when served, whatever dtype explain used
+                    result[f"{REASON_PREFIX}{j}"] = column.astype(object).where(column.notna(), None).to_numpy()
+        return pd.DataFrame(result, index=X.index)  # one frame built, not a column inserted per output
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         try:

@@ -4,6 +4,7 @@ input example, the fitted base learners' feature names and categorical columns, 
 
 from __future__ import annotations
 
+import functools
 from importlib import metadata
 from typing import Any
 
@@ -75,13 +76,14 @@ def restore_features(frame: pd.DataFrame, features: list[dict[str, str]]) -> pd.
     missing = [name for name in names if name not in dtypes]
     if missing:
         raise SchemaError(INPUT_TABLE, missing[0], "feature column is missing")
-    kept = [dtypes[spec["name"]] == _dtype(spec) for spec in features]
+    kept = [dtypes[spec["name"]] == _dtype(spec["dtype"]) for spec in features]
     if all(kept):
         return frame[names]  # a feature frame built here: already what the model saw
+    columns = dict(frame.items())  # one Series per column, without a lookup by name each
     restored = {}
     for spec, keep in zip(features, kept, strict=True):
         name = spec["name"]
-        values = frame[name]
+        values = columns[name]
         if keep:
             restored[name] = values
         elif spec["type"] == "double":
@@ -95,10 +97,12 @@ def restore_features(frame: pd.DataFrame, features: list[dict[str, str]]) -> pd.
     return pd.DataFrame(restored, index=frame.index)
 
 
-def _dtype(spec: dict[str, str]):
-    """The pandas dtype a feature is restored to (the bare name "category" as a CategoricalDtype)."""
+@functools.lru_cache(maxsize=256)
+def _dtype(name: str):
+    """The pandas dtype a feature is restored to (the bare name "category" as a CategoricalDtype); parsed
+    once per dtype name."""
     try:
-        return pd.api.types.pandas_dtype(spec["dtype"])
+        return pd.api.types.pandas_dtype(name)
     except (TypeError, ValueError):
         return None
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from custval.errors import ConfigError, CustvalError, ModelError
+from custval.models.classifiers import shared_inputs
 from custval.tracking.model_inputs import (
     bad_input,
     example_rows,
@@ -104,10 +105,11 @@ class UpliftPyfunc(mlflow.pyfunc.PythonModel):
         """`uplift_<arm>` (float64) per treatment arm (or only of `arms`, the other arms' models not
         evaluated) for feature rows, indexed like them; custval errors for input that does not fit the model."""
         X = self.restore(model_input)
-        if arms is None:
-            uplift = np.asarray(self.model.predict(X), dtype=np.float64).reshape(len(X), -1)
-            return pd.DataFrame(uplift, index=X.index, columns=self.outputs)
-        uplift = self.model.predict_arms(X, arms).reshape(len(X), -1)
+        with shared_inputs(X):  # each column prepared once for all the learner's base models
+            if arms is None:
+                uplift = np.asarray(self.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+                return pd.DataFrame(uplift, index=X.index, columns=self.outputs)
+            uplift = self.model.predict_arms(X, arms).reshape(len(X), -1)
         return pd.DataFrame(uplift, index=X.index, columns=uplift_outputs(arms))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:

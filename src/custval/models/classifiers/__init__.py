@@ -8,9 +8,10 @@ from custval.models.classifiers.boosting import BoostedClassifier
 from custval.models.classifiers.calibration import CalibratedClassifier
 from custval.models.classifiers.logistic import LogisticClassifier
 from custval.models.classifiers.persist import load_classifier, save_classifier
-from custval.models.classifiers.preprocess import TabularPreprocessor
+from custval.models.classifiers.preprocess import TabularPreprocessor, shared_inputs, shared_value
 from custval.models.classifiers.regressor import BoostedRegressor
 from custval.models.classifiers.tree import TreeClassifier
 
 __all__ = ["AveragedClassifier", "BoostedClassifier", "BoostedRegressor", "CalibratedClassifier",
-           "LogisticClassifier", "TabularPreprocessor", "TreeClassifier", "load_classifier", "save_classifier"]
+           "LogisticClassifier", "TabularPreprocessor", "TreeClassifier", "load_classifier", "save_classifier",
+           "shared_inputs", "shared_value"]

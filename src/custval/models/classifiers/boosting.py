@@ -152,7 +152,13 @@ class BoostedClassifier(BinaryClassifier):
 
     # ------------------------------------------------------------------------------------- predict
     def _dmatrix(self, X) -> xgb.DMatrix:
-        return xgb.DMatrix(self.preprocessor_.transform(X), enable_categorical=True, nthread=self.n_jobs)
+        """The DMatrix XGBoost builds of the "category" encoding's frame, from the preprocessor's float32
+        matrix (categorical columns as their codes, typed "c") instead of the frame of Categoricals."""
+        preprocessor = self.preprocessor_
+        names = [str(c) for c in preprocessor.feature_names_in_]
+        types = ["c" if c in preprocessor.categories_ else "float" for c in preprocessor.feature_names_in_]
+        return xgb.DMatrix(preprocessor.matrix(X), feature_names=names, feature_types=types, enable_categorical=True,
+                           nthread=self.n_jobs)
 
     def _predict(self, X, n_trees: int, kind: str) -> np.ndarray:
         """XGBoost's prediction (`kind`: "margin" or "value") of the first n_trees trees, from the

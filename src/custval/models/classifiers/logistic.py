@@ -88,47 +88,57 @@ class LogisticClassifier(BinaryClassifier):
         return TabularPreprocessor(categorical=self.categorical, encoding="onehot", handle_unknown=self.handle_unknown)
 
     # ------------------------------------------------------------------------------------------- fit
-    def _numeric(self, values: np.ndarray) -> np.ndarray:
-        return signed_log(values) if self.transform == "log" else values
+    def _transformed(self, X: pd.DataFrame, preprocessor: TabularPreprocessor) -> np.ndarray:
+        """The numeric columns after `transform` (inside custval's `shared_inputs`, the transform runs once per
+        column for all the models reading the frame)."""
+        return preprocessor.numeric_values(X, signed_log if self.transform == "log" else None)
 
     def _raw_design(self, X: pd.DataFrame, preprocessor: TabularPreprocessor, medians: np.ndarray,
-                    indicators: list[str], order: str = "C") -> np.ndarray:
-        """The design matrix before standardising: one-hot columns (the "onehot" preprocessor's indicators, in
-        its output order, set from the category codes without its frame), imputed numeric columns, missing
-        indicators; in memory `order` (C: as fit has always seen it; F: as a frame's to_numpy gives it, see
-        _design)."""
+                    indicators: list[str], order: str = "C", scaling: tuple[np.ndarray, np.ndarray] | None = None
+                    ) -> np.ndarray:
+        """The design matrix: one-hot columns (the "onehot" preprocessor's indicators, in its output order, set
+        from the category codes without its frame), imputed numeric columns, missing indicators; in memory
+        `order` (C: as fit has always seen it; F: as a frame's to_numpy gives it, see _design). With `scaling`
+        (means, scales) each column is standardised as it is written, (value - mean) / scale: the numbers of
+        standardising the whole raw design afterwards, in one pass over it instead of three."""
         numeric = preprocessor.numeric_columns_
         codes = preprocessor.category_codes(X)
-        values = self._numeric(preprocessor.numeric_values(X))
+        values = self._transformed(X, preprocessor)
         missing = np.isnan(values)
         n_onehot = len(preprocessor.feature_names_out_) - len(numeric)
         positions = [numeric.index(c) for c in indicators]
-        design = np.empty((len(X), n_onehot + len(numeric) + len(positions)), order=order)
+        n_columns = n_onehot + len(numeric) + len(positions)
+        design = np.empty((len(X), n_columns), order=order)
+        means, scales = (np.zeros(n_columns), np.ones(n_columns)) if scaling is None else scaling
+        ones, zeros = (1.0 - means) / scales, (0.0 - means) / scales  # an indicator's two standardised values
         k = 0
         for column in preprocessor.feature_names_in_:
             if column not in preprocessor.categories_:
                 continue
-            code = codes[column]
-            for level in range(len(preprocessor.categories_[column])):
-                design[:, k] = code == level
-                k += 1
-            if preprocessor.has_missing_[column]:
-                design[:, k] = code < 0
-                k += 1
+            row = codes[column] + 1  # 0: missing (or unseen), 1 + level otherwise
+            n_levels = len(preprocessor.categories_[column])
+            width = n_levels + int(preprocessor.has_missing_[column])
+            # (row r, design column j): level j is code r - 1; the missing column (last, when kept) is row 0
+            hit = np.roll(np.eye(n_levels + 1, dtype=bool), -1, axis=1)[:, :width]
+            table = np.where(hit, ones[k:k + width], zeros[k:k + width])  # each code's standardised values
+            for j in range(width):
+                design[:, k + j] = table[:, j][row]
+            k += width
         block = design[:, n_onehot:n_onehot + len(numeric)]
-        block[...] = values
-        np.copyto(block, medians[None, :], where=missing)
-        design[:, n_onehot + len(numeric):] = missing[:, positions]
+        shift = means[n_onehot:n_onehot + len(numeric)]
+        np.subtract(values, shift, out=block)
+        np.copyto(block, (medians - shift)[None, :], where=missing)  # the median, standardised
+        block /= scales[n_onehot:n_onehot + len(numeric)]
+        tail = slice(n_onehot + len(numeric), n_columns)
+        design[:, tail] = np.where(missing[:, positions], ones[tail], zeros[tail])
         return design
 
     def _design(self, X) -> np.ndarray:
         """The standardised design of X as an (n, p) Fortran-ordered array: the values and memory layout of
         `standardised(X).to_numpy()`, without the frame's copies."""
         check_fitted(self)
-        design = self._raw_design(X, self.preprocessor_, self.medians_, self.indicators_, order="F")
-        design -= self.means_
-        design /= self.scales_
-        return design
+        return self._raw_design(X, self.preprocessor_, self.medians_, self.indicators_, order="F",
+                                scaling=(self.means_, self.scales_))
 
     def fit(self, X, y, eval_set=None):
         """Fit on a feature frame X and 0/1 labels y. `eval_set` is ignored (API parity with boosting)."""
@@ -137,7 +147,7 @@ class LogisticClassifier(BinaryClassifier):
         target = check_target(y, len(X), index=X.index)
         preprocessor = self._preprocessor().fit(X)
         numeric = list(preprocessor.numeric_columns_)
-        raw = self._numeric(preprocessor.numeric_values(X))
+        raw = self._transformed(X, preprocessor)
         medians = np.nanmedian(raw, axis=0) if numeric else np.empty(0)
         indicators = [c for c, has in zip(numeric, np.isnan(raw).any(axis=0), strict=True) if has]
         onehot = [c for c in preprocessor.feature_names_out_ if c not in set(numeric)]

@@ -13,12 +13,20 @@ A category not seen in training is, by default (`handle_unknown="ignore"`), enco
 value (no indicator set but `col=<missing>`; NaN for XGBoost), with a CustvalWarning naming the column, how
 many rows and an example: a new plan name or a customer's surname at scoring time does not stop a whole
 scoring run. `handle_unknown="error"` refuses it instead (DataError).
+
+Scoring one frame with several models (an average's members, one model per output, an uplift learner's
+outcome and effect models) prepares the same columns again for each: inside `shared_inputs(X)` every
+preprocessor reading that very frame object keys, factorizes and converts each column (list) once, and the
+results are shared (read-only arrays; the same numbers as without it, see `shared_value`).
 """
 
 from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
@@ -32,6 +40,74 @@ ENCODINGS = ("onehot", "category")
 HANDLE_UNKNOWN = ("error", "ignore")
 MISSING = "<missing>"  # label of the one-hot indicator of a missing categorical value
 KEY_VERSION = 2  # category keys: 1 = text form (legacy), 2 = normalised numbers (see _category_keys)
+
+
+class _SharedInputs:
+    """The frame of one `shared_inputs` block (held, so its id stays its own) and the values prepared of it."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.values: dict[tuple, object] = {}
+
+
+_SHARED: ContextVar[_SharedInputs | None] = ContextVar("custval_shared_inputs", default=None)
+
+
+@contextmanager
+def shared_inputs(frame: pd.DataFrame) -> Iterator[None]:
+    """Within the block, what preprocessors prepare of `frame` (that object, not an equal copy, and not
+    modified inside the block) is computed once and shared, see `shared_value`: score the models on the frame
+    itself, not on column selections of it (each model reads only its own columns). Blocks nest (the inner
+    one's frame only)."""
+    token = _SHARED.set(_SharedInputs(frame))
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared_frame(X) -> pd.DataFrame | None:
+    shared = _SHARED.get()
+    return None if shared is None or shared.frame is not X else shared.frame
+
+
+def shared_value(X, key: tuple, compute: Callable[[], object]):
+    """`compute()`, a pure function of the frame X and `key`, computed once per key inside a
+    `shared_inputs(X)` block, else every time. Arrays are returned read-only: callers copy before writing."""
+    if _shared_frame(X) is None:
+        return compute()
+    values = _SHARED.get().values
+    if key not in values:
+        value = compute()
+        for array in value if isinstance(value, tuple) else (value,):
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False
+        values[key] = value
+    return values[key]
+
+
+def _shared_numeric(X: pd.DataFrame, columns: list[str], elementwise: Callable | None = None) -> np.ndarray | None:
+    """The numeric `columns` of X as float64 (n, k), taken from one conversion of every numeric column of X
+    inside a `shared_inputs(X)` block (then `elementwise`, a function of each value alone, applied to it once);
+    infinite values raise as `_numeric_block` raises. None outside such a block."""
+    if _shared_frame(X) is None:
+        return None
+    names, block, infinite = shared_value(X, ("numeric_block",), lambda: _all_numeric(X))
+    position = [names[c] for c in columns]
+    bad = infinite[position]
+    if bad.any():
+        column = columns[int(np.flatnonzero(bad)[0])]
+        _numeric_values(X[column], column)  # raises, naming the column and its first infinite row
+    if elementwise is not None:
+        block = shared_value(X, ("numeric_block", elementwise), lambda: elementwise(block))
+    return block[:, position]
+
+
+def _all_numeric(frame: pd.DataFrame) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
+    """(column -> position, float64 values, infinite per column) of every numeric-dtype column of `frame`."""
+    columns = [c for c, dtype in zip(frame.columns, frame.dtypes, strict=True) if pd.api.types.is_numeric_dtype(dtype)]
+    values = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    return {c: j for j, c in enumerate(columns)}, values, np.isinf(values).any(axis=0)
 
 
 def _is_temporal(dtype) -> bool:
@@ -269,21 +345,40 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         X = self._check_columns(X)
         codes = {}
         for column in self.categorical_columns_:
-            text = self._keys(X[column], column)
-            rows, distinct = pd.factorize(text)  # each distinct key looked up once; missing -> -1
-            lookup = self._code_map(column)
-            found = np.fromiter((lookup.get(key, -1) for key in distinct), dtype=np.int64, count=len(distinct))
-            code = np.where(rows >= 0, found[np.maximum(rows, 0)], -1) if len(found) else np.full(len(rows), -1)
-            unseen = (code < 0) & (rows >= 0)
-            if unseen.any():
-                example = text.iloc[int(np.flatnonzero(unseen)[0])]
+            code, n_unseen, example = shared_value(X, self._code_key(column), lambda c=column: self._codes(X, c))
+            if n_unseen:
                 if self.handle_unknown == "error":
                     raise DataError(FEATURES, column, "category not seen in training", example)
                 warnings.warn(CustvalWarning(
-                    f"features.{column}: {int(unseen.sum()):,} of {len(code):,} rows have a category not seen in "
+                    f"features.{column}: {n_unseen:,} of {len(code):,} rows have a category not seen in "
                     f"training (e.g. {example!r}), treated as missing"), stacklevel=2)
             codes[column] = code
         return codes
+
+    def _key_kind(self, column: str) -> tuple:
+        """What the category keys of `column` depend on besides its values: the key version (and the training
+        dtype for legacy keys)."""
+        return (self.key_version_,) if self.key_version_ >= 2 else (self.key_version_, self.dtypes_.get(column))
+
+    def _code_key(self, column: str) -> tuple:
+        return ("codes", column, *self._key_kind(column), tuple(self.categories_[column]))
+
+    def _factorized(self, X: pd.DataFrame, column: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+        """(category keys, their factorization: row codes, distinct keys) of one column."""
+        text = self._keys(X[column], column)
+        return (text, *pd.factorize(text))
+
+    def _codes(self, X: pd.DataFrame, column: str) -> tuple[np.ndarray, int, str | None]:
+        """(codes, number of rows with an unseen category, the first such key) of one categorical column."""
+        text, rows, distinct = shared_value(X, ("keys", column, *self._key_kind(column)),
+                                            lambda: self._factorized(X, column))
+        lookup = self._code_map(column)  # each distinct key looked up once; missing -> -1
+        found = np.fromiter((lookup.get(key, -1) for key in distinct), dtype=np.int64, count=len(distinct))
+        code = np.where(rows >= 0, found[np.maximum(rows, 0)], -1) if len(found) else np.full(len(rows), -1)
+        unseen = (code < 0) & (rows >= 0)
+        if not unseen.any():
+            return code, 0, None
+        return code, int(unseen.sum()), text.iloc[int(np.flatnonzero(unseen)[0])]
 
     def _code_map(self, column: str) -> dict[str, int]:
         """key -> position in the fitted categories of `column`, built once per fit (a dict lookup per distinct
@@ -294,8 +389,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         return maps[column]
 
     def _check_columns(self, X) -> pd.DataFrame:
-        X = check_frame(X)
-        dtypes = dict(zip(X.columns, X.dtypes, strict=True))  # one lookup table, not a Series per column
+        X, dtypes = shared_value(X, ("frame",), lambda: (check_frame(X), dict(zip(X.columns, X.dtypes, strict=True))))
+        # the same check of the same columns (an average's members, one output per category) passes once
+        key = ("checked", tuple(self.feature_names_in_), tuple(self.numeric_columns_),
+               tuple((c, self.kinds_.get(c, "any")) for c in self.categorical_columns_))
+        return shared_value(X, key, lambda: self._checked(X, dtypes))
+
+    def _checked(self, X: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
         missing = [c for c in self.feature_names_in_ if c not in dtypes]
         if missing:
             raise SchemaError(FEATURES, missing[0], "required feature column is missing",
@@ -337,24 +437,41 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         unseen). That is what XGBoost reads of the "category" encoding's frame (its categorical splits test
         the codes; it stores float32 values), built without the frame of Categoricals."""
         codes = self.category_codes(X)
+        key = ("matrix", np.dtype(dtype).str, tuple(self.feature_names_in_),
+               tuple(self._code_key(column) for column in self.categorical_columns_))
+        return shared_value(X, key, lambda: self._matrix(X, codes, dtype))
+
+    def _matrix(self, X: pd.DataFrame, codes: dict[str, np.ndarray], dtype) -> np.ndarray:
         out = np.empty((len(X), self.n_features_in_), dtype=dtype)
         numeric = [j for j, column in enumerate(self.feature_names_in_) if column not in codes]
         if numeric:
-            out[:, numeric] = _numeric_block(X, [self.feature_names_in_[j] for j in numeric])
+            out[:, numeric] = self._numeric_block(X, [self.feature_names_in_[j] for j in numeric])
         for j, column in enumerate(self.feature_names_in_):
             if column in codes:
                 code = codes[column]
                 out[:, j] = np.where(code >= 0, code, np.nan)
         return out
 
-    def numeric_values(self, X) -> np.ndarray:
+    @staticmethod
+    def _numeric_block(X: pd.DataFrame, columns: list[str]) -> np.ndarray:
+        shared = _shared_numeric(X, columns)
+        return _numeric_block(X, columns) if shared is None else shared
+
+    def numeric_values(self, X, elementwise: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """The numeric columns of X (`numeric_columns_`) as one Fortran-ordered float64 (n, k) array, checked
-        finite or missing as `transform` checks them."""
+        finite or missing as `transform` checks them; `elementwise` (a function of each value alone, such as
+        numpy's log1p) applied to it, once per column inside `shared_inputs`."""
         X = self._check_columns(X)
-        out = np.empty((len(X), len(self.numeric_columns_)), dtype=np.float64, order="F")
-        if len(self.numeric_columns_):
-            out[:] = _numeric_block(X, list(self.numeric_columns_))
-        return out
+        columns = list(self.numeric_columns_)
+        out = np.empty((len(X), len(columns)), dtype=np.float64, order="F")
+        if not columns:
+            return out if elementwise is None else elementwise(out)
+        shared = _shared_numeric(X, columns, elementwise)
+        if shared is not None:
+            out[:] = shared
+            return out
+        out[:] = _numeric_block(X, columns)
+        return out if elementwise is None else elementwise(out)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_fitted(self)
