@@ -4,6 +4,8 @@ RFM functions built on them equal their former groupby formulation."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,19 +27,41 @@ def _messy(n: int = 4000, seed: int = 0, ids: str = "int") -> pd.DataFrame:
     return frame
 
 
-def test_grouped_sum_by_hand_uses_compensated_summation():
-    values = np.array([1e16, 1.0, 1.0, 2.0, np.nan, 3.0])
-    sums = grouped_sum(values, np.array([0, 0, 0, 1, 1, 2]))
-    assert sums.tolist() == [1e16 + 2.0, 2.0, 3.0]  # naive left-to-right summation would give 1e16
+# pandas sums rows already in group order (without NaN) with np.add.reduceat and other rows with a compensated
+# loop: the two give 4.299999999999999 and 4.3 (math.fsum's correctly rounded sum) for these amounts
+VALUES, LABELS = np.array([0.1, 0.1, 0.2, 1e15, 0.7, 3.3]), np.array([0, 1, 0, 1, 0, 0])
 
 
+def test_grouped_sum_by_hand_sums_as_pandas_does_in_the_given_row_order():
+    assert grouped_sum(VALUES, LABELS).tolist() == [math.fsum([0.1, 0.2, 0.7, 3.3]), 1e15 + 0.1] == [4.3, 1e15 + 0.1]
+    order = np.argsort(LABELS, kind="stable")
+    assert grouped_sum(VALUES[order], LABELS[order]).tolist() == [4.299999999999999, 1e15 + 0.1]
+    assert grouped_sum(np.r_[VALUES, np.nan], np.r_[LABELS, 1]).tolist() == [4.3, 1e15 + 0.1]  # NaN is 0
+
+
+def test_daily_spend_keeps_the_rows_in_their_order_for_the_sums():
+    day = np.array([5, 5, 5, 5, 5, 5]).astype("datetime64[D]")
+    customer, days, spend = daily_spend(LABELS, day, VALUES)
+    assert customer.tolist() == [0, 1] and spend.tolist() == [4.3, 1e15 + 0.1]
+    frame = pd.DataFrame({"c": LABELS, "d": day, "a": VALUES})
+    assert spend.tolist() == frame.groupby(["c", "d"])["a"].sum().tolist()
+    assert daily_spend(LABELS[::-1], day, VALUES[::-1])[2].tolist() == \
+        frame.iloc[::-1].groupby(["c", "d"])["a"].sum().tolist()
+
+
+@pytest.mark.parametrize("nan", [True, False], ids=["nan", "finite"])
+@pytest.mark.parametrize("order", ["shuffled", "sorted"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_daily_spend_equals_a_two_key_groupby(seed):
+def test_daily_spend_equals_a_two_key_groupby(seed, order, nan):
     frame = _messy(seed=seed)
+    if not nan:
+        frame = frame.dropna(subset=["amount"])
+    if order == "sorted":  # the rows in group order: pandas sums them with np.add.reduceat
+        frame = frame.sort_values(["customer_id", "timestamp"], kind="stable")
     codes = pd.factorize(frame["customer_id"], sort=True)[0]
     day = frame["timestamp"].dt.normalize().to_numpy()
     customer, days, spend = daily_spend(codes, day, frame["amount"].to_numpy())
-    expected = (pd.DataFrame({"c": codes, "d": day, "a": frame["amount"]})
+    expected = (pd.DataFrame({"c": codes, "d": day, "a": frame["amount"].to_numpy()})
                 .groupby(["c", "d"], sort=True)["a"].sum())
     assert np.array_equal(customer, expected.index.get_level_values("c").to_numpy())
     assert np.array_equal(days, expected.index.get_level_values("d").to_numpy())
