@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custval.features.daily import daily_spend, grouped_sum
+from custval.features.daily import calendar_days, daily_spend, grouped_sum
 from custval.features.rfm_scores import rfm_table
 from custval.features.winback import lapsed_customers, reactivations
 
@@ -112,3 +112,17 @@ def test_rfm_table_monetary_equals_the_groupby_formulation():
     expected = pd.Series(daily.to_numpy()).groupby(c).sum()
     assert got.index.tolist() == uniques.take(expected.index).tolist()
     assert np.array_equal(got["monetary"].to_numpy(), expected.to_numpy())
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "s"])
+@pytest.mark.parametrize("tz", [None, "Europe/Berlin"])
+def test_calendar_days_are_the_normalised_timestamps(unit, tz):
+    stamps = pd.Series(pd.to_datetime(["1969-12-31 23:59:59", "1950-06-01 05:00:00", None,
+                                       "2024-03-31 01:30:00", "2024-01-01 00:00:00"]).as_unit(unit))
+    if tz is not None:
+        stamps = stamps.dt.tz_localize(tz)
+    days = calendar_days(stamps)
+    expected = stamps.dt.normalize().to_numpy()
+    assert days.dtype == expected.dtype
+    assert pd.Series(days).equals(pd.Series(expected))
+    assert tz is not None or pd.Timestamp(days[0]) == pd.Timestamp("1969-12-31")  # floored, not truncated

@@ -12,7 +12,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["daily_spend", "grouped_sum"]
+__all__ = ["calendar_days", "daily_spend", "grouped_sum"]
+
+
+def calendar_days(timestamps: pd.Series) -> np.ndarray:
+    """`timestamps.dt.normalize().to_numpy()` (the calendar day of each timestamp, NaT kept, the unit kept),
+    cast with numpy for tz-naive timestamps (pandas' accessor costs ~0.1 ms however few the rows)."""
+    if isinstance(timestamps.dtype, np.dtype) and timestamps.dtype.kind == "M":
+        values = timestamps.to_numpy()
+        return values.astype("datetime64[D]").astype(values.dtype)
+    return timestamps.dt.normalize().to_numpy()
 
 
 def grouped_sum(values: np.ndarray, labels: np.ndarray) -> np.ndarray:

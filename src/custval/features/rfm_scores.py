@@ -25,7 +25,7 @@ import pandas as pd
 
 from custval.data.schemas import parse_date
 from custval.errors import ConfigError, DataError, SchemaError
-from custval.features.daily import daily_spend, grouped_sum
+from custval.features.daily import calendar_days, daily_spend, grouped_sum
 from custval.features.rfm import day_number
 from custval.features.validation import check_not_one_group, check_variation, numeric_values, require_columns
 
@@ -120,12 +120,12 @@ def _day_numbers(timestamps: pd.Series, table: str) -> np.ndarray:
     if not pd.api.types.is_datetime64_any_dtype(timestamps.dtype):
         raise SchemaError(table, "timestamp", f"must be datetime64, got dtype {timestamps.dtype}",
                           timestamps.iloc[0] if len(timestamps) else None)
-    day = timestamps.dt.normalize()
-    if getattr(day.dt, "tz", None) is not None:
-        day = day.dt.tz_localize(None)
-    if day.isna().any():
+    if getattr(timestamps.dt, "tz", None) is not None:  # the wall-clock day
+        timestamps = timestamps.dt.normalize().dt.tz_localize(None)
+    day = calendar_days(timestamps)
+    if np.isnat(day).any():
         raise DataError(table, "timestamp", "must not be missing", None)
-    return day.to_numpy().astype("datetime64[D]").astype(np.int64)
+    return day.astype("datetime64[D]").astype(np.int64)
 
 
 def _to_timestamp(value, name: str) -> pd.Timestamp:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from custval.errors import ConfigError, DataError
-from custval.features.daily import daily_spend, grouped_sum
+from custval.features.daily import calendar_days, daily_spend, grouped_sum
 from custval.features.validation import require_columns
 
 __all__ = ["LAPSE_FEATURES", "lapse_features", "lapsed_customers", "reactivations"]
@@ -41,7 +41,7 @@ def _purchase_days(transactions: pd.DataFrame, as_of) -> tuple[np.ndarray, np.nd
     rows = transactions if before.all() else transactions.loc[before]
     ids = rows["customer_id"].to_numpy()
     codes, uniques = pd.factorize(ids, sort=True)  # a missing id (-1) is in no group, as in a groupby
-    day = rows["timestamp"].dt.normalize().to_numpy()
+    day = calendar_days(rows["timestamp"])
     amount = rows["amount"].to_numpy(dtype=float, na_value=np.nan)
     known = codes >= 0
     if not known.all():
