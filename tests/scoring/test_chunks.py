@@ -137,3 +137,38 @@ def test_reasons_go_to_the_head_of_the_retention_list_from_the_rows_kept_per_chu
     days = (AS_OF.normalize() - last.dt.normalize()).dt.days
     expected = [f"1:{days[c]:g}" for c in scores.loc[head, "customer_id"]]
     assert scores.loc[head, "reason_1"].tolist() == expected
+
+
+class _RecencyPropensity:
+    """A propensity 'model' over categories a, b, c trained with cross_sell_new_only (labels only)."""
+
+    features = [{"name": "recency_days"}]
+    spec = {"outputs": ["p_a", "p_b", "p_c"]}
+
+    def __init__(self, categories, new_only: bool):
+        from custval.features.snapshots import snapshot_recipe
+
+        self.recipe = snapshot_recipe(label="propensity", windows=[30], active_days=None, categories=categories,
+                                      horizon_days=90, cross_sell_new_only=new_only, customers=False)
+
+    def score(self, X):
+        days = X["recency_days"].to_numpy(dtype=float)
+        return pd.DataFrame({c: 1.0 / (days + k) for k, c in enumerate(self.spec["outputs"], 1)}, index=X.index)
+
+
+@pytest.mark.parametrize("categories", [["a", "b", "c"], ["a", "b"]])
+def test_recipes_differing_only_in_their_labels_share_one_feature_build(monkeypatch, categories):
+    from custval.features import snapshots
+    from custval.scoring.batch import ScoringModels, ScoringRules, score_chunk
+
+    churn = _RecencyChurn()
+    churn.recipe = {**churn.recipe, "categories": ["a", "b", "c"]}
+    models = ScoringModels(churn=churn, propensity=_RecencyPropensity(categories, new_only=True))
+    rules = ScoringRules(recipes={"churn": churn.recipe, "propensity": models.propensity.recipe})
+    built = []
+    build = snapshots.build_snapshot
+    monkeypatch.setattr(snapshots, "build_snapshot", lambda *a, **k: built.append(k) or build(*a, **k))
+    log, _ = next(chunks(_log(6, np.arange(30)), None, AS_OF, 1000))
+    scores = score_chunk(log, None, AS_OF, models, rules, history_start=log["timestamp"].min())
+    assert len(built) == (1 if categories == ["a", "b", "c"] else 2)  # other categories: other features
+    assert scores["churn_probability"].notna().all() and scores["p_a"].notna().all()

@@ -25,6 +25,7 @@ import pandas as pd
 
 from custval.data.schemas import parse_date
 from custval.errors import ConfigError, DataError, SchemaError
+from custval.features.daily import calendar_days, daily_spend, grouped_sum
 from custval.features.rfm import day_number
 from custval.features.validation import check_not_one_group, check_variation, numeric_values, require_columns
 
@@ -141,12 +142,12 @@ def _day_numbers(timestamps: pd.Series, table: str) -> np.ndarray:
     if not pd.api.types.is_datetime64_any_dtype(timestamps.dtype):
         raise SchemaError(table, "timestamp", f"must be datetime64, got dtype {timestamps.dtype}",
                           timestamps.iloc[0] if len(timestamps) else None)
-    day = timestamps.dt.normalize()
-    if getattr(day.dt, "tz", None) is not None:
-        day = day.dt.tz_localize(None)
-    if day.isna().any():
+    if getattr(timestamps.dt, "tz", None) is not None:  # the wall-clock day
+        timestamps = timestamps.dt.normalize().dt.tz_localize(None)
+    day = calendar_days(timestamps)
+    if np.isnat(day).any():
         raise DataError(table, "timestamp", "must not be missing", None)
-    return day.to_numpy().astype("datetime64[D]").astype(np.int64)
+    return day.astype("datetime64[D]").astype(np.int64)
 
 
 def _to_timestamp(value, name: str) -> pd.Timestamp:
@@ -273,12 +274,12 @@ def _window_rfm(transactions: pd.DataFrame, end: int, population: str, monetary:
     (customers as first seen) without the period grid: every customer in it bought in it. The sums are pandas'
     grouped sums over the same groups in the same order, as in the core."""
     codes, customers, day, amount = _purchases(transactions, end + 1, population, monetary, table)
-    daily = pd.DataFrame({"c": codes, "d": day, "a": amount}).groupby(["c", "d"], sort=True)["a"].sum()
-    c, d = daily.index.get_level_values("c").to_numpy(), daily.index.get_level_values("d").to_numpy()
-    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])  # sorted by customer code, then day
+    c, d, daily = daily_spend(codes, day, amount)  # sorted by customer code, then day
+    new = np.r_[True, c[1:] != c[:-1]]
+    starts = np.flatnonzero(new)
     ends = np.r_[starts[1:], len(c)]
     frequency = (ends - starts).astype(np.int64)
-    spend = pd.Series(daily.to_numpy()).groupby(c).sum().to_numpy()
+    spend = grouped_sum(daily, np.cumsum(new) - 1)
     if monetary == "mean":
         spend = spend / frequency
     return pd.DataFrame({"recency_days": (end - d[ends - 1]).astype(np.int64), "frequency": frequency,

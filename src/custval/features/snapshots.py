@@ -398,6 +398,7 @@ def _attribute_columns(customers, ids: pd.Index, cutoff: pd.Timestamp, taken: se
                           cid.iloc[0] if len(cid) else None)
     pos = pd.Index(cid).get_indexer(ids)
     take = np.where(pos >= 0, pos, len(customers))  # the row after the last one: a missing value
+    fill = np.where(pos >= 0, pos, -1)  # the same for take(allow_fill=True)
     out: dict[str, object] = {}
     for col in customers.columns:
         if col == "customer_id":
@@ -420,10 +421,8 @@ def _attribute_columns(customers, ids: pd.Index, cutoff: pd.Timestamp, taken: se
         if name in taken or name == CHURN or name.startswith(LABEL_PREFIX):
             raise SchemaError("customers", str(col), "attribute name clashes with a snapshot column or label", name)
         taken.add(name)
-        if values is None:
-            text = pd.array(s.astype("string"), dtype="string")
-            out[name] = pd.concat([pd.Series(text), pd.Series([pd.NA], dtype="string")], ignore_index=True
-                                  ).array.take(take)
+        if values is None:  # text; a customer without a row gets <NA>
+            out[name] = s.astype("string").array.take(fill, allow_fill=True)
         else:
             out[name] = np.r_[np.asarray(values, dtype=np.float64), np.nan][take]
     return out

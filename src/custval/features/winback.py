@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from custval.errors import ConfigError, DataError
+from custval.features.daily import calendar_days, daily_spend, grouped_sum
 from custval.features.validation import require_columns
 
 __all__ = ["LAPSE_FEATURES", "lapse_features", "lapsed_customers", "reactivations"]
@@ -28,30 +29,38 @@ def _days(name: str, value) -> int:
     return int(value)
 
 
-def _purchase_days(transactions: pd.DataFrame, as_of) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """One row per customer and purchase day before `as_of` (net spend > 0), sorted by customer then day."""
+def _purchase_days(transactions: pd.DataFrame, as_of) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Timestamp]:
+    """(customer, day, net spend) of every customer and purchase day before `as_of` (net spend > 0), sorted by
+    customer then day, and `as_of` as a Timestamp."""
     require_columns(transactions, ["customer_id", "timestamp", "amount"], "transactions")
     as_of = pd.Timestamp(as_of)
-    before = transactions.loc[transactions["timestamp"] < as_of, ["customer_id", "timestamp", "amount"]]
-    if before.empty:
+    before = (transactions["timestamp"] < as_of).to_numpy(dtype=bool)
+    if not before.any():
         raise DataError("transactions", "timestamp", f"has no rows before as_of {as_of.date()}",
                         transactions["timestamp"].min())
-    days = (before.assign(day=before["timestamp"].dt.normalize())
-            .groupby(["customer_id", "day"], sort=True, observed=True)["amount"].sum().reset_index())
-    return days[days["amount"] > 0].reset_index(drop=True), as_of
+    rows = transactions if before.all() else transactions.loc[before]
+    ids = rows["customer_id"].to_numpy()
+    codes, uniques = pd.factorize(ids, sort=True)  # a missing id (-1) is in no group, as in a groupby
+    day = calendar_days(rows["timestamp"])
+    amount = rows["amount"].to_numpy(dtype=float, na_value=np.nan)
+    known = codes >= 0
+    if not known.all():
+        codes, day, amount = codes[known], day[known], amount[known]
+    code, day, spend = daily_spend(codes, day, amount)
+    bought = spend > 0
+    return np.asarray(uniques)[code[bought]], day[bought], spend[bought], as_of
 
 
 def lapsed_customers(transactions: pd.DataFrame, as_of, *, lapse_days: int) -> pd.DataFrame:
     """Customers whose last purchase day before `as_of` is at least `lapse_days` before it: customer_id,
     last_purchase, and the LAPSE_FEATURES as of `as_of` (lapse_days = days since the last purchase)."""
     lapse = _days("lapse_days", lapse_days)
-    days, as_of = _purchase_days(transactions, as_of)
-    # days is sorted by customer then day: each customer's rows are one block, first and last day at its ends
-    customer = days["customer_id"].to_numpy()
-    day = days["day"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
+    customer, day, amount, as_of = _purchase_days(transactions, as_of)
+    # sorted by customer then day: each customer's rows are one block, first and last day at its ends
+    new = np.r_[True, customer[1:] != customer[:-1]]
+    starts = np.flatnonzero(new)
     ends = np.r_[starts[1:], len(customer)]
-    spend = days.groupby("customer_id", sort=True, observed=True)["amount"].sum().to_numpy(dtype=float)
+    spend = grouped_sum(amount, np.cumsum(new) - 1)
     first, last = day[starts], day[ends - 1]
     orders = (ends - starts).astype(float)
     since = (as_of.normalize().to_datetime64() - last) // np.timedelta64(1, "D")
@@ -71,10 +80,8 @@ def reactivations(transactions: pd.DataFrame, as_of, *, lapse_days: int, horizon
     `value`, the net spend from the return day over `horizon_days`. Only returns whose window ends by `as_of`."""
     lapse = _days("lapse_days", lapse_days)
     horizon = _days("horizon_days", horizon_days)
-    days, as_of = _purchase_days(transactions, as_of)
-    customer = days["customer_id"].to_numpy()
-    day = days["day"].to_numpy(dtype="datetime64[D]").astype(np.int64)
-    amount = days["amount"].to_numpy(dtype=float)
+    customer, day, amount, as_of = _purchase_days(transactions, as_of)
+    day = day.astype("datetime64[D]").astype(np.int64)
     same = np.r_[False, customer[1:] == customer[:-1]]
     gap = np.r_[0, np.diff(day)]
     returns = np.flatnonzero(same & (gap >= lapse) & (day + horizon <= as_of.normalize().to_datetime64()

@@ -251,11 +251,12 @@ def _people_by_id(customers: pd.DataFrame | None, log_ids: pd.Series) -> Callabl
 def _features(cache: dict, log, customers, as_of, history_start, recipe: dict,
               timings: dict[str, float] | None = None) -> pd.DataFrame:
     """The snapshot features of `recipe` as of `as_of` for every customer of `log` (the population rule is
-    applied by the caller), indexed by customer_id; one build per distinct recipe."""
+    applied by the caller), indexed by customer_id; one build per distinct feature recipe (cross_sell_new_only
+    shapes only the labels, which are not built: recipes differing only in it share a build)."""
     options = snap.recipe_options(recipe, customers=customers)
     options["active_days"] = None
-    key = (options["windows"], tuple(options["categories"] or ()), options["cross_sell_new_only"],
-           options["customers"] is not None)
+    key = (options["windows"], tuple(options["categories"] or ()),
+           options["cross_sell_new_only"] if options["labels"] else None, options["customers"] is not None)
     if key not in cache:
         with _stage(timings, "features"):
             cache[key] = snap.build_snapshot(log, as_of, history_start=history_start, **options).set_index(
@@ -282,10 +283,14 @@ def score_chunk(log: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Tim
     with _stage(timings, "rfm"):
         summary = rfm_summary(log, last_day, period=period)[["frequency", "recency", "T", "monetary_value"]]
         classic = rfm_table(log, as_of=last_day)
-        out = summary.join(classic.rename(columns={"frequency": "purchases", "monetary": "revenue"})[
-            ["purchases", "revenue", "recency_days"]])
-        out["recency_days"] = out["recency_days"] + 1.0  # days from the last purchase day to as_of (>= 1)
-        out.index.name = "customer_id"
+        if not classic.index.equals(summary.index):
+            classic = classic.reindex(summary.index)  # a left join on the summary's customers
+        out = pd.DataFrame({
+            **{column: summary[column].to_numpy() for column in summary.columns},
+            "purchases": classic["frequency"].to_numpy(), "revenue": classic["monetary"].to_numpy(),
+            # days from the last purchase day to as_of (>= 1)
+            "recency_days": classic["recency_days"].to_numpy() + 1.0,
+        }, index=summary.index.rename("customer_id"))
     if clv is not None:
         with _stage(timings, "clv"):
             values = clv.predict(summary)

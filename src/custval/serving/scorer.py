@@ -179,13 +179,14 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
         start = self.history_start if history_start in (None, "") else _date(history_start, "history_start")
         if start >= as_of:
             raise DataError(PARAMS, "history_start", f"must be before as_of {as_of.date()}", str(start.date()))
-        first = transactions.groupby("customer_id", sort=True)["timestamp"].min()
-        late = first.index[(first >= as_of).to_numpy()]
+        ids, stamps = transactions["customer_id"].to_numpy(), transactions["timestamp"].to_numpy()
+        late = np.setdiff1d(ids, ids[stamps < as_of.to_datetime64()])  # sorted: the smallest id first
         if len(late):
+            since = pd.Timestamp(stamps[ids == late[0]].min())
             raise DataError(PARAMS, "as_of", f"{as_of.date()} is on or before the first purchase of customer "
-                            f"{late[0]!r} ({first[late[0]].date()}): no transaction before as_of to score it on",
+                            f"{_scalar(late[0])!r} ({since.date()}): no transaction before as_of to score it on",
                             str(as_of.date()))
-        log, people = next(chunks(transactions, customers, as_of, len(first)))
+        log, people = next(chunks(transactions, customers, as_of, len(ids)))  # one chunk: every customer
         out = add_priorities(score_chunk(log, people, as_of, self.models, self.rules, history_start=start,
                                          reasons=N_REASONS if reasons else 0), self.rules)
         out.insert(0, "as_of", as_of)
@@ -216,15 +217,16 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
         attributes = [c for c in frame.columns if c not in MAPPABLE]
         if not attributes:
             return transactions, None
-        ids = parse_customer_ids(frame["customer_id"], table=INPUT)  # the rows were validated above
-        people = frame[attributes].assign(customer_id=ids.to_numpy())
-        varying = people.groupby("customer_id", sort=False)[attributes].nunique(dropna=False) > 1
-        if bool(varying.to_numpy().any()):
-            column = varying.columns[int(np.flatnonzero(varying.any().to_numpy())[0])]
-            customer = varying.index[varying[column].to_numpy()][0]
-            raise DataError(INPUT, str(column), "is a customer attribute and must be the same on every row of "
-                            "a customer", f"customer {customer!r}")
-        people = people.drop_duplicates("customer_id").reset_index(drop=True)
+        ids = parse_customer_ids(frame["customer_id"], table=INPUT).to_numpy()  # the rows were validated above
+        customer, first = _first_rows(ids)
+        for column in attributes:
+            values = pd.factorize(frame[column], use_na_sentinel=False)[0]  # missing is one more value
+            varying = values != values[first[customer]]
+            if varying.any():
+                example = ids[first[customer[varying].min()]]  # the first customer (in row order) it varies for
+                raise DataError(INPUT, str(column), "is a customer attribute and must be the same on every row "
+                                "of a customer", f"customer {_scalar(example)!r}")
+        people = frame[attributes].iloc[first].assign(customer_id=ids[first]).reset_index(drop=True)
         for column in attributes:  # a date attribute became days_since_<column> in training
             if f"days_since_{column}" in self.features and column not in self.features:
                 people[column] = _dates(people[column], str(column))
@@ -244,15 +246,30 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
 def jsonable(scores: pd.DataFrame) -> pd.DataFrame:
     """The scores as a served answer: as_of as an ISO date, text columns as str / None, nullable integers as
     float (missing -> NaN)."""
-    out = scores.copy()
-    out["as_of"] = out["as_of"].dt.strftime("%Y-%m-%d")
-    for column in out.columns:
-        dtype = out[column].dtype
+    columns = {}
+    for column in scores.columns:
+        values = scores[column]
+        if column == "as_of":
+            values = values.dt.strftime("%Y-%m-%d")
+        dtype = values.dtype
         if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
-            out[column] = out[column].astype(object).where(out[column].notna(), None)
+            text = values.to_numpy(dtype=object, copy=True)
+            text[values.isna().to_numpy()] = None
+            values = pd.Series(text, index=scores.index, dtype=object, copy=False)
         elif pd.api.types.is_extension_array_dtype(dtype) and pd.api.types.is_integer_dtype(dtype):
-            out[column] = out[column].astype("float64")
-    return out
+            values = values.astype("float64")
+        columns[column] = values
+    return pd.DataFrame(columns, index=scores.index)
+
+
+def _first_rows(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each row's customer as 0..n-1 in order of first appearance, the first row of each customer)."""
+    customer = pd.factorize(ids)[0]
+    return customer, np.unique(customer, return_index=True)[1]
+
+
+def _scalar(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _date(value, name: str) -> pd.Timestamp:
