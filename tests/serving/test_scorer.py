@@ -259,6 +259,7 @@ def _bad(rows: pd.DataFrame, **changes) -> pd.DataFrame:
     ("bad_as_of", "as_of"),
     ("attribute_varies", "region"),
     ("text_age", "age"),
+    ("only_returns", "amount"),
 ])
 def test_bad_requests_are_4xx_naming_the_field_and_the_server_keeps_answering(server, trained, case, field):
     rows = _rows(trained, ids=[12, 13])
@@ -276,6 +277,8 @@ def test_bad_requests_are_4xx_naming_the_field_and_the_server_keeps_answering(se
         "attribute_varies": _records(_bad(rows, region="elsewhere"), as_of=AS_OF),
         "text_age": _records(_bad(rows, age="old").assign(age=lambda f: f["age"].where(
             f["customer_id"] != 12, "old")), as_of=AS_OF),
+        "only_returns": _records(rows.assign(amount=lambda f: f["amount"].where(f["customer_id"] != 13, -5.0)),
+                                 as_of=AS_OF),
     }[case]
     status, answer = _post(server, body)
     assert 400 <= status < 500, answer

@@ -66,3 +66,13 @@ def test_as_of_on_or_before_a_customers_first_purchase_names_the_smallest_such_i
     frame = _rows([7, 4, 7, 2]).assign(timestamp=["2024-03-05", "2024-06-01", "2024-01-02", "2024-05-20"])
     with pytest.raises(DataError, match=r"customer 2 \(2024-05-20\)"):
         _scorer().score(frame, as_of="2024-05-20", today="2024-07-01")
+
+
+@pytest.mark.parametrize("ids", [[7, 7], [7, 4, 7, 2]])
+def test_a_customer_with_only_returns_is_named_not_dropped(ids):
+    """Every row of customer 7 is a return (excluded by the returns policy): a 400 naming it, not a missing row
+    (or, when nobody is left, a failure deep in the chunking)."""
+    frame = _rows(ids)
+    frame.loc[frame["customer_id"] == 7, "amount"] = -12.5
+    with pytest.raises(DataError, match=r"amount.*only returns .*customer 7\b.*-12.5"):
+        _scorer().score(frame, as_of="2024-12-01", today="2024-12-01")

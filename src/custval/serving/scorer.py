@@ -171,6 +171,14 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
             raise DataError(PARAMS, "unknown_categories", f"must be one of {list(UNKNOWN_CATEGORIES)}",
                             unknown_categories)
         transactions, customers = self.split(rows, check_categories=unknown_categories == "error")
+        if len(transactions) < len(rows):  # rows dropped by the returns policy: is every customer still there?
+            frame = pd.DataFrame(rows)
+            sent = parse_customer_ids(frame["customer_id"], table=INPUT).to_numpy()
+            gone = np.setdiff1d(sent, transactions["customer_id"].to_numpy())  # sorted: the smallest id first
+            if len(gone):
+                raise DataError(INPUT, "amount", f"has only returns (negative amounts) for customer "
+                                f"{_scalar(gone[0])!r}: a return is not a purchase; send at least one purchase "
+                                "per customer", frame["amount"].to_numpy()[sent == gone[0]][0])
         today = pd.Timestamp.now().normalize() if today is None else pd.Timestamp(today).normalize()
         as_of = today if as_of in (None, "") else _date(as_of, "as_of")
         if as_of > today + DAY:
