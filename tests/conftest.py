@@ -20,16 +20,21 @@ import pytest
 from custval.data.io import write_text
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _default_store_outside_the_tree(tmp_path_factory):
-    """MLflow's default store is ./mlflow.db: a test that resets the tracking URI (`set_tracking_uri(None)`)
-    and then touches MLflow would leave an empty store in the repository, or write into a developer's
-    MLFLOW_TRACKING_URI. The default of the session is a temporary store instead; tests that check the
-    default itself unset the variable (monkeypatch.delenv)."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('default-store')}/mlflow.db")
-    yield
-    patch.undo()
+@pytest.fixture(scope="session")
+def _session_store(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('default-store')}/mlflow.db"
+
+
+@pytest.fixture(autouse=True)
+def _default_store_outside_the_tree(_session_store, monkeypatch):
+    """MLflow's default store is ./mlflow.db, and `mlflow.set_tracking_uri(None)` unsets MLFLOW_TRACKING_URI
+    (`set_tracking_uri(uri)` sets it): after any test that resets MLflow, a job run without a tracking URI would
+    create or write ./mlflow.db in the repository (a test did, in CI). So a test that starts without the
+    variable gets it pointing at a temporary store of the session (a value left by a module's fixture or by
+    set_tracking_uri(uri) is a temporary store too, and kept); tests that check the default itself unset it
+    (monkeypatch.delenv)."""
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", _session_store)
 
 
 ROOT_STORE = Path(__file__).resolve().parent.parent / "mlflow.db"
@@ -37,12 +42,11 @@ ROOT_STORE = Path(__file__).resolve().parent.parent / "mlflow.db"
 
 @pytest.fixture(autouse=True)
 def _no_store_left_in_the_tree(request):
-    """Name the test that leaves ./mlflow.db in the repository (a warning in the summary) and remove it.
-    Under xdist the other worker's test may be the one: the warning narrows it to two."""
+    """Name the test that leaves ./mlflow.db in the repository (a warning in the summary; the file is kept: it
+    may be open in the test running beside it under xdist, which the warning may name instead)."""
     existed = ROOT_STORE.exists()
     yield
     if not existed and ROOT_STORE.exists():
-        ROOT_STORE.unlink(missing_ok=True)
         warnings.warn(f"{request.node.nodeid} (or the test running beside it) left {ROOT_STORE}", stacklevel=1)
 
 
