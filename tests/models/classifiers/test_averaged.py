@@ -4,6 +4,7 @@ fitted as clones, parameter checks."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import expit
 from sklearn.metrics import roc_auc_score
@@ -15,6 +16,7 @@ from custval.models.classifiers import (
     LogisticClassifier,
     TreeClassifier,
 )
+from custval.models.classifiers.reasons import top_reasons
 
 
 def _members():
@@ -73,3 +75,24 @@ def test_contributions_are_the_weighted_mean_and_sum_to_the_margin(data, average
 def test_bad_parameters_are_config_errors(params, match):
     with pytest.raises(ConfigError, match=match):
         AveragedClassifier(**params).check_params()
+
+
+def test_reasons_from_the_contribution_arrays_equal_those_from_the_contribution_frames(data, averaged):
+    """explain reads `contribution_values` (arrays); the frame path (`top_reasons` of `contributions`) and, for
+    the logistic member, coefficient x standardised value summed by owner column give the same numbers."""
+    Xt = data["test"][0].iloc[:300]
+    boosted, logistic = averaged.estimators_
+    for model in (averaged, boosted, logistic):
+        frame = model.contributions(Xt)
+        pd.testing.assert_frame_equal(model.explain(Xt, top=3),
+                                      top_reasons(frame, model.preprocessor_ if model is not averaged
+                                                  else boosted.preprocessor_, Xt, 3))
+    terms = logistic.standardised(Xt) * logistic.coef_
+    by_column = terms.T.groupby(np.asarray(logistic.design_columns_)).sum().T
+    names = [str(c) for c in logistic.feature_names_in_]
+    np.testing.assert_allclose(logistic.contribution_values(Xt)[:, :-1], by_column[names].to_numpy(), rtol=1e-12,
+                               atol=1e-15)
+    assert (logistic.contribution_values(Xt)[:, -1] == logistic.intercept_).all()
+    one, many = averaged.explain(Xt.iloc[[7]], top=3).iloc[0], averaged.explain(Xt, top=3).iloc[7]
+    assert one[["reason_1", "reason_2", "reason_3"]].tolist() == many[["reason_1", "reason_2", "reason_3"]].tolist()
+    np.testing.assert_allclose(one.iloc[3:].astype(float), many.iloc[3:].astype(float), rtol=1e-12)

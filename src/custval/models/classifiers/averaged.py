@@ -20,7 +20,7 @@ from sklearn.base import clone
 from custval.errors import ConfigError, shown
 from custval.models.classifiers._base import BinaryClassifier
 from custval.models.classifiers._checks import CLASSES, check_frame, check_target
-from custval.models.classifiers.reasons import top_reasons
+from custval.models.classifiers.reasons import BIAS, top_reasons
 from custval.models.validation import check_fitted, check_int
 
 
@@ -114,15 +114,23 @@ class AveragedClassifier(BinaryClassifier):
         return pd.Series(total, index=names, name="importance")
 
     # ------------------------------------------------------------------------------------- explain
+    def contribution_values(self, X) -> np.ndarray:
+        """`contributions` as an (n, n_features_in_ + 1) float64 array (the bias last), without the frames."""
+        check_fitted(self)
+        names = [*(str(c) for c in self.feature_names_in_), BIAS]
+        parts = [w * (m.contribution_values(X) if hasattr(m, "contribution_values")
+                      else m.contributions(X)[names].to_numpy(dtype=np.float64))
+                 for w, m in zip(self.weights_, self.estimators_, strict=True)]
+        return sum(parts[1:], parts[0])
+
     def contributions(self, X) -> pd.DataFrame:
         """Weighted mean of the members' contributions (log-odds; input columns plus `bias`); each row sums
         to the mean margin."""
-        check_fitted(self)
-        parts = [w * m.contributions(X) for w, m in zip(self.weights_, self.estimators_, strict=True)]
-        return sum(parts[1:], parts[0])
+        names = [str(c) for c in self.feature_names_in_]
+        return pd.DataFrame(self.contribution_values(X), index=X.index, columns=[*names, BIAS])
 
     def explain(self, X, top: int = 3) -> pd.DataFrame:
         """Per-row top `top` reasons pushing the risk UP, from the averaged contributions; values as the
         first member's preprocessor encodes them."""
         check_int(top, "top", minimum=1)
-        return top_reasons(self.contributions(X), self.estimators_[0].preprocessor_, X, top)
+        return top_reasons(self.contribution_values(X), self.estimators_[0].preprocessor_, X, top)

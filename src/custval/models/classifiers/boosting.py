@@ -195,19 +195,23 @@ class BoostedClassifier(BinaryClassifier):
         return gain / total if total > 0 else gain
 
     # ------------------------------------------------------------------------------------- explain
+    def contribution_values(self, X, *, approximate: bool = False) -> np.ndarray:
+        """`contributions` as an (n, n_features_in_ + 1) float64 array (the bias last), without the frame."""
+        check_fitted(self)
+        return self.booster_.predict(self._dmatrix(X), pred_contribs=True, approx_contribs=approximate,
+                                     iteration_range=(0, self.n_iterations_)).astype(np.float64)
+
     def contributions(self, X, *, approximate: bool = False) -> pd.DataFrame:
         """Per-row contributions in log-odds, one column per input column plus `bias`; each row sums to the
         raw margin. Exact TreeSHAP by default (costly on CPU: about 100x a prediction); `approximate=True`
         uses XGBoost's fast path-based (Saabas) attribution instead."""
-        check_fitted(self)
-        values = self.booster_.predict(self._dmatrix(X), pred_contribs=True, approx_contribs=approximate,
-                                       iteration_range=(0, self.n_iterations_)).astype(np.float64)
         names = [str(c) for c in self.feature_names_in_]
-        return pd.DataFrame(values, index=X.index, columns=[*names, BIAS])
+        return pd.DataFrame(self.contribution_values(X, approximate=approximate), index=X.index,
+                            columns=[*names, BIAS])
 
     def explain(self, X, top: int = 3, *, approximate: bool = False) -> pd.DataFrame:
         """Per-row top `top` reasons pushing the risk UP: reason_1..k ("recency_days=143", "plan=basic",
         "income=missing") and contribution_1..k (log-odds, largest first). Rows with fewer than k positive
         contributions get "" and NaN in the remaining slots. Index = X.index. `approximate`: see contributions."""
         check_int(top, "top", minimum=1)
-        return top_reasons(self.contributions(X, approximate=approximate), self.preprocessor_, X, top)
+        return top_reasons(self.contribution_values(X, approximate=approximate), self.preprocessor_, X, top)

@@ -190,6 +190,7 @@ class LogisticClassifier(BinaryClassifier):
 
     def _set_fitted(self, preprocessor, names, columns, medians, indicators, means, scales, coef, intercept,
                     n_iter) -> None:
+        self.__dict__.pop("_to_column_matrix", None)  # of a previous fit
         self.preprocessor_ = preprocessor
         self.design_names_ = list(names)
         self.design_columns_ = list(columns)
@@ -233,19 +234,33 @@ class LogisticClassifier(BinaryClassifier):
         return weight / total if total > 0 else weight
 
     # ------------------------------------------------------------------------------------- explain
+    def contribution_values(self, X) -> np.ndarray:
+        """`contributions` as an (n, n_features_in_ + 1) float64 array (the intercept last), without the frames:
+        the design's terms (coefficient x standardised value) summed into their input column."""
+        terms = self._design(X) * self.coef_  # the values and memory order of standardised(X).to_numpy()
+        to_column = self._to_column()
+        out = np.empty((len(terms), to_column.shape[1] + 1))
+        out[:, :-1] = terms @ to_column
+        out[:, -1] = self.intercept_
+        return out
+
+    def _to_column(self) -> np.ndarray:
+        """(design column, input column) 0/1 matrix of which input column owns each design column, built once
+        per fit (a served customer's reasons would otherwise compare every pair again)."""
+        if "_to_column_matrix" not in self.__dict__:
+            names = np.asarray([str(c) for c in self.feature_names_in_], dtype=object)
+            owner = np.asarray(self.design_columns_, dtype=object)
+            self._to_column_matrix = (owner[:, None] == names[None, :]).astype(np.float64)
+        return self._to_column_matrix
+
     def contributions(self, X) -> pd.DataFrame:
         """Per-row contributions in log-odds, one column per input column plus `bias` (the intercept); each
         row sums to the margin."""
-        terms = self.standardised(X).to_numpy() * self.coef_
         names = [str(c) for c in self.feature_names_in_]
-        owner = np.asarray(self.design_columns_, dtype=object)
-        to_column = (owner[:, None] == np.asarray(names, dtype=object)[None, :]).astype(np.float64)
-        frame = pd.DataFrame(terms @ to_column, index=X.index, columns=names)
-        frame[BIAS] = self.intercept_
-        return frame
+        return pd.DataFrame(self.contribution_values(X), index=X.index, columns=[*names, BIAS])
 
     def explain(self, X, top: int = 3) -> pd.DataFrame:
         """Per-row top `top` reasons pushing the risk UP (custval.models.classifiers.reasons.top_reasons)."""
         check_int(top, "top", minimum=1)
-        return top_reasons(self.contributions(X), self.preprocessor_, X, top)
+        return top_reasons(self.contribution_values(X), self.preprocessor_, X, top)
 

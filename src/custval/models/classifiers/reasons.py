@@ -29,15 +29,20 @@ def format_reason_values(column: str, values: np.ndarray) -> np.ndarray:
     return (column + "=") + text
 
 
-def top_reasons(contributions: pd.DataFrame, preprocessor: TabularPreprocessor, X: pd.DataFrame,
+def top_reasons(contributions: pd.DataFrame | np.ndarray, preprocessor: TabularPreprocessor, X: pd.DataFrame,
                 top: int = 3) -> pd.DataFrame:
     """Per-row top `top` reasons pushing the log-odds UP: reason_1..k (the column and the customer's value:
     a category as encoded by the fitted `preprocessor`, an unseen one as "missing") and contribution_1..k
     (log-odds, largest first). `contributions` has one column per input column (plus `bias`, ignored), rows as
-    X. Rows with fewer than k positive contributions get "" and NaN in the remaining slots. Index = X.index."""
+    X: a frame, or an array whose first columns are the input columns in the preprocessor's order (the
+    classifiers' `contribution_values`). Rows with fewer than k positive contributions get "" and NaN in the
+    remaining slots. Index = X.index."""
     check_int(top, "top", minimum=1)
     names = [str(c) for c in preprocessor.feature_names_in_]
-    values = contributions[names].to_numpy(dtype=np.float64)
+    if isinstance(contributions, pd.DataFrame):
+        values = contributions[names].to_numpy(dtype=np.float64)
+    else:
+        values = np.asarray(contributions, dtype=np.float64)[:, :len(names)]
     k = min(top, len(names))
     order = np.argsort(-values, axis=1, kind="stable")[:, :k]
     chosen = np.take_along_axis(values, order, axis=1)
