@@ -48,7 +48,7 @@ from mlflow.types import ParamSchema, ParamSpec
 
 from custval.config import SegmentConfig
 from custval.data.schemas import MAPPABLE, parse_customer_ids, validate_transactions
-from custval.errors import ConfigError, CustvalError, DataError, ModelError, SchemaError
+from custval.errors import ConfigError, CustvalError, DataError, ModelError, SchemaError, shown
 from custval.scoring.batch import (
     ROLES,
     ScoringModels,
@@ -171,14 +171,6 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
             raise DataError(PARAMS, "unknown_categories", f"must be one of {list(UNKNOWN_CATEGORIES)}",
                             unknown_categories)
         transactions, customers = self.split(rows, check_categories=unknown_categories == "error")
-        if len(transactions) < len(rows):  # rows dropped by the returns policy: is every customer still there?
-            frame = pd.DataFrame(rows)
-            sent = parse_customer_ids(frame["customer_id"], table=INPUT).to_numpy()
-            gone = np.setdiff1d(sent, transactions["customer_id"].to_numpy())  # sorted: the smallest id first
-            if len(gone):
-                raise DataError(INPUT, "amount", f"has only returns (negative amounts) for customer "
-                                f"{_scalar(gone[0])!r}: a return is not a purchase; send at least one purchase "
-                                "per customer", frame["amount"].to_numpy()[sent == gone[0]][0])
         today = pd.Timestamp.now().normalize() if today is None else pd.Timestamp(today).normalize()
         as_of = today if as_of in (None, "") else _date(as_of, "as_of")
         if as_of > today + DAY:
@@ -192,7 +184,7 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
         if len(late):
             since = pd.Timestamp(stamps[ids == late[0]].min())
             raise DataError(PARAMS, "as_of", f"{as_of.date()} is on or before the first purchase of customer "
-                            f"{_scalar(late[0])!r} ({since.date()}): no transaction before as_of to score it on",
+                            f"{shown(late[0])} ({since.date()}): no transaction before as_of to score it on",
                             str(as_of.date()))
         log, people = next(chunks(transactions, customers, as_of, len(ids)))  # one chunk: every customer
         out = add_priorities(score_chunk(log, people, as_of, self.models, self.rules, history_start=start,
@@ -203,8 +195,9 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
     def split(self, rows: pd.DataFrame, *, check_categories: bool = True
               ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """(transactions in the contract, customer attributes or None) of the input rows; custval errors
-        naming the column for a missing column, a value of the wrong type, an attribute that is not constant
-        per customer or (`check_categories`) a category no component knows."""
+        naming the column for a missing column, a value of the wrong type, a customer with only returns (left
+        with no purchase by the returns policy), an attribute that is not constant per customer or
+        (`check_categories`) a category no component knows."""
         frame = pd.DataFrame(rows)
         if frame.empty:
             raise DataError(INPUT, "transactions", "is empty: send at least one transaction row (customer_id, "
@@ -223,9 +216,17 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
                                 "params.unknown_categories=ignore scores it as the batch job does",
                                 str(transactions.loc[~known, "category"].iloc[0]))
         attributes = [c for c in frame.columns if c not in MAPPABLE]
-        if not attributes:
+        if not attributes and len(transactions) == len(frame):
             return transactions, None
         ids = parse_customer_ids(frame["customer_id"], table=INPUT).to_numpy()  # the rows were validated above
+        if len(transactions) < len(frame):  # rows dropped by the returns policy: is every customer still there?
+            gone = np.setdiff1d(ids, transactions["customer_id"].to_numpy())  # sorted: the smallest id first
+            if len(gone):
+                raise DataError(INPUT, "amount", f"has only returns (negative amounts) for customer "
+                                f"{shown(gone[0])}: a return is not a purchase; send at least one purchase "
+                                "per customer", frame["amount"].to_numpy()[ids == gone[0]][0])
+        if not attributes:
+            return transactions, None
         customer, first = _first_rows(ids)
         for column in attributes:
             values = pd.factorize(frame[column], use_na_sentinel=False)[0]  # missing is one more value
@@ -233,7 +234,7 @@ class ScorerPyfunc(mlflow.pyfunc.PythonModel):
             if varying.any():
                 example = ids[first[customer[varying].min()]]  # the first customer (in row order) it varies for
                 raise DataError(INPUT, str(column), "is a customer attribute and must be the same on every row "
-                                "of a customer", f"customer {_scalar(example)!r}")
+                                "of a customer", f"customer {shown(example)}")
         people = frame[attributes].iloc[first].assign(customer_id=ids[first]).reset_index(drop=True)
         for column in attributes:  # a date attribute became days_since_<column> in training
             if f"days_since_{column}" in self.features and column not in self.features:
@@ -274,10 +275,6 @@ def _first_rows(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(each row's customer as 0..n-1 in order of first appearance, the first row of each customer)."""
     customer = pd.factorize(ids)[0]
     return customer, np.unique(customer, return_index=True)[1]
-
-
-def _scalar(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _date(value, name: str) -> pd.Timestamp:
